@@ -1,0 +1,330 @@
+/*
+ * http: civetweb server, routing, metrics and the access log.
+ * Each worker thread makes its trusted Lua state on its first request and
+ * keeps it until the thread exits.
+ * Uses: civetweb, vm, rules, pthreads.
+ */
+#include "http.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <civetweb.h>
+#include <lua.h>
+
+#include "rules.h"
+#include "vm.h"
+
+#define HTTP_ROUTES 256
+
+static struct mg_context *g_ctx;
+
+/* Per worker thread. */
+static __thread lua_State *t_L;           /* owned by the thread */
+static __thread struct timespec t_start;
+static __thread char t_route[96];
+
+/* ---- metrics -------------------------------------------------------- */
+
+static const double BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
+#define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
+
+static pthread_mutex_t m_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  char route[96];
+  int status;
+  unsigned long count;
+} m_req[HTTP_ROUTES];
+static int m_nreq;
+static unsigned long m_bucket[NBUCKETS + 1], m_count;
+static double m_sum;
+
+static void metrics_add(const char *route, int status, double secs) {
+  int i;
+  size_t b;
+  pthread_mutex_lock(&m_lock);
+  for (i = 0; i < m_nreq; i++)
+    if (m_req[i].status == status && strcmp(m_req[i].route, route) == 0) break;
+  if (i == m_nreq && m_nreq < HTTP_ROUTES) {
+    snprintf(m_req[i].route, sizeof m_req[i].route, "%s", route);
+    m_req[i].status = status;
+    m_nreq++;
+  }
+  if (i < m_nreq) m_req[i].count++;
+  for (b = 0; b < NBUCKETS && secs > BUCKETS[b]; b++)
+    ;
+  m_bucket[b]++;
+  m_count++;
+  m_sum += secs;
+  pthread_mutex_unlock(&m_lock);
+}
+
+static void send_metrics(struct mg_connection *conn) {
+  char *buf;
+  size_t cap = 64 * 1024 + HTTP_ROUTES * 160, len = 0;
+  unsigned long cum = 0;
+  size_t b;
+  int i;
+  if (!(buf = malloc(cap))) {
+    mg_send_http_error(conn, 500, "out of memory");
+    return;
+  }
+#define OUT(...) len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__)
+  OUT("# HELP http_requests_total Requests by route and status.\n");
+  OUT("# TYPE http_requests_total counter\n");
+  pthread_mutex_lock(&m_lock);
+  for (i = 0; i < m_nreq; i++)
+    OUT("http_requests_total{route=\"%s\",status=\"%d\"} %lu\n", m_req[i].route,
+        m_req[i].status, m_req[i].count);
+  OUT("# HELP http_request_duration_seconds Request latency.\n");
+  OUT("# TYPE http_request_duration_seconds histogram\n");
+  for (b = 0; b < NBUCKETS; b++) {
+    cum += m_bucket[b];
+    OUT("http_request_duration_seconds_bucket{le=\"%g\"} %lu\n", BUCKETS[b],
+        cum);
+  }
+  cum += m_bucket[NBUCKETS];
+  OUT("http_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+  OUT("http_request_duration_seconds_sum %.6f\n", m_sum);
+  OUT("http_request_duration_seconds_count %lu\n", m_count);
+  pthread_mutex_unlock(&m_lock);
+  OUT("# HELP rules_generation Generation of the rule set in force.\n");
+  OUT("# TYPE rules_generation gauge\nrules_generation %ld\n",
+      rules_generation());
+  OUT("# HELP rules_failures_total Rule calls that failed.\n");
+  OUT("# TYPE rules_failures_total counter\nrules_failures_total %ld\n",
+      rules_failures());
+#undef OUT
+  mg_response_header_start(conn, 200);
+  mg_response_header_add(conn, "Content-Type",
+                         "text/plain; version=0.0.4; charset=utf-8", -1);
+  {
+    char n[32];
+    snprintf(n, sizeof n, "%zu", len);
+    mg_response_header_add(conn, "Content-Length", n, -1);
+  }
+  mg_response_header_send(conn);
+  mg_write(conn, buf, len);
+  free(buf);
+}
+
+/* ---- responses ------------------------------------------------------ */
+
+static void send_body(struct mg_connection *conn, int status,
+                      const char *ctype, const char *body, size_t len,
+                      int nh, const char *const *names,
+                      const char *const *values) {
+  char n[32];
+  int i;
+  mg_response_header_start(conn, status);
+  mg_response_header_add(conn, "Content-Type", ctype, -1);
+  snprintf(n, sizeof n, "%zu", len);
+  mg_response_header_add(conn, "Content-Length", n, -1);
+  mg_response_header_add(conn, "Cache-Control", "no-store", -1);
+  mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+  for (i = 0; i < nh; i++) mg_response_header_add(conn, names[i], values[i], -1);
+  mg_response_header_send(conn);
+  if (len) mg_write(conn, body, len);
+}
+
+static void send_error(struct mg_connection *conn, int status,
+                       const char *code, const char *message) {
+  char body[512];
+  int n = snprintf(body, sizeof body,
+                   "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                   message);
+  send_body(conn, status, "application/json; charset=utf-8", body, (size_t)n,
+            0, NULL, NULL);
+}
+
+/* Reads the body into a malloc'd buffer (caller frees). Returns 0, or 413
+ * when larger than HTTP_MAX_BODY, or 400 on a read error. */
+static int read_body(struct mg_connection *conn, char **out, size_t *outlen) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  size_t cap = HTTP_MAX_BODY + 1, len = 0;
+  char *buf;
+  int r;
+  *out = NULL;
+  *outlen = 0;
+  if (ri->content_length > HTTP_MAX_BODY) return 413;
+  if (ri->content_length == 0) return 0;
+  if (ri->content_length > 0) cap = (size_t)ri->content_length + 1;
+  if (!(buf = malloc(cap))) return 413;
+  while (len < cap && (r = mg_read(conn, buf + len, cap - len)) > 0)
+    len += (size_t)r;
+  if (len > HTTP_MAX_BODY) {
+    free(buf);
+    return 413;
+  }
+  buf[len] = '\0';
+  *out = buf;
+  *outlen = len;
+  return 0;
+}
+
+/* ---- handlers ------------------------------------------------------- */
+
+static int handle_api(struct mg_connection *conn,
+                      const struct mg_request_info *ri) {
+  char *body = NULL;
+  size_t body_len = 0;
+  vm_request req;
+  vm_response resp;
+  const char *names[64], *values[64];
+  char err[1024];
+  int i, status;
+
+  if ((status = read_body(conn, &body, &body_len)) != 0) {
+    snprintf(t_route, sizeof t_route, "%s", "body");
+    send_error(conn, status, status == 413 ? "too_large" : "bad_request",
+               status == 413 ? "请求内容过大" : "请求无法读取");
+    return status;
+  }
+  if (!t_L && !(t_L = vm_new(1, err, sizeof err))) {
+    fprintf(stderr, "worker: %s\n", err);
+    free(body);
+    send_error(conn, 500, "internal", "服务器内部错误");
+    return 500;
+  }
+  memset(&req, 0, sizeof req);
+  req.method = ri->request_method;
+  req.path = ri->local_uri;
+  req.query = ri->query_string;
+  req.remote = ri->remote_addr;
+  req.body = body;
+  req.body_len = body_len;
+  for (i = 0; i < ri->num_headers && i < 64; i++) {
+    names[i] = ri->http_headers[i].name;
+    values[i] = ri->http_headers[i].value;
+  }
+  req.nheaders = i;
+  req.header_names = names;
+  req.header_values = values;
+  vm_handle(t_L, &req, &resp);
+  free(body);
+  snprintf(t_route, sizeof t_route, "%s", resp.route);
+  send_body(conn, resp.status, resp.content_type, resp.body, resp.body_len,
+            resp.nheaders, resp.header_names, resp.header_values);
+  status = resp.status;
+  vm_request_done(t_L);
+  return status;
+}
+
+static int on_request(struct mg_connection *conn, void *cbdata) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  const char *uri = ri->local_uri;
+  (void)cbdata;
+  if (strcmp(uri, "/healthz") == 0) {
+    snprintf(t_route, sizeof t_route, "/healthz");
+    send_body(conn, 200, "application/json", "{\"ok\":true}", 11, 0, NULL,
+              NULL);
+    return 200;
+  }
+  if (strcmp(uri, "/metrics") == 0) {
+    snprintf(t_route, sizeof t_route, "/metrics");
+    send_metrics(conn);
+    return 200;
+  }
+  if (strncmp(uri, "/api/", 5) == 0 || strcmp(uri, "/api") == 0)
+    return handle_api(conn, ri);
+  snprintf(t_route, sizeof t_route, "static");
+  return 0;                               /* civetweb serves the file */
+}
+
+static int on_begin(struct mg_connection *conn) {
+  (void)conn;
+  clock_gettime(CLOCK_MONOTONIC, &t_start);
+  t_route[0] = '\0';
+  return 0;
+}
+
+static void on_end(const struct mg_connection *conn, int status) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  struct timespec now;
+  double secs;
+  char stamp[32];
+  time_t wall = time(NULL);
+  struct tm tm;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  secs = (double)(now.tv_sec - t_start.tv_sec) +
+         (double)(now.tv_nsec - t_start.tv_nsec) / 1e9;
+  metrics_add(t_route[0] ? t_route : "static", status, secs);
+  gmtime_r(&wall, &tm);
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  fprintf(stderr, "%s access %s %s %s %d %.1fms %s\n", stamp, ri->remote_addr,
+          ri->request_method, ri->local_uri, status, secs * 1000.0,
+          t_route[0] ? t_route : "static");
+}
+
+static void on_exit_thread(const struct mg_context *ctx, int type,
+                           void *user) {
+  (void)ctx;
+  (void)type;
+  (void)user;
+  if (t_L) lua_close(t_L);
+  t_L = NULL;
+}
+
+static int on_log(const struct mg_connection *conn, const char *message) {
+  (void)conn;
+  fprintf(stderr, "civetweb: %s\n", message);
+  return 1;
+}
+
+int http_start(int port, int nthreads, char *err, size_t errlen) {
+  char portstr[16], threads[16];
+  struct mg_callbacks cb;
+  struct stat st;
+  const char *opts[32];
+  int n = 0;
+
+  snprintf(portstr, sizeof portstr, "127.0.0.1:%d", port);
+  if (getenv("HOST_LISTEN_ALL")) snprintf(portstr, sizeof portstr, "%d", port);
+  snprintf(threads, sizeof threads, "%d", nthreads);
+  opts[n++] = "listening_ports";
+  opts[n++] = portstr;
+  opts[n++] = "num_threads";
+  opts[n++] = threads;
+  opts[n++] = "enable_keep_alive";
+  opts[n++] = "yes";
+  opts[n++] = "tcp_nodelay";
+  opts[n++] = "1";
+  opts[n++] = "keep_alive_timeout_ms";
+  opts[n++] = "5000";
+  opts[n++] = "request_timeout_ms";
+  opts[n++] = "30000";
+  opts[n++] = "enable_directory_listing";
+  opts[n++] = "no";
+  opts[n++] = "max_request_size";
+  opts[n++] = "65536";
+  if (stat(vm_paths.web, &st) == 0 && S_ISDIR(st.st_mode)) {
+    opts[n++] = "document_root";
+    opts[n++] = vm_paths.web;
+  }
+  opts[n] = NULL;
+  memset(&cb, 0, sizeof cb);
+  cb.begin_request = on_begin;
+  cb.end_request = on_end;
+  cb.exit_thread = on_exit_thread;
+  cb.log_message = on_log;
+  mg_init_library(0);
+  if (!(g_ctx = mg_start(&cb, NULL, opts))) {
+    snprintf(err, errlen, "cannot listen on port %d", port);
+    mg_exit_library();
+    return HTTP_ERR_START;
+  }
+  mg_set_request_handler(g_ctx, "/", on_request, NULL);
+  return HTTP_OK;
+}
+
+void http_stop(void) {
+  if (!g_ctx) return;
+  mg_stop(g_ctx);
+  g_ctx = NULL;
+  mg_exit_library();
+}

@@ -1,0 +1,275 @@
+/*
+ * main: the `host` command line (docs/api.md). Parses the global options,
+ * then runs a command: serve, migrate, seed, user add, sms list, token add,
+ * repl, rules check, rules test. Commands whose work is platform logic
+ * run in scripts/cli.lua on a trusted state.
+ * Uses: http, vm, db, rules, repl, auth.
+ * Exit codes: 0 ok, 1 failure (message on stderr), 2 bad usage.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lua.h>
+
+#include "auth.h"
+#include "db.h"
+#include "http.h"
+#include "repl.h"
+#include "rules.h"
+#include "vm.h"
+
+static const char USAGE[] =
+    "usage: host COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve [--port 8080] [--threads 16]   serve the API and the pages\n"
+    "  migrate                              apply pending schema/ migrations\n"
+    "  seed [--demo]                        load reference data (and demo data)\n"
+    "  user add --role school|city|province|ops --username U --password P\n"
+    "           [--province C] [--city C] [--school ID] [--phone N]\n"
+    "  sms list [--phone N]                 print the SMS outbox, JSON lines\n"
+    "  token add --name NAME                make an API token, printed once\n"
+    "  repl                                 a Lua prompt with the host's bindings\n"
+    "  rules check FILE...                  load rule files in the sandbox\n"
+    "  rules test [DIR]                     run rule cases (default tests/rules)\n"
+    "\n"
+    "options for every command:\n"
+    "  --db PATH      SQLite file (default data/platform.db)\n"
+    "  --rules DIR    province rules (default rules/)\n"
+    "  --web DIR      static pages (default web/dist/)\n"
+    "  -h, --help     this text\n";
+
+static int usage(const char *why) {
+  if (why) fprintf(stderr, "host: %s\n\n", why);
+  fputs(USAGE, stderr);
+  return 2;
+}
+
+/* The checkout: the parent of the directory holding this binary, unless
+ * HOST_ROOT says otherwise. */
+static void find_root(char *out, size_t outlen) {
+  char exe[PATH_MAX];
+  ssize_t n;
+  const char *env = getenv("HOST_ROOT");
+  if (env && *env) {
+    snprintf(out, outlen, "%s", env);
+    return;
+  }
+  n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    snprintf(out, outlen, ".");
+    return;
+  }
+  exe[n] = '\0';
+  snprintf(out, outlen, "%s", dirname(dirname(exe)));
+}
+
+static int migrate(char *err, size_t errlen, int quiet) {
+  sqlite3 *db = NULL;
+  char dir[1100], parent[1100], *slash;
+  int applied = 0, rc;
+  snprintf(parent, sizeof parent, "%s", vm_paths.db);
+  if ((slash = strrchr(parent, '/'))) {
+    *slash = '\0';
+    if (*parent) mkdir(parent, 0755);
+  }
+  if (db_open(vm_paths.db, &db, err, errlen) != DB_OK) return 1;
+  snprintf(dir, sizeof dir, "%s/schema", vm_paths.root);
+  rc = db_migrate(db, dir, &applied, err, errlen);
+  sqlite3_close_v2(db);
+  if (rc != DB_OK) return 1;
+  if (!quiet) printf("migrations applied: %d\n", applied);
+  return 0;
+}
+
+static int serve(int port, int threads) {
+  char err[1024];
+  sigset_t set;
+  int sig, running = 1;
+  struct timespec tick = {1, 0};
+
+  if (migrate(err, sizeof err, 1) != 0) {
+    fprintf(stderr, "host: %s\n", err);
+    return 1;
+  }
+  if (rules_init(vm_paths.rules, err, sizeof err) != RULES_OK) {
+    fprintf(stderr, "host: rules: %s\n", err);
+    return 1;
+  }
+  /* Workers inherit this mask; signals are taken here with sigtimedwait. */
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  if (http_start(port, threads, err, sizeof err) != HTTP_OK) {
+    fprintf(stderr, "host: %s\n", err);
+    return 1;
+  }
+  fprintf(stderr, "host: serving http://localhost:%d/ (db %s, rules %s)\n",
+          port, vm_paths.db, vm_paths.rules);
+  while (running) {
+    sig = sigtimedwait(&set, NULL, &tick);
+    if (sig == SIGHUP) {
+      int rc = rules_reload(err, sizeof err);
+      if (rc == RULES_OK)
+        fprintf(stderr, "rules: reloaded on SIGHUP, generation %ld\n",
+                rules_generation());
+      else if (rc == RULES_UNCHANGED)
+        fprintf(stderr, "rules: SIGHUP, sources unchanged\n");
+      else
+        fprintf(stderr, "rules: reload refused, keeping the set in force: %s\n",
+                err);
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      running = 0;
+    } else if (sig < 0 && errno == EAGAIN) {
+      rules_poll();
+    }
+  }
+  fprintf(stderr, "host: stopping, finishing requests in flight\n");
+  http_stop();
+  rules_shutdown();
+  fprintf(stderr, "host: stopped\n");
+  return 0;
+}
+
+/* Runs scripts/cli.lua's func with the arguments after the command. */
+static int run_script(const char *func, int argc, char **argv, int need_db) {
+  char err[1024];
+  lua_State *L;
+  int rc;
+  if (need_db && migrate(err, sizeof err, 1) != 0) {
+    fprintf(stderr, "host: %s\n", err);
+    return 1;
+  }
+  if (!(L = vm_new(need_db, err, sizeof err))) {
+    fprintf(stderr, "host: %s\n", err);
+    return 1;
+  }
+  rc = vm_run(L, "cli", func, argc, argv);
+  lua_close(L);
+  return rc;
+}
+
+static int rules_cmd(int argc, char **argv) {
+  char err[2048];
+  if (argc < 1) return usage("rules: check or test?");
+  if (strcmp(argv[0], "check") == 0) {
+    if (argc < 2) return usage("rules check: which files?");
+    if (rules_check_files(argc - 1, argv + 1, vm_paths.rules, err,
+                          sizeof err) != RULES_OK) {
+      fprintf(stderr, "%s\n", err);
+      return 1;
+    }
+    printf("ok: %d file(s)\n", argc - 1);
+    return 0;
+  }
+  if (strcmp(argv[0], "test") == 0) {
+    if (rules_init(vm_paths.rules, err, sizeof err) != RULES_OK) {
+      fprintf(stderr, "rules: %s\n", err);
+      return 1;
+    }
+    return run_script("rules_test", argc - 1, argv + 1, 0);
+  }
+  return usage("rules: check or test?");
+}
+
+int main(int argc, char **argv) {
+  char *rest[256];
+  int nrest = 0, i, port = 8080, threads = 16, rc;
+  struct stat st;
+  const char *cmd;
+
+  find_root(vm_paths.root, sizeof vm_paths.root);
+  snprintf(vm_paths.db, sizeof vm_paths.db, "%s/data/platform.db",
+           vm_paths.root);
+  snprintf(vm_paths.rules, sizeof vm_paths.rules, "%s/rules", vm_paths.root);
+  snprintf(vm_paths.web, sizeof vm_paths.web, "%s/web/dist", vm_paths.root);
+
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(USAGE, stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--db") || !strcmp(a, "--rules") || !strcmp(a, "--web") ||
+        !strcmp(a, "--port") || !strcmp(a, "--threads")) {
+      if (i + 1 >= argc) return usage("an option lacks its value");
+      const char *v = argv[++i];
+      if (!strcmp(a, "--db"))
+        snprintf(vm_paths.db, sizeof vm_paths.db, "%s", v);
+      else if (!strcmp(a, "--rules"))
+        snprintf(vm_paths.rules, sizeof vm_paths.rules, "%s", v);
+      else if (!strcmp(a, "--web"))
+        snprintf(vm_paths.web, sizeof vm_paths.web, "%s", v);
+      else {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 65535) return usage("not a valid number");
+        if (!strcmp(a, "--port"))
+          port = (int)n;
+        else
+          threads = n > 256 ? 256 : (int)n;
+      }
+      continue;
+    }
+    if (nrest < 255) rest[nrest++] = argv[i];
+  }
+  rest[nrest] = NULL;
+  if (nrest == 0) return usage(NULL);
+  if (auth_init() != 0) {
+    fprintf(stderr, "host: libsodium cannot be initialised\n");
+    return 1;
+  }
+  cmd = rest[0];
+  if (!strcmp(cmd, "serve")) {
+    if (nrest > 1) return usage("serve: unexpected argument");
+    return serve(port, threads);
+  }
+  if (!strcmp(cmd, "migrate")) {
+    char err[1024];
+    if (nrest > 1) return usage("migrate: unexpected argument");
+    if (migrate(err, sizeof err, 0) != 0) {
+      fprintf(stderr, "host: %s\n", err);
+      return 1;
+    }
+    return 0;
+  }
+  if (!strcmp(cmd, "seed")) return run_script("seed", nrest - 1, rest + 1, 1);
+  if (!strcmp(cmd, "user")) {
+    if (nrest < 2 || strcmp(rest[1], "add")) return usage("user: add?");
+    return run_script("user_add", nrest - 2, rest + 2, 1);
+  }
+  if (!strcmp(cmd, "sms")) {
+    if (nrest < 2 || strcmp(rest[1], "list")) return usage("sms: list?");
+    return run_script("sms_list", nrest - 2, rest + 2, 1);
+  }
+  if (!strcmp(cmd, "token")) {
+    if (nrest < 2 || strcmp(rest[1], "add")) return usage("token: add?");
+    return run_script("token_add", nrest - 2, rest + 2, 1);
+  }
+  if (!strcmp(cmd, "repl")) {
+    char err[1024];
+    int with_db = stat(vm_paths.db, &st) == 0;
+    if (rules_init(vm_paths.rules, err, sizeof err) != RULES_OK)
+      fprintf(stderr, "repl: rules not loaded: %s\n", err);
+    rc = repl_main(with_db);
+    rules_shutdown();
+    return rc;
+  }
+  if (!strcmp(cmd, "rules")) {
+    rc = rules_cmd(nrest - 1, rest + 1);
+    rules_shutdown();
+    return rc;
+  }
+  return usage("unknown command");
+}

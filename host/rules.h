@@ -1,0 +1,55 @@
+/*
+ * rules: the province rule sets. Provides loading rules/default.lua and
+ * rules/<province code>.lua into a sandbox (allowlisted _ENV, text-only
+ * chunks, a memory cap per state, an instruction budget that pcall cannot
+ * swallow), hot reload by generation number (checked in a fresh state
+ * first, swapped in only when good), the per-thread sandbox states that
+ * run the rules, and the Lua module `rules` that scripts/ call.
+ * Uses: Lua 5.4, pthreads, POSIX dirent/stat.
+ */
+#ifndef HOST_RULES_H
+#define HOST_RULES_H
+
+#include <stddef.h>
+#include <lua.h>
+
+enum {
+  RULES_OK = 0,
+  RULES_UNCHANGED = 1,                    /* reload found the same sources */
+  RULES_ERR_IO = -1,                      /* a file or directory unreadable */
+  RULES_ERR_LOAD = -2,                    /* a file failed to compile or run */
+  RULES_ERR_SHAPE = -3                    /* a set lacks a required function */
+};
+
+/* Loads the rule set of dir (kept for later reloads). Returns RULES_OK or
+ * an error with "file:line: message" in err; nothing is loaded then. */
+int rules_init(const char *dir, char *err, size_t errlen);
+
+/* Reloads from the same directory. RULES_OK when a new generation is in
+ * force, RULES_UNCHANGED when the sources did not change, an error (the
+ * old set stays in force) otherwise. Thread-safe. */
+int rules_reload(char *err, size_t errlen);
+
+/* Reloads if any rule file's mtime, size or name changed since the last
+ * look. Returns what rules_reload returned, or RULES_UNCHANGED. */
+int rules_poll(void);
+
+/* Generation in force (starts at 1), and rule call failures so far. */
+long rules_generation(void);
+long rules_failures(void);
+
+/* Checks files as `host rules check` does: each in a fresh sandbox, a
+ * province file on top of the default.lua beside it (or fallback_dir's).
+ * Returns RULES_OK or the first error, "file:line: message" in err. */
+int rules_check_files(int n, char **files, const char *fallback_dir,
+                      char *err, size_t errlen);
+
+/* Frees what rules_init made (at exit). */
+void rules_shutdown(void);
+
+/* Lua: pushes the `rules` module (call, version, status, reload). The
+ * calling state gets its own sandbox state, made on first use and rebuilt
+ * when the generation changes, freed with the calling state. */
+int luaopen_host_rules(lua_State *L);
+
+#endif

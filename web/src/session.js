@@ -1,0 +1,57 @@
+// The logged-in user (GET /api/me), shared by every page.
+import { reactive } from 'vue'
+import { api, setCsrfToken } from './api.js'
+
+export const session = reactive({
+  me: null,        // {username, role, csrf_token, must_change_password, province, city, school_id, ...}
+  loaded: false    // /api/me has been asked at least once
+})
+
+export async function loadMe() {
+  try {
+    const me = await api.get('/api/me', undefined, { quiet401: true })
+    setMe(me)
+  } catch (e) {
+    if (e.status !== 401 && e.status !== 403) { session.loaded = true; throw e }
+    setMe(null)
+  }
+  session.loaded = true
+  return session.me
+}
+
+export function setMe(me) {
+  session.me = me || null
+  setCsrfToken(me && me.csrf_token)
+}
+
+export async function login(username, password) {
+  const r = await api.post('/api/login', { username, password }, { quiet401: true })
+  setCsrfToken(r && r.csrf_token)
+  // /api/me carries the rest (province, school, names); fall back to the login answer.
+  try {
+    const me = await api.get('/api/me', undefined, { quiet401: true })
+    setMe({ ...r, ...me, csrf_token: (me && me.csrf_token) || r.csrf_token })
+  } catch {
+    setMe({ ...r, username })
+  }
+  session.loaded = true
+  return session.me
+}
+
+export async function logout() {
+  try { await api.post('/api/logout', {}, { quiet401: true }) } catch { /* already gone */ }
+  setMe(null)
+}
+
+export const ROLE_NAMES = { school: '院校', city: '地市级教育行政部门', province: '省级教育行政部门', ops: '平台运维' }
+
+export function isAdmin(me) { return !!me && ['city', 'province', 'ops'].includes(me.role) }
+
+// Where each role lands after logging in.
+export function homeOf(me) {
+  if (!me) return '/login'
+  if (me.must_change_password) return '/password'
+  if (me.role === 'school') return '/school/declarations'
+  if (me.role === 'ops') return '/admin/review'
+  return '/admin/review'
+}

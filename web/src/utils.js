@@ -1,0 +1,153 @@
+// Formatting and form helpers shared by the pages.
+import { ElMessage } from 'element-plus'
+
+export const STATUS = {
+  draft: { text: '草稿', type: 'info' },
+  pending: { text: '待审核', type: 'warning' },
+  approved: { text: '审核通过', type: 'success' },
+  rejected: { text: '审核不通过', type: 'danger' },
+  returned: { text: '退回修改', type: 'danger' }
+}
+
+export const LEVELS = { city: '市级', province: '省级' }
+
+export const DECISIONS = { approve: '审核通过', reject: '审核不通过', return: '退回修改', submit: '提交', resubmit: '重新提交' }
+
+export const MODES = { by_major: '按专业申报', not_by_major: '不按专业申报' }
+
+export const PLAN_STATES = {
+  upcoming: { text: '未开始', type: 'info' },
+  open: { text: '进行中', type: 'success' },
+  closed: { text: '已结束', type: 'info' }
+}
+
+export const SCHOOL_TYPES = ['本科', '高职', '中职', '技工']
+
+const DIGITS = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九', '十']
+
+// 1 → 第一次, 12 → 第十二次 (the manual's way to name a batch).
+export function batchName(b) {
+  if (b === undefined || b === null || b === '') return ''
+  if (typeof b === 'string' && !/^\d+$/.test(b)) return b
+  const n = Number(b)
+  let s
+  if (n <= 10) s = DIGITS[n]
+  else if (n < 20) s = '十' + DIGITS[n % 10]
+  else if (n < 100) s = DIGITS[Math.floor(n / 10)] + '十' + (n % 10 ? DIGITS[n % 10] : '')
+  else s = String(n)
+  return '第' + s + '次'
+}
+
+export function statusText(d) {
+  const st = STATUS[d && d.status]
+  if (!st) return (d && d.status) || ''
+  if (d.status === 'pending' && LEVELS[d.review_level]) return st.text + '(' + LEVELS[d.review_level] + ')'
+  return st.text
+}
+
+export function statusType(s) { return (STATUS[s] && STATUS[s].type) || 'info' }
+
+// Beijing wall time: plan windows are set and read in UTC+8 whatever the browser's zone.
+const BJ = 8 * 3600 * 1000
+function pad(n) { return String(n).padStart(2, '0') }
+
+// ISO time → "YYYY-MM-DD HH:mm:ss" in Beijing time.
+export function toBeijingWall(iso) {
+  if (!iso) return ''
+  const t = Date.parse(iso)
+  if (Number.isNaN(t)) return String(iso)
+  const d = new Date(t + BJ)
+  return d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate()) + ' ' +
+    pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()) + ':' + pad(d.getUTCSeconds())
+}
+
+// "YYYY-MM-DD HH:mm:ss" read as Beijing time → "YYYY-MM-DDTHH:mm:ss+08:00".
+export function fromBeijingWall(wall) {
+  if (!wall) return ''
+  return String(wall).trim().replace(' ', 'T') + '+08:00'
+}
+
+export function fmtTime(iso) { return toBeijingWall(iso).slice(0, 16) }
+
+export function fmtDate(iso) { return toBeijingWall(iso).slice(0, 10) }
+
+// Server errors → {field path: message}; several messages for one field are joined.
+export function fieldErrors(err) {
+  const out = {}
+  for (const f of (err && err.fields) || []) {
+    if (!f || !f.field) continue
+    out[f.field] = out[f.field] ? out[f.field] + ';' + f.message : (f.message || f.code)
+  }
+  return out
+}
+
+export function showError(err, fallback) {
+  const msg = (err && err.fromServer && err.message) || fallback || (err && err.message) || '操作失败'
+  ElMessage({ type: 'error', message: msg, grouping: true, showClose: true })
+}
+
+export function showOk(msg) { ElMessage({ type: 'success', message: msg, grouping: true }) }
+
+// Copies an errors object's entries into a reactive one (replacing what was there).
+export function setErrors(target, src) {
+  for (const k of Object.keys(target)) delete target[k]
+  Object.assign(target, src || {})
+}
+
+// Visible characters of rich text: its text without tags or line breaks, counted in
+// Unicode code points (the server's limit of 1000 counts the same way).
+export function visibleLength(text) {
+  return Array.from(String(text || '').replace(/[\r\n]/g, '')).length
+}
+
+export function htmlVisibleLength(html) {
+  if (!html) return 0
+  const doc = new DOMParser().parseFromString(String(html), 'text/html')
+  return visibleLength(doc.body.textContent || '')
+}
+
+// Allowlist sanitizer for showing stored rich text (the server sanitizes too).
+const ALLOWED = new Set(['P', 'BR', 'B', 'STRONG', 'I', 'EM', 'U', 'S', 'DEL', 'SPAN', 'UL', 'OL', 'LI',
+  'H1', 'H2', 'H3', 'H4', 'H5', 'BLOCKQUOTE', 'PRE', 'CODE', 'SUB', 'SUP', 'TABLE', 'THEAD', 'TBODY',
+  'TR', 'TD', 'TH', 'A', 'HR', 'DIV', 'FONT'])
+const ATTRS = new Set(['style', 'href', 'colspan', 'rowspan', 'color'])
+export function sanitizeHtml(html) {
+  if (!html) return ''
+  const doc = new DOMParser().parseFromString(String(html), 'text/html')
+  const walk = (node) => {
+    for (const child of Array.from(node.children)) {
+      if (!ALLOWED.has(child.tagName)) {
+        if (['SCRIPT', 'STYLE', 'IFRAME', 'OBJECT', 'EMBED'].includes(child.tagName)) { child.remove(); continue }
+        walk(child)
+        child.replaceWith(...Array.from(child.childNodes))
+        continue
+      }
+      for (const a of Array.from(child.attributes)) {
+        const name = a.name.toLowerCase()
+        if (!ATTRS.has(name)) child.removeAttribute(a.name)
+        else if (name === 'href' && !/^(https?:|mailto:)/i.test(a.value.trim())) child.removeAttribute(a.name)
+        else if (name === 'style' && /url\s*\(|expression/i.test(a.value)) child.removeAttribute(a.name)
+      }
+      if (child.tagName === 'A') { child.setAttribute('rel', 'noopener noreferrer'); child.setAttribute('target', '_blank') }
+      walk(child)
+    }
+  }
+  walk(doc.body)
+  return doc.body.innerHTML
+}
+
+// First non-empty of several possible field names (tolerates small shape differences).
+export function pick(obj, ...keys) {
+  if (!obj) return undefined
+  for (const k of keys) {
+    const v = k.split('.').reduce((o, p) => (o == null ? undefined : o[p]), obj)
+    if (v !== undefined && v !== null && v !== '') return v
+  }
+  return undefined
+}
+
+function nameOf(v) { return v && typeof v === 'object' ? v.name : v }
+export function certName(d) { return nameOf(pick(d, 'certificate_name', 'certificate')) }
+export function orgName(d) { return nameOf(pick(d, 'organization_name', 'organization', 'certificate.organization_name', 'certificate.organization')) }
+export function schoolName(d) { return nameOf(pick(d, 'school_name', 'school')) }
+export function cityName(d) { return pick(d, 'city_name', 'school.city_name') || nameOf(pick(d, 'city')) }
