@@ -355,11 +355,17 @@ static int vm_build(rules_vm *vm, rules_src *s, char *err, size_t errlen) {
 
   lua_newtable(L);                        /* sets */
   for (i = 0; i < s->nfiles && rc == RULES_OK; i++) {
-    /* Each set starts from its own run of default.lua, so a province can
+      /* Each set starts from its own run of default.lua, so a province can
      * change its base without touching anyone else's. */
     if ((rc = run_file(vm, s, 0, 0, err, errlen)) != RULES_OK) break;
-    if (i > 0) {                          /* sets base */
-      lua_pushvalue(L, -1);
+    if (i > 0) {                          /* sets merged */
+      /* The province sees a pristine base of its own; its entries are then
+       * merged into the first copy, whose functions see them by late
+       * binding (default's check_profile reads the province's fields). */
+      if ((rc = run_file(vm, s, 0, 0, err, errlen)) != RULES_OK) {
+        lua_pop(L, 1);
+        break;
+      }                                   /* sets merged base */
       if ((rc = run_file(vm, s, i, 1, err, errlen)) != RULES_OK) {
         lua_pop(L, 1);
         break;

@@ -81,15 +81,14 @@ export function replace(to) {
 
 // Decides where a navigation really goes; returns a path to redirect to, or null.
 async function guard(m, target) {
-  if (!session.loaded) {
+  // Public pages need not know who is there; the others ask /api/me once.
+  if (!session.loaded && !(m && m.r.meta.public)) {
     try { await loadMe() } catch { /* server unreachable: treat as logged out */ }
   }
   const me = session.me
   if (!m) return homeOf(me)
   const meta = m.r.meta
   if (meta.public) {
-    // A logged-in user opening the login page goes home instead.
-    if (me && target.path === '/login') return homeOf(me)
     return null
   }
   if (!me) return '/login?redirect=' + encodeURIComponent(target.fullPath)

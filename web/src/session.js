@@ -7,7 +7,18 @@ export const session = reactive({
   loaded: false    // /api/me has been asked at least once
 })
 
+// A hint (not a secret) that this browser has a session, so that visitors who never
+// logged in are not greeted by a 401 from /api/me.
+const HINT = 'pilot.session'
+export function hasSessionHint() {
+  try { return localStorage.getItem(HINT) === '1' } catch { return true }
+}
+function setHint(on) {
+  try { if (on) localStorage.setItem(HINT, '1'); else localStorage.removeItem(HINT) } catch { /* private mode */ }
+}
+
 export async function loadMe() {
+  if (!hasSessionHint()) { setMe(null); session.loaded = true; return null }
   try {
     const me = await api.get('/api/me', undefined, { quiet401: true })
     setMe(me)
@@ -21,6 +32,7 @@ export async function loadMe() {
 
 export function setMe(me) {
   session.me = me || null
+  setHint(!!me)
   setCsrfToken(me && me.csrf_token)
 }
 

@@ -1,0 +1,51 @@
+-- accounts: password rules and account helpers shared by the API and the
+-- CLI (user add, resets).
+local db = require "db"
+local auth = require "auth"
+local web = require "web"
+
+local accounts = {}
+
+-- Letters and digits without look-alikes (0/O, 1/l/I).
+local ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+
+-- A random initial password: 10 characters with a letter and a digit.
+function accounts.random_password()
+  while true do
+    local p = auth.random_string(10, ALPHABET)
+    if p:match("%a") and p:match("%d") then return p end
+  end
+end
+
+-- accounts.password_problem(pw) -> nil | Chinese message
+function accounts.password_problem(pw)
+  if type(pw) ~= "string" or pw == "" then return "请输入新密码" end
+  if #pw < 8 then return "密码至少 8 位" end
+  if #pw > 64 then return "密码不能超过 64 位" end
+  if not pw:match("%a") or not pw:match("%d") then return "密码须同时包含字母和数字" end
+  return nil
+end
+
+function accounts.set_password(id, pw, must_change)
+  db.exec([[UPDATE accounts SET password_hash = ?, must_change_password = ?,
+            failed_logins = 0, locked_until = NULL WHERE id = ?]],
+          auth.hash_password(pw), must_change and 1 or 0, id)
+end
+
+-- accounts.public(row) -> what /api/me shows of an account
+function accounts.public(a)
+  return {
+    id = a.id, username = a.username, role = a.role,
+    province = a.province_code, city = a.city_code, school_id = a.school_id,
+    must_change_password = a.must_change_password == true or a.must_change_password == 1,
+  }
+end
+
+function accounts.require_password(body, field)
+  local problem = accounts.password_problem(body[field])
+  if problem then
+    web.fail(422, "validation_failed", problem, { { field = field, code = "weak_password", message = problem } })
+  end
+end
+
+return accounts

@@ -1,0 +1,217 @@
+-- api_account: registration (立即申报), login, logout, the caller's own
+-- account, password change and reset by SMS code.
+local db = require "db"
+local auth = require "auth"
+local web = require "web"
+local util = require "util"
+local sms = require "sms"
+local audit = require "audit"
+local session = require "session"
+local accounts = require "accounts"
+local ratelimit = require "ratelimit"
+
+local M = {}
+
+local function sms_allowed(ctx, phone)
+  local now = ctx.now
+  if not ratelimit.allow("sms:phone:" .. phone, ratelimit.limit("sms_per_phone_hour"), 3600, now)
+      or not ratelimit.allow("sms:client:" .. (ctx.remote or ""),
+                             ratelimit.limit("sms_per_client_hour"), 3600, now) then
+    web.fail(429, "rate_limited", "短信发送过于频繁，请稍后再试")
+  end
+end
+
+-- POST /api/register {province, city, school_id, phone}
+local function register(ctx)
+  local b = ctx.body()
+  local f = web.fields()
+  if type(b.province) ~= "string" or not b.province:match("^%d%d$") then
+    f.add("province", "required", "请选择省份")
+  end
+  if type(b.city) ~= "string" or not b.city:match("^%d%d%d%d$") then
+    f.add("city", "required", "请选择城市")
+  end
+  if math.type(b.school_id) ~= "integer" then
+    f.add("school_id", "required", "请选择院校")
+  end
+  if not util.is_mobile(b.phone) then
+    f.add("phone", "invalid", "请输入正确的 11 位手机号码")
+  end
+  f.check()
+  local school = db.one([[SELECT id, code, name, province_code, city_code FROM schools
+                          WHERE id = ? AND active = 1]], b.school_id)
+  if not school or school.province_code ~= b.province or school.city_code ~= b.city then
+    web.fail(422, "validation_failed", "所选院校不在该省市的院校总库中",
+             { { field = "school_id", code = "not_in_city", message = "所选院校不在该省市的院校总库中，请联系省级或地市级教育行政部门" } })
+  end
+  local username = school.code
+  local password = accounts.random_password()
+  local hash = auth.hash_password(password)   -- slow: outside the write lock
+  db.transaction(function()
+    if db.one("SELECT 1 AS x FROM accounts WHERE school_id = ?", school.id) then
+      web.fail(409, "already_registered", "该院校已注册账号，请直接登录或找回密码")
+    end
+    if db.one("SELECT 1 AS x FROM accounts WHERE username = ?", username) then
+      web.fail(409, "already_registered", "账号已存在")
+    end
+    sms_allowed(ctx, b.phone)
+    local _, id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code,
+                              city_code, school_id, phone, must_change_password, created_at)
+                            VALUES (?, ?, 'school', ?, ?, ?, ?, 1, ?)]],
+      username, hash, school.province_code, school.city_code, school.id, b.phone, ctx.now)
+    sms.send(ctx, b.phone, "register", { username = username, password = password })
+    audit.log(ctx, "account.register", "account", id,
+              { after = "active", province = school.province_code, city = school.city_code,
+                detail = { school_id = school.id, phone = b.phone }, actor = username })
+  end)
+  return 201, { username = username, phone = b.phone:sub(1, 3) .. "****" .. b.phone:sub(8) }
+end
+
+local DUMMY_HASH
+local function login(ctx)
+  local b = ctx.body()
+  if type(b.username) ~= "string" or type(b.password) ~= "string"
+      or b.username == "" or b.password == "" then
+    web.fail(422, "validation_failed", "请输入账号和密码", {
+      { field = "username", code = "required", message = "请输入账号和密码" } })
+  end
+  if not db.transaction(ratelimit.allow, "login:client:" .. (ctx.remote or ""),
+                        ratelimit.limit("login_per_client_5min"), 300, ctx.now) then
+    web.fail(429, "rate_limited", "登录尝试过于频繁，请稍后再试")
+  end
+  local a = db.one([[SELECT id, username, password_hash, role, active, locked_until,
+                            failed_logins, must_change_password FROM accounts WHERE username = ?]],
+                   b.username)
+  if a and a.locked_until and a.locked_until > ctx.now then
+    web.fail(429, "locked", "密码错误次数过多，账号已暂时锁定，请稍后再试或找回密码")
+  end
+  DUMMY_HASH = DUMMY_HASH or auth.hash_password("not-a-password-1")
+  local ok = auth.verify_password(a and a.password_hash or DUMMY_HASH, b.password)
+  if not a or not ok or a.active ~= 1 then
+    if a then
+      db.transaction(function()
+        local n = a.failed_logins + 1
+        local lock = n >= ratelimit.limit("login_failures_before_lock")
+        db.exec("UPDATE accounts SET failed_logins = ?, locked_until = ? WHERE id = ?",
+                lock and 0 or n, lock and ctx.now + ratelimit.limit("lock_seconds") or nil, a.id)
+      end)
+    end
+    web.fail(401, "bad_credentials", "账号或密码错误")
+  end
+  local csrf, cookie = db.transaction(function()
+    db.exec("UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?",
+            ctx.now, a.id)
+    return session.create(ctx, a.id)
+  end)
+  return 200, { role = a.role, csrf_token = csrf, username = a.username,
+                must_change_password = a.must_change_password == 1 },
+         { headers = { { "Set-Cookie", cookie } } }
+end
+
+local function logout(ctx)
+  local cookie = session.destroy(ctx)
+  return 200, { ok = true }, { headers = { { "Set-Cookie", cookie } } }
+end
+
+local function me(ctx)
+  if ctx.token then
+    return 200, { role = "token", name = ctx.token.name }
+  end
+  local a = accounts.public(ctx.account)
+  a.csrf_token = ctx.session.csrf_token
+  local row = db.one([[SELECT a.phone, p.name AS province_name, c.name AS city_name,
+                              s.name AS school_name, s.code AS school_code
+                       FROM accounts a LEFT JOIN provinces p ON p.code = a.province_code
+                       LEFT JOIN cities c ON c.code = a.city_code
+                       LEFT JOIN schools s ON s.id = a.school_id WHERE a.id = ?]], a.id)
+  for k, v in pairs(row or {}) do a[k] = v end
+  return 200, a
+end
+
+-- POST /api/password {old, new}
+local function change_password(ctx)
+  local b = ctx.body()
+  local a = db.one("SELECT password_hash FROM accounts WHERE id = ?", ctx.account.id)
+  if type(b.old) ~= "string" or not auth.verify_password(a.password_hash, b.old) then
+    web.fail(422, "validation_failed", "原密码不正确",
+             { { field = "old", code = "wrong_password", message = "原密码不正确" } })
+  end
+  accounts.require_password(b, "new")
+  if b.new == b.old then
+    web.fail(422, "validation_failed", "新密码不能与原密码相同",
+             { { field = "new", code = "same_password", message = "新密码不能与原密码相同" } })
+  end
+  db.transaction(function()
+    accounts.set_password(ctx.account.id, b.new, false)
+    db.exec("DELETE FROM sessions WHERE account_id = ? AND id_hash <> ?",
+            ctx.account.id, ctx.session.id_hash)
+    audit.log(ctx, "account.password", "account", ctx.account.id, {
+      province = ctx.account.province_code, city = ctx.account.city_code })
+  end)
+  return 200, { ok = true }
+end
+
+-- POST /api/password/forgot {username}: 202 whatever happens.
+local function forgot(ctx)
+  local b = ctx.body()
+  if type(b.username) ~= "string" or b.username == "" then
+    web.fail(422, "validation_failed", "请输入账号",
+             { { field = "username", code = "required", message = "请输入账号" } })
+  end
+  local a = db.one("SELECT id, username, phone FROM accounts WHERE username = ? AND active = 1",
+                   b.username)
+  if a and a.phone then
+    db.transaction(function()
+      sms_allowed(ctx, a.phone)
+      local code = auth.random_string(6, "0123456789")
+      db.exec("UPDATE password_resets SET used_at = ? WHERE account_id = ? AND used_at IS NULL",
+              ctx.now, a.id)
+      db.exec([[INSERT INTO password_resets(account_id, code_hash, created_at, expires_at)
+                VALUES (?, ?, ?, ?)]], a.id, auth.sha256(code), ctx.now, ctx.now + 600)
+      sms.send(ctx, a.phone, "reset_code", { username = a.username, code = code })
+    end)
+  end
+  return 202, { ok = true, message = "如账号存在，验证码已发送至注册手机" }
+end
+
+-- POST /api/password/reset {username, code, new}
+local function reset(ctx)
+  local b = ctx.body()
+  accounts.require_password(b, "new")
+  local bad = function()
+    web.fail(422, "validation_failed", "验证码错误或已过期",
+             { { field = "code", code = "invalid_code", message = "验证码错误或已过期" } })
+  end
+  if type(b.username) ~= "string" or type(b.code) ~= "string" then bad() end
+  local ok = db.transaction(function()
+    local r = db.one([[SELECT r.id, r.code_hash, r.attempts, a.id AS account_id
+                       FROM password_resets r JOIN accounts a ON a.id = r.account_id
+                       WHERE a.username = ? AND r.used_at IS NULL AND r.expires_at > ?
+                       ORDER BY r.id DESC LIMIT 1]], b.username, ctx.now)
+    if not r or r.attempts >= 5 then return false end
+    if not auth.equal(auth.sha256(b.code), r.code_hash) then
+      db.exec("UPDATE password_resets SET attempts = attempts + 1 WHERE id = ?", r.id)
+      return false
+    end
+    db.exec("UPDATE password_resets SET used_at = ? WHERE id = ?", ctx.now, r.id)
+    accounts.set_password(r.account_id, b.new, false)
+    db.exec("DELETE FROM sessions WHERE account_id = ?", r.account_id)
+    audit.log(ctx, "account.password_reset", "account", r.account_id, { actor = b.username })
+    return true
+  end)
+  if not ok then bad() end
+  return 200, { ok = true }
+end
+
+function M.register(route)
+  local pre = { public = true, csrf_exempt = true }
+  route("POST", "/api/register", register, pre)
+  route("POST", "/api/login", login, pre)
+  route("POST", "/api/password/forgot", forgot, pre)
+  route("POST", "/api/password/reset", reset, pre)
+  route("POST", "/api/logout", logout)
+  route("GET", "/api/me", me, { token = true })
+  route("POST", "/api/password", change_password)
+end
+
+return M

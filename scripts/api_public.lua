@@ -1,0 +1,103 @@
+-- api_public: reference data without login: regions, the schools of a
+-- city (for registration), certificates and majors.
+local db = require "db"
+local json = require "json"
+local web = require "web"
+
+local M = {}
+
+local function provinces()
+  return 200, db.query("SELECT code, name FROM provinces ORDER BY code")
+end
+
+-- Cities of a province, plus any city outside it where one of its schools
+-- sits (河北工业大学 is a Hebei school in Tianjin).
+local function cities(ctx)
+  local p = ctx.query.province
+  if not p or not p:match("^%d%d$") then
+    web.fail(400, "bad_request", "请选择省份")
+  end
+  if not db.one("SELECT 1 AS x FROM provinces WHERE code = ?", p) then
+    web.fail(404, "not_found", "省份不存在")
+  end
+  return 200, db.query([[
+    SELECT code, name FROM cities WHERE province_code = ?1
+    UNION
+    SELECT c.code, c.name FROM schools s JOIN cities c ON c.code = s.city_code
+    WHERE s.province_code = ?1 AND c.province_code <> ?1
+    ORDER BY code]], p)
+end
+
+local function schools(ctx)
+  local city = ctx.query.city
+  if not city or not city:match("^%d%d%d%d$") then
+    web.fail(400, "bad_request", "请选择城市")
+  end
+  local q = ctx.query.q or ""
+  local province = ctx.query.province
+  local rows = db.query([[
+    SELECT s.id, s.code, s.name, s.type,
+           EXISTS (SELECT 1 FROM accounts a WHERE a.school_id = s.id) AS registered
+    FROM schools s
+    WHERE s.city_code = ? AND s.active = 1 AND (?2 = '' OR instr(s.name, ?2) > 0 OR s.code = ?2)
+      AND (?3 IS NULL OR s.province_code = ?3)
+    ORDER BY s.code]], city, q, province)
+  for _, r in ipairs(rows) do r.registered = r.registered == 1 end
+  return 200, rows
+end
+
+-- Shared by the public list and ops: certificates with their majors.
+function M.certificates(q, with_inactive)
+  local rows = db.query([[
+    SELECT c.id, c.code, c.name, c.level, c.batch, c.active, o.name AS organization,
+           o.id AS organization_id
+    FROM certificates c JOIN organizations o ON o.id = c.organization_id
+    WHERE (?1 = '' OR instr(c.name, ?1) > 0 OR c.code = ?1) AND (?2 OR c.active = 1)
+    ORDER BY c.batch, c.code]], q or "", with_inactive and 1 or 0)
+  for _, r in ipairs(rows) do
+    local codes = json.array()
+    for _, m in ipairs(db.query(
+        "SELECT major_code FROM certificate_majors WHERE certificate_id = ? ORDER BY major_code", r.id)) do
+      codes[#codes + 1] = m.major_code
+    end
+    r.majors = codes
+    r.active = r.active == 1
+  end
+  return rows
+end
+
+local function certificates(ctx)
+  return 200, M.certificates(ctx.query.q or "", false)
+end
+
+local function majors(ctx)
+  local q = ctx.query.q or ""
+  local cert = ctx.query.certificate
+  if cert and cert ~= "" then
+    local id = math.tointeger(tonumber(cert))
+    if not id then web.fail(400, "bad_request", "证书编号无效") end
+    return 200, db.query([[
+      SELECT m.code, m.name, m.level FROM certificate_majors cm
+      JOIN majors m ON m.code = cm.major_code
+      WHERE cm.certificate_id = ?1 AND m.active = 1
+        AND (?2 = '' OR instr(m.name, ?2) > 0 OR m.code = ?2)
+      ORDER BY m.level, m.code]], id, q)
+  end
+  local level = ctx.query.level or ""
+  return 200, db.query([[
+    SELECT code, name, level FROM majors
+    WHERE active = 1 AND (?1 = '' OR instr(name, ?1) > 0 OR code = ?1)
+      AND (?2 = '' OR level = ?2)
+    ORDER BY level, code LIMIT 2000]], q, level)
+end
+
+function M.register(route)
+  local pub = { public = true }
+  route("GET", "/api/regions/provinces", provinces, pub)
+  route("GET", "/api/regions/cities", cities, pub)
+  route("GET", "/api/schools", schools, pub)
+  route("GET", "/api/certificates", certificates, pub)
+  route("GET", "/api/majors", majors, pub)
+end
+
+return M

@@ -1,0 +1,127 @@
+-- api_school: what a school does (manual sections 2 and 3): its profile,
+-- its province's plans, its declarations and its pilot status.
+local db = require "db"
+local json = require "json"
+local util = require "util"
+local web = require "web"
+local audit = require "audit"
+local decl = require "decl"
+local profile = require "profile"
+
+local M = {}
+
+local SCHOOL = { roles = { school = true } }
+
+local function present_profile(s)
+  local out = {
+    id = s.id, code = s.code, name = s.name, type = s.type,
+    province = s.province_code, province_name = s.province_name,
+    city = s.city_code, city_name = s.city_name,
+    required = profile.required(s.province_code),
+    updated_at = util.iso(s.updated_at),
+  }
+  for _, f in ipairs(profile.FIELDS) do out[f] = s[f] or "" end
+  out.complete = #profile.problems(s) == 0
+  return out
+end
+
+local function get_profile(ctx)
+  local s = profile.load(ctx.account.school_id)
+  if not s then web.fail(404, "not_found", "院校不存在") end
+  return 200, present_profile(s)
+end
+
+local function put_profile(ctx)
+  local b = ctx.body()
+  local s = profile.load(ctx.account.school_id)
+  if not s then web.fail(404, "not_found", "院校不存在") end
+  local f = web.fields()
+  profile.check_formats(b, f)
+  f.check()
+  local merged = util.shallow_copy(s)
+  for _, k in ipairs(profile.FIELDS) do
+    if b[k] ~= nil then merged[k] = util.trim(b[k]) end
+  end
+  local problems = profile.problems(merged)
+  if #problems > 0 then
+    web.fail(422, "validation_failed", "请填写必填项", problems)
+  end
+  db.transaction(function()
+    db.exec([[INSERT INTO school_profiles(school_id, address, postcode, contact_name, contact_phone,
+                contact_email, website, intro, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+              ON CONFLICT(school_id) DO UPDATE SET address = excluded.address,
+                postcode = excluded.postcode, contact_name = excluded.contact_name,
+                contact_phone = excluded.contact_phone, contact_email = excluded.contact_email,
+                website = excluded.website, intro = excluded.intro, updated_at = excluded.updated_at]],
+      s.id, merged.address, merged.postcode, merged.contact_name, merged.contact_phone,
+      merged.contact_email, merged.website, merged.intro, ctx.now)
+    audit.log(ctx, "school.profile", "school", s.id, {
+      province = s.province_code, city = s.city_code })
+  end)
+  return 200, present_profile(profile.load(s.id))
+end
+
+local function plans(ctx)
+  local school = decl.school_of(ctx)
+  local rows = db.query([[SELECT id, year, batch, title, mode, starts_at, ends_at, notes
+                          FROM plans WHERE province_code = ? AND status = 'published'
+                          ORDER BY year DESC, batch DESC, id DESC]], school.province_code)
+  for _, p in ipairs(rows) do
+    p.state = decl.plan_state(p, ctx.now)
+    p.can_declare = decl.deadline(school.province_code, p, "create", nil, ctx.now).open == true
+    p.starts_at, p.ends_at = util.iso(p.starts_at), util.iso(p.ends_at)
+    p.notes = p.notes or ""
+  end
+  return 200, rows
+end
+
+local function list(ctx)
+  local q = ctx.query
+  local page, size, offset = web.paging(q)
+  local year = web.int_param(q, "year")
+  local status = q.status ~= "" and q.status or nil
+  local where = " WHERE d.school_id = ?1 AND (?2 IS NULL OR p.year = ?2) AND (?3 IS NULL OR d.status = ?3)"
+  local total = db.one([[SELECT count(*) AS n FROM declarations d JOIN plans p ON p.id = d.plan_id]]
+                       .. where, ctx.account.school_id, year, status).n
+  local items = db.query(decl.LIST_SQL .. where .. " ORDER BY d.id DESC LIMIT ?4 OFFSET ?5",
+                         ctx.account.school_id, year, status, size, offset)
+  for _, r in ipairs(items) do
+    r.can_edit, r.can_delete = decl.actions(r, ctx.now)
+    decl.present(r)
+  end
+  return 200, { total = total, page = page, size = size, items = items }
+end
+
+local function view(ctx, params)
+  local r = decl.view(params.id)
+  if not r or r.school_id ~= ctx.account.school_id then
+    web.fail(404, "not_found", "申报不存在")
+  end
+  local raw = db.one("SELECT status, plan_id FROM declarations WHERE id = ?", params.id)
+  r.can_edit, r.can_delete = decl.actions({ status = raw.status, plan_id = raw.plan_id,
+                                            province = r.province }, ctx.now)
+  return 200, r
+end
+
+local function pilot_status(ctx)
+  local year = web.int_param(ctx.query, "year") or util.beijing_year(ctx.now)
+  local n = db.one([[SELECT count(*) AS n FROM declarations d JOIN plans p ON p.id = d.plan_id
+                     WHERE d.school_id = ? AND p.year = ? AND d.status = 'approved']],
+                   ctx.account.school_id, year).n
+  return 200, { year = year, pilot = n > 0, approved = n }
+end
+
+function M.register(route)
+  route("GET", "/api/school/profile", get_profile, SCHOOL)
+  route("PUT", "/api/school/profile", put_profile, SCHOOL)
+  route("GET", "/api/plans", plans, SCHOOL)
+  route("GET", "/api/declarations", list, SCHOOL)
+  route("POST", "/api/declarations", decl.create, SCHOOL)
+  route("GET", "/api/declarations/{id}", view, SCHOOL)
+  route("PUT", "/api/declarations/{id}", decl.update, SCHOOL)
+  route("DELETE", "/api/declarations/{id}", decl.delete, SCHOOL)
+  route("POST", "/api/declarations/{id}/submit", decl.submit, SCHOOL)
+  route("GET", "/api/school/pilot-status", pilot_status, SCHOOL)
+end
+
+return M

@@ -1,0 +1,132 @@
+-- app: the request entry point called by the C host for every /api/ path.
+-- Routes a request to its handler, loads the caller's session (or API
+-- token), enforces CSRF on state-changing requests, and turns results and
+-- raised errors into JSON responses.
+local json = require "json"
+local web = require "web"
+local session = require "session"
+local clock = require "clock"
+local log = require "log"
+
+local app = {}
+
+local routes = {}
+
+-- app.route(method, pattern, handler, opts)
+-- pattern: a path with {name} parts for integers ({id}) or {*name} for
+-- any segment; opts.public: no login; opts.roles: allowed roles;
+-- opts.csrf_exempt: pre-session requests; opts.token: bearer tokens too.
+function app.route(method, pattern, handler, opts)
+  local names = {}
+  local lua_pat = "^" .. pattern:gsub("[%-%.]", "%%%0"):gsub("{(%*?)([%w_]+)}",
+    function(star, name)
+      names[#names + 1] = name
+      return star == "*" and "([^/]+)" or "(%d+)"
+    end) .. "$"
+  routes[#routes + 1] = { method = method, pat = lua_pat, names = names,
+    name = method .. " " .. pattern, fn = handler, opts = opts or {} }
+end
+
+for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_admin",
+                       "api_ops" }) do
+  local ok, m = pcall(require, mod)
+  if ok then
+    m.register(app.route)
+  elseif not tostring(m):find("module '" .. mod .. "' not found", 1, true) then
+    error(m, 0)
+  end
+end
+
+local function match(method, path)
+  local path_found = false
+  for _, r in ipairs(routes) do
+    local caps = { path:match(r.pat) }
+    if caps[1] ~= nil or path:match(r.pat) then
+      path_found = true
+      if r.method == method then
+        local params = {}
+        for i, name in ipairs(r.names) do
+          params[name] = math.tointeger(tonumber(caps[i])) or caps[i]
+        end
+        return r, params
+      end
+    end
+  end
+  return nil, path_found
+end
+
+local JSON = "application/json; charset=utf-8"
+
+local function dispatch(req)
+  local r, params = match(req.method, req.path)
+  if not r then
+    if params then
+      return 405, nil, { error = { code = "method_not_allowed", message = "不支持的请求方法" } }
+    end
+    return 404, nil, { error = { code = "not_found", message = "接口不存在" } }
+  end
+  local ctx = {
+    req = req, params = params, route = r.name, now = clock.now(),
+    query = web.parse_query(req.query), remote = req.remote,
+  }
+  function ctx.body()
+    if ctx._body == nil then
+      if req.body == "" then web.fail(400, "bad_request", "请求内容为空") end
+      local v, err = json.decode(req.body)
+      if v == nil then web.fail(400, "bad_json", "请求内容不是有效的 JSON: " .. tostring(err)) end
+      if type(v) ~= "table" or json.is_array(v) then
+        web.fail(400, "bad_json", "请求内容应为 JSON 对象")
+      end
+      ctx._body = v
+    end
+    return ctx._body
+  end
+  session.load(ctx, r.opts)
+  if not r.opts.public then
+    if not ctx.account and not ctx.token then
+      web.fail(401, "unauthenticated", "请先登录")
+    end
+    if r.opts.roles and ctx.account and not r.opts.roles[ctx.account.role] then
+      web.fail(403, "forbidden", "没有权限执行此操作")
+    end
+    if ctx.token and not r.opts.token then
+      web.fail(403, "forbidden", "该令牌不能访问此接口")
+    end
+  end
+  if req.method ~= "GET" and req.method ~= "HEAD" and not r.opts.csrf_exempt then
+    session.check_csrf(ctx)
+  end
+  local status, value, opts = r.fn(ctx, params)
+  return status, r.name, value, opts
+end
+
+local function traceback(e)
+  if web.is_http_error(e) then return e end
+  return debug.traceback(tostring(e), 2)
+end
+
+-- Called by the host: returns status, body, content type, route, headers.
+function app.handle(req)
+  local ok, status, route, value, opts = xpcall(dispatch, traceback, req)
+  if not ok then
+    local e = status
+    if web.is_http_error(e) then
+      return e.status, web.error_body(e), JSON, req.method .. " " .. req.path:gsub("/%d+", "/{id}")
+    end
+    log.error("handler failed: " .. tostring(e))
+    return 500, web.error_body({ code = "internal", message = "服务器内部错误" }), JSON, "error"
+  end
+  if route == nil then
+    -- 404/405 from dispatch: value holds the body table
+    return status, json.encode(value), JSON, "unmatched"
+  end
+  opts = opts or {}
+  local headers = opts.headers
+  if opts.raw then
+    return status, value, opts.content_type or "application/octet-stream", route, headers
+  end
+  if status == 204 then return 204, "", JSON, route, headers end
+  return status, json.encode(value), JSON, route, headers
+end
+
+return app

@@ -1,0 +1,71 @@
+-- profile: 完善院校基础信息, the school's own part of its record, and
+-- whether it is complete by its province's rules.
+local db = require "db"
+local util = require "util"
+local P = require "province_rules"
+
+local profile = {}
+
+profile.FIELDS = { "address", "postcode", "contact_name", "contact_phone",
+                   "contact_email", "website", "intro" }
+local MAX = { address = 200, postcode = 6, contact_name = 50, contact_phone = 20,
+              contact_email = 254, website = 200, intro = 2000 }
+profile.MAX = MAX
+
+function profile.load(school_id)
+  local s = db.one([[SELECT s.id, s.code, s.name, s.type, s.province_code, s.city_code,
+                            p.name AS province_name, c.name AS city_name,
+                            f.address, f.postcode, f.contact_name, f.contact_phone,
+                            f.contact_email, f.website, f.intro, f.updated_at
+                     FROM schools s JOIN provinces p ON p.code = s.province_code
+                     LEFT JOIN cities c ON c.code = s.city_code
+                     LEFT JOIN school_profiles f ON f.school_id = s.id
+                     WHERE s.id = ?]], school_id)
+  return s
+end
+
+function profile.rule_input(s)
+  local p = {}
+  for _, f in ipairs(profile.FIELDS) do p[f] = s[f] end
+  return p
+end
+
+-- profile.problems(s) -> field errors by the province's rules
+function profile.problems(s)
+  return P.errors(s.province_code, "check_profile", profile.rule_input(s))
+end
+
+function profile.required(province)
+  local r = P.call(province, "profile_required")
+  local out = require("json").array()
+  for _, f in ipairs(type(r) == "table" and r or {}) do out[#out + 1] = tostring(f) end
+  return out
+end
+
+-- Format checks that hold everywhere (types, lengths, shapes).
+function profile.check_formats(b, f)
+  for _, k in ipairs(profile.FIELDS) do
+    local v = b[k]
+    if v ~= nil and type(v) ~= "string" then
+      f.add(k, "type", "应为文本")
+    elseif v ~= nil and (require("text").ulen(v) or math.huge) > MAX[k] then
+      f.add(k, "too_long", "不能超过 " .. MAX[k] .. " 个字符")
+    end
+  end
+  local function present(k) return type(b[k]) == "string" and util.trim(b[k]) ~= "" end
+  if present("postcode") and not b.postcode:match("^%d%d%d%d%d%d$") then
+    f.add("postcode", "invalid", "邮政编码应为 6 位数字")
+  end
+  if present("contact_phone") and not (util.is_mobile(b.contact_phone)
+      or b.contact_phone:match("^0%d%d%d?%-?%d%d%d%d%d%d%d%d?$")) then
+    f.add("contact_phone", "invalid", "请输入正确的手机号码或固定电话")
+  end
+  if present("contact_email") and not util.is_email(b.contact_email) then
+    f.add("contact_email", "invalid", "请输入正确的电子邮箱")
+  end
+  if present("website") and not b.website:match("^https?://[%w%.%-]+") then
+    f.add("website", "invalid", "网址应以 http:// 或 https:// 开头")
+  end
+end
+
+return profile

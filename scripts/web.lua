@@ -1,0 +1,81 @@
+-- web: request and response helpers for handlers: the JSON error shape of
+-- docs/api.md, query strings, cookies, paging, and field errors.
+local json = require "json"
+
+local web = {}
+
+local http_error_mt = { __tostring = function(e)
+  return string.format("http %d %s: %s", e.status, e.code, e.message)
+end }
+
+-- Raises an HTTP error that app.handle turns into the JSON error shape.
+function web.fail(status, code, message, fields)
+  error(setmetatable({ status = status, code = code, message = message,
+                       fields = fields }, http_error_mt), 0)
+end
+
+function web.is_http_error(e)
+  return getmetatable(e) == http_error_mt
+end
+
+function web.error_body(e)
+  local err = { code = e.code, message = e.message }
+  if e.fields then err.fields = json.array(e.fields) end
+  return json.encode({ error = err })
+end
+
+-- A list of field errors being collected: add(), then check().
+function web.fields()
+  local list = {}
+  return {
+    list = list,
+    add = function(field, code, message)
+      list[#list + 1] = { field = field, code = code, message = message }
+    end,
+    check = function(message)
+      if #list > 0 then
+        web.fail(422, "validation_failed", message or "提交的内容有误，请检查标出的项目", list)
+      end
+    end,
+  }
+end
+
+local function unescape(s)
+  s = s:gsub("+", " ")
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+function web.parse_query(q)
+  local out = {}
+  for pair in (q or ""):gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    if k and k ~= "" then out[unescape(k)] = unescape(v) end
+  end
+  return out
+end
+
+function web.cookies(header)
+  local out = {}
+  for k, v in (header or ""):gmatch("([^=;%s]+)=([^;]*)") do out[k] = v end
+  return out
+end
+
+-- web.paging(query) -> page, size, offset (size 1..100, default 10)
+function web.paging(q)
+  local page = math.tointeger(tonumber(q.page or "1")) or 0
+  local size = math.tointeger(tonumber(q.size or "10")) or 0
+  if page < 1 then web.fail(400, "bad_request", "页码无效") end
+  if size < 1 or size > 100 then web.fail(400, "bad_request", "每页条数应在 1 到 100 之间") end
+  return page, size, (page - 1) * size
+end
+
+-- web.int_param(q, name) -> integer | nil; 400 when present but not one
+function web.int_param(q, name)
+  local v = q[name]
+  if v == nil or v == "" then return nil end
+  local n = math.tointeger(tonumber(v))
+  if not n then web.fail(400, "bad_request", "参数 " .. name .. " 应为整数") end
+  return n
+end
+
+return web
