@@ -13,7 +13,7 @@ SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer
 SRC      = $(filter-out host/main.c,$(wildcard host/*.c))
 OBJ      = $(SRC:host/%.c=build/%.o)
 SAN_OBJ  = $(SRC:host/%.c=build/san/%.o)
-UNIT     = $(wildcard tests/unit/test_*.c)
+UNIT     = $(wildcard tests/unit/test_*.c) tests/unit/main.c
 
 APT_PKGS = gcc make libcivetweb-dev liblua5.4-dev lua-cjson-dev \
 	       libsqlite3-dev libsodium-dev libedit-dev libxlsxwriter-dev \
@@ -41,11 +41,11 @@ bin/host-san: $(SAN_OBJ) build/san/main.o
 	@mkdir -p bin
 	$(CC) -g $(SAN) -o $@ $^ $(LDLIBS)
 
-bin/unit: $(UNIT) $(OBJ) tests/unit/unit.h
+bin/unit: $(UNIT) $(OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p bin
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Itests/unit -o $@ $(UNIT) $(OBJ) $(LDLIBS)
 
-bin/unit-san: $(UNIT) $(SAN_OBJ) tests/unit/unit.h
+bin/unit-san: $(UNIT) $(SAN_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p bin
 	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -Itests/unit -o $@ $(UNIT) $(SAN_OBJ) $(LDLIBS)
 

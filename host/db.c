@@ -385,6 +385,18 @@ static int l_db_in_transaction(lua_State *L) {
   return 1;
 }
 
+/* db.active_statements() -> statements of this connection left mid-step
+ * (should be 0 between calls: a diagnostic for tests and requests) */
+static int l_db_active_statements(lua_State *L) {
+  db_conn *c = get_conn(L);
+  sqlite3_stmt *st = NULL;
+  int n = 0;
+  while ((st = sqlite3_next_stmt(c->db, st)))
+    if (sqlite3_stmt_busy(st)) n++;
+  lua_pushinteger(L, n);
+  return 1;
+}
+
 /* db.array([t]) -> t marked as a JSON array (encodes as [] when empty). */
 static int l_db_array(lua_State *L) {
   if (lua_isnoneornil(L, 1)) {
@@ -418,6 +430,7 @@ static const luaL_Reg db_funcs[] = {
     {"transaction", l_db_transaction},
     {"in_transaction", l_db_in_transaction},
     {"array", l_db_array},
+    {"active_statements", l_db_active_statements},
     {NULL, NULL},
 };
 

@@ -17,11 +17,12 @@ export default defineConfig({
     chunkSizeWarningLimit: 1500,
     rolldownOptions: {
       output: {
+        // Groups pull in their dependencies, so the shared ones (Vue) are claimed first.
         codeSplitting: {
           groups: [
-            { name: 'wangeditor', test: /node_modules[\\/](@wangeditor|slate|slate-history|snabbdom|prismjs|dom7|i18next|@uppy|@transloadit|preact|immer)/, priority: 3 },
-            { name: 'element-plus', test: /node_modules[\\/](element-plus|@element-plus|@floating-ui|@popperjs|dayjs|lodash-es|lodash-unified|async-validator|@ctrl|@vueuse|normalize-wheel-es|memoize-one)/, priority: 2 },
-            { name: 'vue', test: /node_modules[\\/](vue|@vue)[\\/]/, priority: 1 }
+            { name: 'wangeditor', test: /node_modules[\\/](@wangeditor|slate|slate-history|snabbdom|prismjs|dom7|i18next|@uppy|@transloadit|preact|immer)/, priority: 2 },
+            { name: 'element-plus', test: /node_modules[\\/](element-plus|@element-plus|@floating-ui|@popperjs|dayjs|lodash-es|lodash-unified|async-validator|@ctrl|@vueuse|normalize-wheel-es|memoize-one)/, priority: 3 },
+            { name: 'vue', test: /node_modules[\\/](vue|@vue)[\\/]/, priority: 4 }
           ]
         }
       }

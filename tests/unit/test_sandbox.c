@@ -1,0 +1,220 @@
+/* The rules sandbox: each denied name, runaway loops (also inside pcall),
+ * memory bombs, shared-table tricks, and reloads that must not replace a
+ * working set with a broken one. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lua_helpers.h"
+#include "rules.h"
+#include "unit.h"
+
+static char dir[256];
+
+static const char *DEFAULT_LUA =
+    "local R = {}\n"
+    "local function none() return {} end\n"
+    "R.check_plan, R.check_profile, R.check_declaration = none, none, none\n"
+    "function R.review_chain() return {'province'} end\n"
+    "function R.deadline() return {open = true} end\n"
+    "local probes = {\n"
+    "  io = function() return io.open('/etc/passwd') end,\n"
+    "  os_execute = function() return os.execute('true') end,\n"
+    "  os_getenv = function() return os.getenv('HOME') end,\n"
+    "  os_remove = function() return os.remove('/tmp/x') end,\n"
+    "  load = function() return load('return 1')() end,\n"
+    "  loadstring = function() return loadstring('return 1') end,\n"
+    "  require = function() return require('os') end,\n"
+    "  dofile = function() return dofile('/etc/passwd') end,\n"
+    "  loadfile = function() return loadfile('/etc/passwd') end,\n"
+    "  debug = function() return debug.getinfo(1) end,\n"
+    "  string_dump = function() return string.dump(function() end) end,\n"
+    "  string_dump_meta = function() return ('').dump(function() end) end,\n"
+    "  collectgarbage = function() return collectgarbage('count') end,\n"
+    "  setmetatable = function() return setmetatable({}, {}) end,\n"
+    "  getmetatable = function() return getmetatable('').__index end,\n"
+    "  rawset = function() return rawset(_G, 'x', 1) end,\n"
+    "  rawget = function() return rawget(_G, 'x') end,\n"
+    "  package = function() return package.loaded end,\n"
+    "  coroutine = function() return coroutine.create(print) end,\n"
+    "  print = function() return print('x') end,\n"
+    "  upper = function() return ('abc'):upper() .. string.upper('d') end,\n"
+    "  time = function() return type(os.time()) .. type(os.date('%Y')) end,\n"
+    "  loop = function() while true do end end,\n"
+    "  loop_pcall = function() while true do pcall(function() while true do "
+    "end end) end end,\n"
+    "  memory = function() local t = {} for i = 1, 1e9 do t[i] = "
+    "string.rep('x', 4096) .. i end end,\n"
+    "  memory_rep = function() return #string.rep('x', 1 << 30) end,\n"
+    "  memory_pcall = function() while true do pcall(string.rep, 'x', 1 << 30)"
+    " end end,\n"
+    "  ok = function(a) return a.x + 1 end,\n"
+    "}\n"
+    "function R.probe(a) return probes[a.name](a) end\n"
+    "return R\n";
+
+/* Province 99 clobbers what it can reach of the libraries. */
+static const char *P99_LUA =
+    "local base = ...\n"
+    "return { clobber = function()\n"
+    "  string.upper = function() return 'pwned' end\n"
+    "  base.review_chain = nil\n"
+    "  return 'done' end }\n";
+
+static void write_file(const char *name, const char *text) {
+  char path[512];
+  FILE *f;
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  f = fopen(path, "w");
+  if (!f) abort();
+  fputs(text, f);
+  fclose(f);
+}
+
+static lua_State *setup(void) {
+  char err[1024];
+  static int done;
+  if (!done) {
+    snprintf(dir, sizeof dir, "/tmp/host-sandbox-XXXXXX");
+    if (!mkdtemp(dir)) abort();
+    write_file("default.lua", DEFAULT_LUA);
+    write_file("99.lua", P99_LUA);
+    if (rules_init(dir, err, sizeof err) != RULES_OK) {
+      printf("rules_init: %s\n", err);
+      abort();
+    }
+    done = 1;
+  }
+  return vm_new(0, err, sizeof err);
+}
+
+static const char *probe(lua_State *L, const char *name) {
+  char code[256];
+  snprintf(code, sizeof code,
+           "local r, e = require('rules').call('default', 'probe', {name = "
+           "'%s', x = 41}) if r == nil then return 'FAILED: ' .. "
+           "tostring(e) end return tostring(r)",
+           name);
+  return lua_run(L, code);
+}
+
+UNIT_TEST(sandbox_denies_each_name) {
+  static const char *const denied[] = {
+      "io",         "os_execute", "os_getenv",      "os_remove",
+      "load",       "loadstring", "require",        "dofile",
+      "loadfile",   "debug",      "string_dump",    "string_dump_meta",
+      "collectgarbage", "setmetatable", "getmetatable", "rawset",
+      "rawget",     "package",    "coroutine",      "print",
+      NULL};
+  lua_State *L = setup();
+  int i;
+  for (i = 0; denied[i]; i++) {
+    const char *r = probe(L, denied[i]);
+    if (strncmp(r, "FAILED: ", 8) != 0)
+      printf("  probe %s was allowed: %s\n", denied[i], r);
+    CHECK(strncmp(r, "FAILED: ", 8) == 0);
+    CHECK_STR_HAS(r, "attempt to");       /* index or call a nil value */
+  }
+  CHECK(strcmp(probe(L, "ok"), "42") == 0);
+  CHECK(strcmp(probe(L, "time"), "numberstring") == 0);
+  lua_close(L);
+}
+
+UNIT_TEST(sandbox_stops_endless_loops) {
+  lua_State *L = setup();
+  CHECK_STR_HAS(probe(L, "loop"), "instruction budget");
+  CHECK_STR_HAS(probe(L, "loop_pcall"), "instruction budget");
+  CHECK(strcmp(probe(L, "ok"), "42") == 0); /* and goes on */
+  lua_close(L);
+}
+
+UNIT_TEST(sandbox_caps_memory) {
+  lua_State *L = setup();
+  const char *r = probe(L, "memory");
+  CHECK(strncmp(r, "FAILED: ", 8) == 0);
+  CHECK(strstr(r, "memory") || strstr(r, "budget"));
+  CHECK_STR_HAS(probe(L, "memory_rep"), "memory");
+  r = probe(L, "memory_pcall");
+  CHECK(strncmp(r, "FAILED: ", 8) == 0);
+  CHECK(strcmp(probe(L, "ok"), "42") == 0);
+  lua_close(L);
+}
+
+UNIT_TEST(sandbox_isolates_shared_tables) {
+  lua_State *L = setup();
+  CHECK(strcmp(lua_run(L, "return require('rules').call('99', 'clobber')"),
+               "done") == 0);
+  /* the real string table and other sets are untouched */
+  CHECK(strcmp(probe(L, "upper"), "ABCD") == 0);
+  CHECK(strcmp(lua_run(L, "return require('rules').call('99', 'probe', "
+                          "{name = 'upper'})"),
+               "ABCD") == 0);
+  CHECK(strcmp(lua_run(L, "return require('rules').call('99', "
+                          "'review_chain')[1]"),
+               "province") == 0);
+  /* values cross by copy: a rule cannot change the caller's table */
+  CHECK(strcmp(lua_run(L, "local t = {x = 1} require('rules').call("
+                          "'default', 'probe', {name = 'ok', x = 1}) "
+                          "return t.x"),
+               "1") == 0);
+  lua_close(L);
+}
+
+UNIT_TEST(sandbox_unknown_province_runs_defaults) {
+  lua_State *L = setup();
+  CHECK(strcmp(lua_run(L, "return require('rules').call('42', 'probe', "
+                          "{name = 'ok', x = 1})"),
+               "2") == 0);
+  lua_close(L);
+}
+
+UNIT_TEST(reload_keeps_working_set_on_error) {
+  char err[1024];
+  long gen;
+  lua_State *L = setup();
+  gen = rules_generation();
+  CHECK(rules_reload(err, sizeof err) == RULES_UNCHANGED);
+  write_file("98.lua", "local base = ...\nreturn {\n  x = = 1\n}\n");
+  CHECK(rules_reload(err, sizeof err) == RULES_ERR_LOAD);
+  CHECK_STR_HAS(err, "98.lua:3:");
+  CHECK(rules_generation() == gen);
+  write_file("98.lua", "local base = ...\nlocal t = nil\nreturn t.x\n");
+  CHECK(rules_reload(err, sizeof err) == RULES_ERR_LOAD);
+  CHECK_STR_HAS(err, "98.lua:3:");
+  write_file("98.lua", "return { check_plan = 1 }\n");
+  CHECK(rules_reload(err, sizeof err) == RULES_ERR_SHAPE);
+  CHECK_STR_HAS(err, "check_plan");
+  write_file("98.lua", "while true do end\n");
+  CHECK(rules_reload(err, sizeof err) == RULES_ERR_LOAD);
+  CHECK_STR_HAS(err, "instruction budget");
+  CHECK(rules_generation() == gen);
+  CHECK(strcmp(probe(L, "ok"), "42") == 0);
+  /* a good change is a new generation, seen by the next call */
+  write_file("98.lua", "return { probe = function() return 'new' end }\n");
+  CHECK(rules_reload(err, sizeof err) == RULES_OK);
+  CHECK(rules_generation() == gen + 1);
+  CHECK(strcmp(lua_run(L, "return require('rules').call('98', 'probe', {})"),
+               "new") == 0);
+  {
+    char path[512];
+    snprintf(path, sizeof path, "%s/98.lua", dir);
+    unlink(path);
+  }
+  CHECK(rules_reload(err, sizeof err) == RULES_OK);
+  lua_close(L);
+}
+
+UNIT_TEST(rules_check_names_file_and_line) {
+  char err[1024], path[512];
+  char *files[1];
+  setup();
+  write_file("97.lua", "local base = ...\n\nreturn {\n  check_plan = function(\n}\n");
+  snprintf(path, sizeof path, "%s/97.lua", dir);
+  files[0] = path;
+  CHECK(rules_check_files(1, files, dir, err, sizeof err) == RULES_ERR_LOAD);
+  CHECK_STR_HAS(err, "97.lua:5:");
+  write_file("97.lua", "local base = ...\nreturn {}\n");
+  CHECK(rules_check_files(1, files, dir, err, sizeof err) == RULES_OK);
+  unlink(path);
+}
