@@ -142,8 +142,9 @@ static int serve(int port, int threads) {
   return 0;
 }
 
-/* Runs scripts/cli.lua's func with the arguments after the command. */
-static int run_script(const char *func, int argc, char **argv, int need_db) {
+/* Runs func of scripts/<module>.lua with the arguments after the command. */
+static int run_script(const char *module, const char *func, int argc,
+                      char **argv, int need_db) {
   char err[1024];
   lua_State *L;
   int rc;
@@ -155,7 +156,7 @@ static int run_script(const char *func, int argc, char **argv, int need_db) {
     fprintf(stderr, "host: %s\n", err);
     return 1;
   }
-  rc = vm_run(L, "cli", func, argc, argv);
+  rc = vm_run(L, module, func, argc, argv);
   lua_close(L);
   return rc;
 }
@@ -178,7 +179,7 @@ static int rules_cmd(int argc, char **argv) {
       fprintf(stderr, "rules: %s\n", err);
       return 1;
     }
-    return run_script("rules_test", argc - 1, argv + 1, 0);
+    return run_script("rules_test", "main", argc - 1, argv + 1, 0);
   }
   return usage("rules: check or test?");
 }
@@ -244,18 +245,18 @@ int main(int argc, char **argv) {
     }
     return 0;
   }
-  if (!strcmp(cmd, "seed")) return run_script("seed", nrest - 1, rest + 1, 1);
+  if (!strcmp(cmd, "seed")) return run_script("cli", "seed", nrest - 1, rest + 1, 1);
   if (!strcmp(cmd, "user")) {
     if (nrest < 2 || strcmp(rest[1], "add")) return usage("user: add?");
-    return run_script("user_add", nrest - 2, rest + 2, 1);
+    return run_script("cli", "user_add", nrest - 2, rest + 2, 1);
   }
   if (!strcmp(cmd, "sms")) {
     if (nrest < 2 || strcmp(rest[1], "list")) return usage("sms: list?");
-    return run_script("sms_list", nrest - 2, rest + 2, 1);
+    return run_script("cli", "sms_list", nrest - 2, rest + 2, 1);
   }
   if (!strcmp(cmd, "token")) {
     if (nrest < 2 || strcmp(rest[1], "add")) return usage("token: add?");
-    return run_script("token_add", nrest - 2, rest + 2, 1);
+    return run_script("cli", "token_add", nrest - 2, rest + 2, 1);
   }
   if (!strcmp(cmd, "repl")) {
     char err[1024];

@@ -1,0 +1,111 @@
+-- repl: helpers that `host repl` installs as globals, for rule authors:
+-- try a province's rules on a declaration (a Lua table or a JSON file) and
+-- read the decision and its reasons.
+local json = require "json"
+local rules = require "rules"
+
+local M = {}
+
+local function show(...)
+  local n = select("#", ...)
+  for i = 1, n do
+    local v = select(i, ...)
+    if type(v) == "table" then
+      local ok, s = pcall(json.encode, v)
+      print(ok and s or tostring(v))
+    else
+      print(tostring(v))
+    end
+  end
+end
+
+local function load_input(x)
+  if type(x) == "string" then
+    local f, err = io.open(x, "rb")
+    if not f then error("cannot open " .. x .. ": " .. tostring(err), 2) end
+    local v, jerr = json.decode(f:read("a"))
+    f:close()
+    if v == nil then error("not JSON: " .. tostring(jerr), 2) end
+    return v
+  end
+  return x or {}
+end
+
+-- check(province, declaration[, opts]) -> errors
+-- declaration: {mode, certificate_id, majors = {{major, students, teachers,
+-- trainees}}, trainees_total, faculty_chars, venue_chars, others_in_plan}
+-- opts.submit (default true). Prints the decision and reasons.
+local function check(province, d, opts)
+  d = load_input(d)
+  opts = opts or {}
+  local submit = opts.submit ~= false
+  local mode = d.mode or "by_major"
+  if mode == "by_major" then
+    local sum = 0
+    for _, m in ipairs(d.majors or {}) do sum = sum + (m.trainees or 0) end
+    d.trainees_total = sum
+  end
+  d.majors = d.majors or {}
+  d.faculty_chars = d.faculty_chars or (d.faculty and #d.faculty > 0 and 1) or 0
+  d.venue_chars = d.venue_chars or (d.venue and #d.venue > 0 and 1) or 0
+  local status = rules.status()
+  local name = rules.call(province, "name") or "?"
+  print(string.format("省份 %s（%s），规则版本 %s，第 %d 代", province, name,
+                      tostring(status.version), status.generation))
+  print(string.format("申报方式 %s，%s", mode, submit and "保存并提交" or "保存（草稿）"))
+  local errors, err = rules.call(province, "check_declaration", {
+    submit = submit, mode = mode, declaration = d, others_in_plan = d.others_in_plan or 0,
+    plan = d.plan or { mode = mode }, school = d.school or {},
+  })
+  if errors == nil then
+    print("规则执行出错: " .. tostring(err))
+    return nil, err
+  end
+  if #errors == 0 then
+    print("结论: 通过")
+  else
+    print(string.format("结论: 不通过（%d 条原因）", #errors))
+    for _, e in ipairs(errors) do
+      print(string.format("  %-24s %-22s %s", tostring(e.field), tostring(e.code), tostring(e.message)))
+    end
+  end
+  local chain = rules.call(province, "review_chain", { declaration = d }) or {}
+  print("审核流程: " .. table.concat(chain, " → "))
+  return errors
+end
+
+-- deadline(province, plan, status, action, now) prints the verdict
+local function deadline(province, plan, status, action, now)
+  local v = rules.call(province, "deadline", {
+    now = now or os.time(), action = action or "submit", plan = plan,
+    declaration = status and { status = status } or nil })
+  show(v)
+  return v
+end
+
+local function help()
+  print([[
+helpers:
+  check(province, decl_or_json_path[, {submit=false}])  run check_declaration, print reasons
+  deadline(province, {starts_at=, ends_at=}, status, action[, now])
+  rules.call(province, name, arg)   call any rule function or read a value
+  rules.status()  rules.reload()    the set in force; reload from disk
+  show(v)                           print a value as JSON
+  db.query(sql, ...)                the database (when --db exists)
+example:
+  check("13", {mode="by_major", certificate_id=1, faculty="x", venue="y",
+               majors={{major="440301", students=10, teachers=2, trainees=12}}})]])
+end
+
+function M.init()
+  _G.show = show
+  _G.check = check
+  _G.deadline = deadline
+  _G.help = help
+  _G.rules = rules
+  _G.json = json
+  local ok, db = pcall(require, "db")
+  if ok then _G.db = db end
+end
+
+return M

@@ -1,0 +1,104 @@
+-- rules_test: `host rules test [DIR]`. Runs the table-driven rule cases of
+-- DIR (default tests/rules/): each *.lua file there returns a list of
+--   { name = "...", province = "13", fn = "check_declaration",
+--     input = {...},
+--     expect = { codes = {"exceeds_students"} }   -- exactly these codes
+--            | { fields = {"majors[0].trainees"} } -- exactly these fields
+--            | { equals = <value> }                -- deep-equal result
+--            | { open = true|false } }            -- a deadline verdict
+-- and prints one line per case and "N passed, N failed".
+local rules = require "rules"
+local json = require "json"
+local host = require "host"
+
+local M = {}
+
+local function deep_eq(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not deep_eq(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+local function sorted(list, key)
+  local out = {}
+  for _, e in ipairs(list or {}) do out[#out + 1] = key and tostring(e[key]) or tostring(e) end
+  table.sort(out)
+  return table.concat(out, ",")
+end
+
+local function judge(case, result, err)
+  local e = case.expect or {}
+  if err then
+    if e.error and err:find(e.error, 1, true) then return true end
+    return false, "rule failed: " .. err
+  end
+  if e.error then return false, "expected an error containing " .. e.error end
+  if e.codes then
+    local got, want = sorted(result, "code"), sorted(e.codes)
+    if got ~= want then return false, "codes {" .. got .. "}, expected {" .. want .. "}" end
+  end
+  if e.fields then
+    local got, want = sorted(result, "field"), sorted(e.fields)
+    if got ~= want then return false, "fields {" .. got .. "}, expected {" .. want .. "}" end
+  end
+  if e.equals ~= nil and not deep_eq(result, e.equals) then
+    return false, "got " .. json.encode(result) .. ", expected " .. json.encode(e.equals)
+  end
+  if e.open ~= nil and (type(result) ~= "table" or (result.open == true) ~= e.open) then
+    return false, "deadline verdict " .. json.encode(result)
+  end
+  for _, line in ipairs(e.messages_chinese and result or {}) do
+    if not tostring(line.message):find("[\228-\233]") then
+      return false, "message is not Chinese: " .. tostring(line.message)
+    end
+  end
+  return true
+end
+
+function M.main(args)
+  local dir = args[1] or (host.root .. "/tests/rules")
+  local p = io.popen('ls "' .. dir .. '"/*.lua 2>/dev/null')
+  local files = {}
+  for f in p:lines() do files[#files + 1] = f end
+  p:close()
+  if #files == 0 then
+    io.stderr:write("rules test: no case files in ", dir, "\n")
+    print("0 passed, 1 failed")
+    return 1
+  end
+  local passed, failed = 0, 0
+  for _, file in ipairs(files) do
+    -- case files are data: a small environment, text only
+    local chunk, err = loadfile(file, "t", { pairs = pairs, ipairs = ipairs, string = string,
+                                            table = table, math = math })
+    local cases
+    if chunk then
+      local ok, v = pcall(chunk)
+      if ok then cases = v else err = v end
+    end
+    if type(cases) ~= "table" then
+      print("not ok - " .. file .. ": " .. tostring(err or "must return a list of cases"))
+      failed = failed + 1
+    else
+      for _, case in ipairs(cases) do
+        local result, rerr = rules.call(case.province or "default", case.fn or "check_declaration",
+                                        case.input)
+        local ok, why = judge(case, result, rerr)
+        local label = file:match("[^/]+$") .. ": " .. (case.name or "?")
+        if ok then
+          passed = passed + 1
+          print("ok - " .. label)
+        else
+          failed = failed + 1
+          print("not ok - " .. label .. ": " .. why)
+        end
+      end
+    end
+  end
+  print(string.format("%d passed, %d failed", passed, failed))
+  return failed == 0 and 0 or 1
+end
+
+return M
