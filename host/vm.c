@@ -18,6 +18,7 @@
 #include "db.h"
 #include "rules.h"
 #include "text.h"
+#include "xlsx.h"
 
 host_paths vm_paths;
 
@@ -91,6 +92,8 @@ static int setup(lua_State *L) {
   preload(L, "text");
   luaopen_host_rules(L);
   preload(L, "rules");
+  luaopen_host_xlsx(L);
+  preload(L, "xlsx");
   luaL_newlib(L, clock_funcs);
   preload(L, "clock");
   luaL_newlib(L, log_funcs);

@@ -172,6 +172,7 @@ CREATE TABLE declarations (
   certificate_id INTEGER NOT NULL REFERENCES certificates(id),
   status TEXT NOT NULL CHECK (status IN ('draft', 'pending', 'approved', 'rejected', 'returned')),
   review_level TEXT,                                -- 'city' | 'province' while pending
+  review_chain TEXT,                                -- JSON list fixed at submission
   mode TEXT NOT NULL CHECK (mode IN ('by_major', 'not_by_major')),
   trainees_total INTEGER CHECK (trainees_total >= 0),
   faculty TEXT,                                     -- sanitized HTML

@@ -204,8 +204,9 @@ end
 local function submit_stored(ctx, school, plan, id, d, before)
   local chain = decl.review_chain(school, plan, d)
   local version = P.version()
-  db.exec([[UPDATE declarations SET status = 'pending', review_level = ?, rules_version = ?,
-            submitted_at = ?, updated_at = ? WHERE id = ?]], chain[1], version, ctx.now, ctx.now, id)
+  db.exec([[UPDATE declarations SET status = 'pending', review_level = ?, review_chain = ?,
+            rules_version = ?, submitted_at = ?, updated_at = ? WHERE id = ?]],
+          chain[1], json.encode(chain), version, ctx.now, ctx.now, id)
   db.exec([[INSERT INTO reviews(declaration_id, level, decision, comment, account_id, rules_version, created_at)
             VALUES (?, 'school', 'submit', NULL, ?, ?, ?)]], id, ctx.account.id, version, ctx.now)
   audit.log(ctx, "declaration.submit", "declaration", id, {
