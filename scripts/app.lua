@@ -17,13 +17,14 @@ local routes = {}
 -- any segment; opts.public: no login; opts.roles: allowed roles;
 -- opts.csrf_exempt: pre-session requests; opts.token: bearer tokens too.
 function app.route(method, pattern, handler, opts)
-  local names = {}
+  local names, strings = {}, {}
   local lua_pat = "^" .. pattern:gsub("[%-%.]", "%%%0"):gsub("{(%*?)([%w_]+)}",
     function(star, name)
       names[#names + 1] = name
+      strings[name] = star == "*"
       return star == "*" and "([^/]+)" or "(%d+)"
     end) .. "$"
-  routes[#routes + 1] = { method = method, pat = lua_pat, names = names,
+  routes[#routes + 1] = { method = method, pat = lua_pat, names = names, strings = strings,
     name = method .. " " .. pattern, fn = handler, opts = opts or {} }
 end
 
@@ -41,12 +42,12 @@ local function match(method, path)
   local path_found = false
   for _, r in ipairs(routes) do
     local caps = { path:match(r.pat) }
-    if caps[1] ~= nil or path:match(r.pat) then
+    if caps[1] ~= nil then
       path_found = true
       if r.method == method then
         local params = {}
         for i, name in ipairs(r.names) do
-          params[name] = math.tointeger(tonumber(caps[i])) or caps[i]
+          params[name] = r.strings[name] and caps[i] or math.tointeger(tonumber(caps[i]))
         end
         return r, params
       end

@@ -22,7 +22,11 @@ test('public reference data: provinces, cities, schools, certificates, majors', 
   assert(s.data.filter((x) => x.registered === true).length >= 3, 'the demo schools are registered');
   assert(s.data.some((x) => x.registered === false), 'some school not yet registered');
   const q = await c.get(`/api/schools?city=1301&q=${encodeURIComponent(s.data[0].name)}`);
-  eq(q.data.map((x) => x.id), [s.data[0].id], 'search a school by name');
+  assert(q.data.some((x) => x.id === s.data[0].id), 'search a school by name');
+  assert(q.data.length < s.data.length && q.data.every((x) => x.name.includes(s.data[0].name)), 'only matching schools');
+  const byCode = await c.get(`/api/schools?city=1301&q=${s.data[1].code}`);
+  eq(byCode.data.map((x) => x.id), [s.data[1].id], 'search a school by code');
+  eq((await c.get('/api/schools?city=4401')).data.some((x) => x.id === s.data[0].id), false, 'schools of another city');
   const cert = await c.get(`/api/certificates?q=${encodeURIComponent('BIM')}`);
   eq(cert.status, 200, 'certificates');
   assert(cert.data.length >= 1 && cert.data.every((x) => x.name.includes('BIM')), 'search certificates by name');
@@ -68,7 +72,7 @@ test('register: 422 for a bad phone, a school of another city, missing fields', 
   }
   const wrongCity = await c.post('/api/register', { province: '44', city: '4401', school_id: s.id, phone: newPhone() });
   fails(wrongCity, 422, 'validation_failed', 'school_id');
-  const empty = await c.post('/api/register', {});
+  const empty = await c.post('/api/register', { phone: null });
   const e = fails(empty, 422, 'validation_failed', 'province');
   for (const f of ['city', 'school_id', 'phone']) assert(e.fields.some((x) => x.field === f), `field ${f}`);
   eq((await c.get('/api/schools?city=1301')).data.find((x) => x.id === s.id).registered, false, 'nothing registered');
@@ -110,7 +114,8 @@ test('login: 401 on a wrong password or unknown account; 401 without a session',
   assert(/HttpOnly/i.test(cookie) && /SameSite/i.test(cookie), 'HttpOnly SameSite cookie');
   const me = await c.get('/api/me');
   eq([me.status, me.data.username, me.data.csrf_token], [200, 'school131', ok.data.csrf_token], '/api/me');
-  const out = await c.post('/api/logout');
+  fails(await c.post('/api/logout'), 403, 'csrf');
+  const out = await c.post('/api/logout', {}, { 'x-csrf-token': ok.data.csrf_token });
   eq(out.status, 200, 'logout');
   fails(await c.get('/api/me'), 401, 'unauthenticated');
 });
@@ -168,6 +173,14 @@ test('400 for malformed JSON or a non-object body; 413 for a body over 1 MiB', a
   const r2 = await anon().post('/api/register', JSON.stringify({ phone: '1'.repeat(1100000) }));
   eq(r2.status, 413, 'public endpoints too');
   eq((await c.get('/api/me')).status, 200, 'the server goes on');
+});
+
+test('an empty JSON object {} is a validation error (422), not malformed JSON (400)', async () => {
+  // docs/api.md: 400 is for malformed JSON; {} is a well-formed object
+  // with every field missing.
+  const e = fails(await anon().post('/api/register', '{}'), 422, 'validation_failed', 'phone');
+  assert(e.fields.some((f) => f.field === 'school_id'), 'school_id reported');
+  fails(await anon().post('/api/login', '{}'), 422, 'validation_failed');
 });
 
 test('forgot/reset password: code by SMS, wrong code 422, reset works once, old password dead', async () => {

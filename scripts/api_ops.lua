@@ -1,0 +1,313 @@
+-- api_ops: the platform operator (国开在线运维): catalogues of training
+-- evaluation organisations, certificates and majors, the SMS outbox,
+-- accounts (reset password, unlock), and the eligibility question of
+-- exam registration (考务报考, R15), asked with an API token.
+local db = require "db"
+local json = require "json"
+local util = require "util"
+local web = require "web"
+local audit = require "audit"
+local sms = require "sms"
+local accounts = require "accounts"
+local public = require "api_public"
+
+local M = {}
+
+local OPS = { roles = { ops = true } }
+local LEVELS = { ["初级"] = true, ["中级"] = true, ["高级"] = true }
+local MAJOR_LEVELS = { ["中职"] = true, ["高职专科"] = true, ["职业本科"] = true }
+
+local function text_field(f, b, k, label, max, required)
+  local v = b[k]
+  if v == nil then
+    if required then f.add(k, "required", "请填写" .. label) end
+    return nil
+  end
+  if type(v) ~= "string" or util.trim(v) == "" then
+    f.add(k, "required", "请填写" .. label)
+    return nil
+  end
+  v = util.trim(v)
+  if (require("text").ulen(v) or 9999) > max then f.add(k, "too_long", label .. "不能超过 " .. max .. " 字") end
+  return v
+end
+
+-- ---- 培训评价组织 --------------------------------------------------------
+
+local function list_orgs()
+  return 200, db.query([[SELECT o.id, o.name, (SELECT count(*) FROM certificates c
+                         WHERE c.organization_id = o.id) AS certificates FROM organizations o ORDER BY o.id]])
+end
+
+local function save_org(ctx, params)
+  local b = ctx.body()
+  local f = web.fields()
+  local name = text_field(f, b, "name", "组织名称", 100, true)
+  f.check()
+  local id = params and params.id
+  if id and not db.one("SELECT 1 AS x FROM organizations WHERE id = ?", id) then
+    web.fail(404, "not_found", "培训评价组织不存在")
+  end
+  id = db.transaction(function()
+    if db.one("SELECT 1 AS x FROM organizations WHERE name = ? AND id <> ?", name, id or 0) then
+      web.fail(409, "duplicate", "培训评价组织已存在")
+    end
+    if id then
+      db.exec("UPDATE organizations SET name = ? WHERE id = ?", name, id)
+    else
+      id = select(2, db.exec("INSERT INTO organizations(name, created_at) VALUES (?, ?)", name, ctx.now))
+    end
+    audit.log(ctx, params and "organization.update" or "organization.create", "organization", id,
+              { detail = { name = name } })
+    return id
+  end)
+  return params and 200 or 201, db.one("SELECT id, name FROM organizations WHERE id = ?", id)
+end
+
+-- ---- 证书 -----------------------------------------------------------------
+
+local function list_certs(ctx)
+  return 200, public.certificates(ctx.query.q or "", true)
+end
+
+local function save_cert(ctx, params)
+  local b = ctx.body()
+  local f = web.fields()
+  local id = params and params.id
+  local cur = id and db.one("SELECT * FROM certificates WHERE id = ?", id)
+  if id and not cur then web.fail(404, "not_found", "证书不存在") end
+  cur = cur or {}
+  local code = text_field(f, b, "code", "证书代码", 32, not id) or cur.code
+  local name = text_field(f, b, "name", "证书名称", 100, not id) or cur.name
+  local level = b.level == nil and cur.level or b.level
+  if not LEVELS[level or ""] then f.add("level", "invalid", "证书等级应为初级、中级或高级") end
+  local org = b.organization_id == nil and cur.organization_id or b.organization_id
+  if math.type(org) ~= "integer" or not db.one("SELECT 1 AS x FROM organizations WHERE id = ?", org) then
+    f.add("organization_id", "invalid", "培训评价组织不存在")
+  end
+  local active = cur.active or 1
+  if b.active ~= nil then
+    if type(b.active) ~= "boolean" then f.add("active", "type", "应为布尔值") else active = b.active and 1 or 0 end
+  end
+  local majors = b.majors
+  if majors ~= nil then
+    if type(majors) ~= "table" then
+      f.add("majors", "type", "对应专业应为专业代码列表")
+      majors = nil
+    else
+      for i, code_i in ipairs(majors) do
+        if type(code_i) ~= "string" or not db.one("SELECT 1 AS x FROM majors WHERE code = ?", code_i) then
+          f.add("majors[" .. (i - 1) .. "]", "not_found", "专业代码不存在")
+        end
+      end
+    end
+  end
+  f.check()
+  id = db.transaction(function()
+    if db.one("SELECT 1 AS x FROM certificates WHERE (code = ? OR (name = ? AND level = ?)) AND id <> ?",
+              code, name, level, id or 0) then
+      web.fail(409, "duplicate", "证书代码或同名同级证书已存在")
+    end
+    if id then
+      db.exec("UPDATE certificates SET code = ?, name = ?, level = ?, organization_id = ?, active = ? WHERE id = ?",
+              code, name, level, org, active, id)
+    else
+      id = select(2, db.exec([[INSERT INTO certificates(code, name, level, organization_id, active)
+                               VALUES (?, ?, ?, ?, ?)]], code, name, level, org, active))
+    end
+    if majors then
+      db.exec("DELETE FROM certificate_majors WHERE certificate_id = ?", id)
+      for _, m in ipairs(majors) do
+        db.exec("INSERT OR IGNORE INTO certificate_majors(certificate_id, major_code) VALUES (?, ?)", id, m)
+      end
+    end
+    audit.log(ctx, params and "certificate.update" or "certificate.create", "certificate", id,
+              { detail = { code = code, name = name, level = level } })
+    return id
+  end)
+  for _, c in ipairs(public.certificates(code, true)) do
+    if c.id == id then return params and 200 or 201, c end
+  end
+  return 200, { id = id }
+end
+
+-- ---- 专业 -----------------------------------------------------------------
+
+local function list_majors(ctx)
+  local q = ctx.query
+  local page, size, offset = web.paging(q)
+  local term, level = q.q or "", q.level or ""
+  local where = " WHERE (?1 = '' OR instr(name, ?1) > 0 OR code = ?1) AND (?2 = '' OR level = ?2)"
+  local total = db.one("SELECT count(*) AS n FROM majors" .. where, term, level).n
+  local items = db.query("SELECT code, name, level, category_name, class_name, active FROM majors"
+    .. where .. " ORDER BY level, code LIMIT ?3 OFFSET ?4", term, level, size, offset)
+  for _, m in ipairs(items) do m.active = m.active == 1 end
+  return 200, { total = total, page = page, size = size, items = items }
+end
+
+local function save_major(ctx, params)
+  local b = ctx.body()
+  local f = web.fields()
+  local code = params and params.code or b.code
+  local cur = params and db.one("SELECT * FROM majors WHERE code = ?", code)
+  if params and not cur then web.fail(404, "not_found", "专业不存在") end
+  cur = cur or {}
+  if not params and (type(code) ~= "string" or not code:match("^%d%d%d%d%d%dK?$")) then
+    f.add("code", "invalid", "专业代码应为 6 位数字（可带 K）")
+  end
+  local name = text_field(f, b, "name", "专业名称", 60, not params) or cur.name
+  local level = b.level == nil and cur.level or b.level
+  if not MAJOR_LEVELS[level or ""] then f.add("level", "invalid", "层次应为中职、高职专科或职业本科") end
+  local active = cur.active or 1
+  if b.active ~= nil then
+    if type(b.active) ~= "boolean" then f.add("active", "type", "应为布尔值") else active = b.active and 1 or 0 end
+  end
+  local category = b.category_name ~= nil and tostring(b.category_name) or cur.category_name
+  local class = b.class_name ~= nil and tostring(b.class_name) or cur.class_name
+  f.check()
+  db.transaction(function()
+    if params then
+      db.exec("UPDATE majors SET name = ?, level = ?, active = ?, category_name = ?, class_name = ? WHERE code = ?",
+              name, level, active, category, class, code)
+    else
+      if db.one("SELECT 1 AS x FROM majors WHERE code = ?", code) then
+        web.fail(409, "duplicate", "专业代码已存在")
+      end
+      db.exec([[INSERT INTO majors(code, name, level, category_name, class_name, active)
+                VALUES (?, ?, ?, ?, ?, ?)]], code, name, level, category, class, active)
+    end
+    audit.log(ctx, params and "major.update" or "major.create", "major", nil,
+              { detail = { code = code, name = name, level = level } })
+  end)
+  local m = db.one("SELECT code, name, level, category_name, class_name, active FROM majors WHERE code = ?", code)
+  m.active = m.active == 1
+  return params and 200 or 201, m
+end
+
+-- ---- 短信与账号 -----------------------------------------------------------
+
+local function list_sms(ctx)
+  local q = ctx.query
+  local page, size, offset = web.paging(q)
+  local phone = q.phone or ""
+  local total = db.one("SELECT count(*) AS n FROM sms_outbox WHERE ?1 = '' OR phone = ?1", phone).n
+  local items = db.query([[SELECT id, phone, template, text, driver, status, created_at FROM sms_outbox
+                           WHERE ?1 = '' OR phone = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3]], phone, size, offset)
+  for _, r in ipairs(items) do r.created_at = util.iso(r.created_at) end
+  return 200, { total = total, page = page, size = size, items = items }
+end
+
+local function list_accounts(ctx)
+  local q = ctx.query
+  local page, size, offset = web.paging(q)
+  local term, role = q.q or "", q.role or ""
+  local where = [[ WHERE (?1 = '' OR instr(a.username, ?1) > 0 OR instr(coalesce(s.name, ''), ?1) > 0
+                   OR a.phone = ?1) AND (?2 = '' OR a.role = ?2)]]
+  local from = " FROM accounts a LEFT JOIN schools s ON s.id = a.school_id"
+  local total = db.one("SELECT count(*) AS n" .. from .. where, term, role).n
+  local items = db.query([[SELECT a.id, a.username, a.role, a.province_code AS province, a.city_code AS city,
+                                  a.school_id, s.name AS school, a.phone, a.active, a.locked_until,
+                                  a.failed_logins, a.must_change_password, a.last_login_at]]
+    .. from .. where .. " ORDER BY a.id LIMIT ?3 OFFSET ?4", term, role, size, offset)
+  for _, r in ipairs(items) do
+    r.locked = (r.locked_until or 0) > ctx.now
+    r.locked_until = util.iso(r.locked_until)
+    r.last_login_at = util.iso(r.last_login_at)
+    r.active = r.active == 1
+    r.must_change_password = r.must_change_password == 1
+    if r.phone then r.phone = r.phone:sub(1, 3) .. "****" .. r.phone:sub(8) end
+  end
+  return 200, { total = total, page = page, size = size, items = items }
+end
+
+local function account_of(id)
+  local a = db.one("SELECT id, username, phone, role FROM accounts WHERE id = ?", id)
+  if not a then web.fail(404, "not_found", "账号不存在") end
+  return a
+end
+
+-- POST /api/ops/accounts/{id}/reset-password: a new password by SMS.
+local function reset_password(ctx, params)
+  local a = account_of(params.id)
+  if not a.phone then web.fail(409, "no_phone", "该账号没有登记手机号码，无法通过短信发送新密码") end
+  local password = accounts.random_password()
+  local hash = require("auth").hash_password(password)
+  db.transaction(function()
+    db.exec([[UPDATE accounts SET password_hash = ?, must_change_password = 1, failed_logins = 0,
+              locked_until = NULL WHERE id = ?]], hash, a.id)
+    db.exec("DELETE FROM sessions WHERE account_id = ?", a.id)
+    sms.send(ctx, a.phone, "password_reset", { username = a.username, password = password })
+    audit.log(ctx, "account.reset_password", "account", a.id, { detail = { username = a.username } })
+  end)
+  return 200, { ok = true, message = "新密码已通过短信发送至 " .. a.phone:sub(1, 3) .. "****" .. a.phone:sub(8) }
+end
+
+local function unlock(ctx, params)
+  local a = account_of(params.id)
+  db.transaction(function()
+    db.exec("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?", a.id)
+    audit.log(ctx, "account.unlock", "account", a.id, { detail = { username = a.username } })
+  end)
+  return 200, { ok = true }
+end
+
+-- ---- 考务报考：资格查询 (R15) ----------------------------------------------
+
+-- GET /api/eligibility?school=<code>&certificate=<id>&year=&major=<code>
+local function eligibility(ctx)
+  if ctx.account and ctx.account.role ~= "ops" then
+    web.fail(403, "forbidden", "没有权限执行此操作")
+  end
+  local q = ctx.query
+  local f = web.fields()
+  if not (q.school or ""):match("^%d%d%d%d%d%d%d%d%d%d$") then f.add("school", "invalid", "学校标识码应为 10 位数字") end
+  local cert = math.tointeger(tonumber(q.certificate or ""))
+  if not cert then f.add("certificate", "invalid", "证书编号无效") end
+  local year = math.tointeger(tonumber(q.year or ""))
+  if not year then f.add("year", "invalid", "年度无效") end
+  if (q.major or "") == "" then f.add("major", "required", "请提供专业代码") end
+  f.check()
+  local school = db.one("SELECT id, name FROM schools WHERE code = ?", q.school)
+  local function answer(ok, reason, id)
+    return 200, { eligible = ok, reason = reason, declaration_id = id or json.null,
+                  school = q.school, certificate = cert, year = year, major = q.major }
+  end
+  if not school then return answer(false, "学校不在院校总库中") end
+  if not db.one("SELECT 1 AS x FROM certificates WHERE id = ?", cert) then
+    return answer(false, "证书不存在")
+  end
+  local d = db.one([[SELECT d.id FROM declarations d JOIN plans p ON p.id = d.plan_id
+                     WHERE d.school_id = ? AND d.certificate_id = ? AND p.year = ? AND d.status = 'approved'
+                     ORDER BY d.id LIMIT 1]], school.id, cert, year)
+  if not d then return answer(false, "该校当年没有审核通过的该证书试点申报") end
+  local declared = db.one("SELECT count(*) AS n FROM declaration_majors WHERE declaration_id = ?", d.id).n
+  if declared > 0 then
+    if db.one("SELECT 1 AS x FROM declaration_majors WHERE declaration_id = ? AND major_code = ?", d.id, q.major) then
+      return answer(true, "该专业在审核通过的申报专业之列", d.id)
+    end
+    return answer(false, "该专业不在审核通过的申报专业之列", d.id)
+  end
+  if db.one("SELECT 1 AS x FROM certificate_majors WHERE certificate_id = ? AND major_code = ?", cert, q.major) then
+    return answer(true, "申报未限定专业，该专业属于证书对应专业", d.id)
+  end
+  return answer(false, "申报未限定专业，但该专业不属于证书对应专业", d.id)
+end
+
+function M.register(route)
+  route("GET", "/api/ops/organizations", list_orgs, OPS)
+  route("POST", "/api/ops/organizations", save_org, OPS)
+  route("PUT", "/api/ops/organizations/{id}", save_org, OPS)
+  route("GET", "/api/ops/certificates", list_certs, OPS)
+  route("POST", "/api/ops/certificates", save_cert, OPS)
+  route("PUT", "/api/ops/certificates/{id}", save_cert, OPS)
+  route("GET", "/api/ops/majors", list_majors, OPS)
+  route("POST", "/api/ops/majors", function(ctx) return save_major(ctx, nil) end, OPS)
+  route("PUT", "/api/ops/majors/{*code}", save_major, OPS)
+  route("GET", "/api/ops/sms", list_sms, OPS)
+  route("GET", "/api/ops/accounts", list_accounts, OPS)
+  route("POST", "/api/ops/accounts/{id}/reset-password", reset_password, OPS)
+  route("POST", "/api/ops/accounts/{id}/unlock", unlock, OPS)
+  route("GET", "/api/eligibility", eligibility, { token = true })
+end
+
+return M
