@@ -7,6 +7,7 @@
 #include "http.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #define HTTP_ROUTES 256
 
 static struct mg_context *g_ctx;
+static atomic_int g_inflight;             /* requests between begin and end */
+static atomic_int g_draining;             /* stopping: new requests get 503 */
 
 /* Per worker thread. */
 static __thread lua_State *t_L;           /* owned by the thread */
@@ -219,6 +222,11 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   const char *uri = ri->local_uri;
   (void)cbdata;
+  if (atomic_load(&g_draining)) {
+    snprintf(t_route, sizeof t_route, "draining");
+    send_error(conn, 503, "unavailable", "服务正在停止，请稍后再试");
+    return 503;
+  }
   if (strcmp(uri, "/healthz") == 0) {
     snprintf(t_route, sizeof t_route, "/healthz");
     send_body(conn, 200, "application/json", "{\"ok\":true}", 11, 0, NULL,
@@ -238,6 +246,7 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
 
 static int on_begin(struct mg_connection *conn) {
   (void)conn;
+  atomic_fetch_add(&g_inflight, 1);
   clock_gettime(CLOCK_MONOTONIC, &t_start);
   t_route[0] = '\0';
   return 0;
@@ -250,6 +259,7 @@ static void on_end(const struct mg_connection *conn, int status) {
   char stamp[32];
   time_t wall = time(NULL);
   struct tm tm;
+  atomic_fetch_sub(&g_inflight, 1);
   clock_gettime(CLOCK_MONOTONIC, &now);
   secs = (double)(now.tv_sec - t_start.tv_sec) +
          (double)(now.tv_nsec - t_start.tv_nsec) / 1e9;
@@ -323,7 +333,14 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
 }
 
 void http_stop(void) {
+  struct timespec pause = {0, 10 * 1000 * 1000};
+  int waited;
   if (!g_ctx) return;
+  /* civetweb's mg_stop cuts off responses still being written, so first
+   * let the requests in flight finish (new ones get 503), 30 s at most. */
+  atomic_store(&g_draining, 1);
+  for (waited = 0; atomic_load(&g_inflight) > 0 && waited < 3000; waited++)
+    nanosleep(&pause, NULL);
   mg_stop(g_ctx);
   g_ctx = NULL;
   mg_exit_library();

@@ -54,6 +54,7 @@ typedef struct rules_vm {
 } rules_vm;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_reload_lock = PTHREAD_MUTEX_INITIALIZER; /* one at a time */
 static rules_src *g_src;                  /* in force; guarded by g_lock */
 static char g_dir[1024];
 static char g_last_error[1024];           /* guarded by g_lock */
@@ -426,7 +427,9 @@ static int try_set(rules_src *s, char *err, size_t errlen) {
   return rc;
 }
 
-int rules_reload(char *err, size_t errlen) {
+/* Reloads are serialised: two at once could publish different sets under
+ * one generation number, and a worker would never notice the second. */
+static int reload_locked(char *err, size_t errlen) {
   rules_src *s = NULL, *old;
   int rc;
   if ((rc = src_read_dir(g_dir, &s, err, errlen)) != RULES_OK) goto fail;
@@ -435,6 +438,9 @@ int rules_reload(char *err, size_t errlen) {
   pthread_mutex_unlock(&g_lock);
   if (rc) {
     src_release(s);
+    pthread_mutex_lock(&g_lock);
+    g_last_error[0] = '\0';
+    pthread_mutex_unlock(&g_lock);
     return RULES_UNCHANGED;
   }
   if ((rc = try_set(s, err, errlen)) != RULES_OK) {
@@ -442,19 +448,27 @@ int rules_reload(char *err, size_t errlen) {
     goto fail;
   }
   s->loaded_at = time(NULL);
-  s->generation = atomic_load(&g_generation) + 1;
   pthread_mutex_lock(&g_lock);
+  s->generation = atomic_load(&g_generation) + 1;
   old = g_src;
   g_src = s;
   g_last_error[0] = '\0';
-  pthread_mutex_unlock(&g_lock);
   atomic_store(&g_generation, s->generation);
+  pthread_mutex_unlock(&g_lock);
   src_release(old);
   return RULES_OK;
 fail:
   pthread_mutex_lock(&g_lock);
   snprintf(g_last_error, sizeof g_last_error, "%s", err);
   pthread_mutex_unlock(&g_lock);
+  return rc;
+}
+
+int rules_reload(char *err, size_t errlen) {
+  int rc;
+  pthread_mutex_lock(&g_reload_lock);
+  rc = reload_locked(err, errlen);
+  pthread_mutex_unlock(&g_reload_lock);
   return rc;
 }
 
@@ -684,45 +698,62 @@ static int l_rules_call(lua_State *L) {
 
 /* rules.version() -> the hex version of the set in force */
 static int l_rules_version(lua_State *L) {
+  char version[17] = "";
   pthread_mutex_lock(&g_lock);
-  if (g_src)
-    lua_pushstring(L, g_src->version);
+  if (g_src) snprintf(version, sizeof version, "%s", g_src->version);
+  pthread_mutex_unlock(&g_lock);
+  if (version[0])
+    lua_pushstring(L, version);
   else
     lua_pushnil(L);
-  pthread_mutex_unlock(&g_lock);
   return 1;
 }
 
 /* rules.status() -> {version, generation, loaded_at, last_error, dir,
  *                    files = {{province, path}...}, failures} */
 static int l_rules_status(lua_State *L) {
-  int i;
-  lua_newtable(L);
+  char version[17] = "", error[1024], paths[RULES_MAX_FILES][128],
+       names[RULES_MAX_FILES][16];
+  long generation;
+  time_t loaded_at = 0;
+  int i, n = 0;
+  /* Copy under the lock; build Lua values (which may raise) after it. */
   pthread_mutex_lock(&g_lock);
   if (g_src) {
-    lua_pushstring(L, g_src->version);
-    lua_setfield(L, -2, "version");
-    lua_pushinteger(L, g_src->loaded_at);
-    lua_setfield(L, -2, "loaded_at");
-    lua_createtable(L, g_src->nfiles, 0);
-    for (i = 0; i < g_src->nfiles; i++) {
-      lua_createtable(L, 0, 2);
-      lua_pushstring(L, g_src->files[i].name);
-      lua_setfield(L, -2, "province");
-      lua_pushstring(L, g_src->files[i].path);
-      lua_setfield(L, -2, "path");
-      lua_rawseti(L, -2, i + 1);
+    snprintf(version, sizeof version, "%s", g_src->version);
+    loaded_at = g_src->loaded_at;
+    for (n = 0; n < g_src->nfiles; n++) {
+      snprintf(names[n], sizeof names[n], "%s", g_src->files[n].name);
+      snprintf(paths[n], sizeof paths[n], "%s", g_src->files[n].path);
     }
-    lua_setfield(L, -2, "files");
   }
-  if (g_last_error[0]) {
-    lua_pushstring(L, g_last_error);
+  snprintf(error, sizeof error, "%s", g_last_error);
+  generation = atomic_load(&g_generation);
+  pthread_mutex_unlock(&g_lock);
+  lua_newtable(L);
+  if (version[0]) {
+    lua_pushstring(L, version);
+    lua_setfield(L, -2, "version");
+    lua_pushinteger(L, loaded_at);
+    lua_setfield(L, -2, "loaded_at");
+  }
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, names[i]);
+    lua_setfield(L, -2, "province");
+    lua_pushstring(L, paths[i]);
+    lua_setfield(L, -2, "path");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "files");
+  if (error[0]) {
+    lua_pushstring(L, error);
     lua_setfield(L, -2, "last_error");
   }
-  pthread_mutex_unlock(&g_lock);
   lua_pushstring(L, g_dir);
   lua_setfield(L, -2, "dir");
-  lua_pushinteger(L, atomic_load(&g_generation));
+  lua_pushinteger(L, generation);
   lua_setfield(L, -2, "generation");
   lua_pushinteger(L, atomic_load(&g_failures));
   lua_setfield(L, -2, "failures");

@@ -265,8 +265,10 @@ function decl.create(ctx)
   local d = decl.read_form(b, mode)
   decl.check_catalogue(d)
   local submit = b.submit == true
-  decl.check_rules(school, plan, mode, d, submit)
   local id = db.transaction(function()
+    -- under the write lock, so that concurrent saves count each other
+    -- (e.g. a province's limit of certificates per plan)
+    decl.check_rules(school, plan, mode, d, submit)
     duplicate_guard(school.id, plan.id, d.certificate_id)
     local _, new_id = db.exec([[INSERT INTO declarations(school_id, plan_id, certificate_id, status, mode,
                                   trainees_total, faculty, venue, created_by, created_at, updated_at)
@@ -315,10 +317,10 @@ function decl.update(ctx, params)
   need_open(school.province_code, plan, submit and "submit" or "edit", cur, ctx.now)
   local d = decl.read_form(b, cur.mode)
   decl.check_catalogue(d)
-  decl.check_rules(school, plan, cur.mode, d, submit, cur.id)
   db.transaction(function()
     local now_status = db.one("SELECT status FROM declarations WHERE id = ?", cur.id).status
     if now_status ~= cur.status then web.fail(409, "wrong_status", "申报状态已变化，请刷新") end
+    decl.check_rules(school, plan, cur.mode, d, submit, cur.id)
     duplicate_guard(school.id, plan.id, d.certificate_id, cur.id)
     db.exec([[UPDATE declarations SET certificate_id = ?, trainees_total = ?, faculty = ?, venue = ?,
               updated_at = ? WHERE id = ?]],
@@ -354,12 +356,13 @@ function decl.submit(ctx, params)
   local plan = load_plan(school, cur.plan_id)
   need_open(school.province_code, plan, "submit", cur, ctx.now)
   require_profile(school)
-  local d = stored_form(cur)
-  decl.check_rules(school, plan, cur.mode, d, true, cur.id)
   db.transaction(function()
-    local now_status = db.one("SELECT status FROM declarations WHERE id = ?", cur.id).status
-    if not EDITABLE[now_status] then web.fail(409, "wrong_status", "当前状态不能提交") end
-    submit_stored(ctx, school, plan, cur.id, d, now_status)
+    -- read again under the write lock: a concurrent save may have changed it
+    local now = own(ctx, params.id)
+    if not EDITABLE[now.status] then web.fail(409, "wrong_status", "当前状态不能提交") end
+    local d = stored_form(now)
+    decl.check_rules(school, plan, now.mode, d, true, now.id)
+    submit_stored(ctx, school, plan, now.id, d, now.status)
   end)
   return 200, decl.view(cur.id)
 end

@@ -32,6 +32,7 @@ export class ApiError extends Error {
     this.status = status
     this.code = e.code || String(status)
     this.fields = Array.isArray(e.fields) ? e.fields : []
+    this.body = body && typeof body === 'object' ? body : null
   }
 }
 

@@ -22,10 +22,17 @@ export function usePagedList(path, filters, size = 10) {
     state.loading = true
     try {
       const p = typeof path === 'function' ? path() : path
-      const data = asPage(await api.get(p, { ...(typeof filters === 'function' ? filters() : filters), page: state.page, size: state.size }))
+      const raw = await api.get(p, { ...(typeof filters === 'function' ? filters() : filters), page: state.page, size: state.size })
       if (my !== seq) return
-      state.items = data.items
-      state.total = data.total
+      if (Array.isArray(raw)) {
+        // An endpoint that answers the whole list: page it here.
+        state.total = raw.length
+        state.items = raw.slice((state.page - 1) * state.size, state.page * state.size)
+      } else {
+        const data = asPage(raw)
+        state.items = data.items
+        state.total = data.total
+      }
       state.error = ''
     } catch (e) {
       if (my !== seq) return

@@ -13,6 +13,13 @@ export const LEVELS = { city: '市级', province: '省级' }
 
 export const DECISIONS = { approve: '审核通过', reject: '审核不通过', return: '退回修改', submit: '提交', resubmit: '重新提交' }
 
+// Whether me may review declaration d now: pending at me's level (ops: any level).
+export function canReviewAt(d, me) {
+  if (!d || d.status !== 'pending' || !me) return false
+  if (d.can_review !== undefined) return !!d.can_review
+  return me.role === 'ops' || d.review_level === me.role
+}
+
 export const MODES = { by_major: '按专业申报', not_by_major: '不按专业申报' }
 
 export const PLAN_STATES = {
@@ -147,7 +154,12 @@ export function pick(obj, ...keys) {
 }
 
 function nameOf(v) { return v && typeof v === 'object' ? v.name : v }
-export function certName(d) { return nameOf(pick(d, 'certificate_name', 'certificate')) }
+// The certificate's name with its level, e.g. "…职业技能等级证书(初级)".
+export function certName(d) {
+  const name = nameOf(pick(d, 'certificate_name', 'certificate'))
+  const level = pick(d, 'certificate_level', 'certificate.level')
+  return name && level && typeof level === 'string' && !String(name).includes(level) ? name + '(' + level + ')' : name
+}
 export function orgName(d) { return nameOf(pick(d, 'organization_name', 'organization', 'certificate.organization_name', 'certificate.organization')) }
 export function schoolName(d) { return nameOf(pick(d, 'school_name', 'school')) }
 export function cityName(d) { return pick(d, 'city_name', 'school.city_name') || nameOf(pick(d, 'city')) }

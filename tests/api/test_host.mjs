@@ -1,0 +1,288 @@
+// The host itself (issue 2): /healthz and /metrics, body caps, static
+// files, keep-alive, hot reload of rules (SIGHUP, endpoint, file change)
+// with no failed request under load, a runaway rule in a live server, a
+// clean stop on SIGTERM, and the command line (exit codes, sms list,
+// token add, user add, rules check, the REPL on piped input).
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import http from 'node:http';
+import { test, assert, eq } from '../lib/harness.mjs';
+import { startServer, Client, BIN, ROOT } from '../lib/server.mjs';
+import { S } from './ctx.mjs';
+
+function rulesCopy() {
+  const dir = mkdtempSync(join(tmpdir(), 'host-rules-'));
+  cpSync(join(ROOT, 'rules'), dir, { recursive: true });
+  return dir;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(fn, ms = 5000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) return v;
+    await sleep(50);
+  }
+}
+
+test('host: /healthz answers in C and /metrics speaks Prometheus', async () => {
+  const r = await fetch(`${S.main.base}/healthz`);
+  eq(r.status, 200, 'healthz');
+  eq(await r.json(), { ok: true }, 'healthz body');
+  await fetch(`${S.main.base}/api/regions/provinces`);
+  const m = await (await fetch(`${S.main.base}/metrics`)).text();
+  assert(/http_requests_total\{route="GET \/api\/regions\/provinces",status="200"\} \d+/.test(m), 'route counter');
+  assert(/http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/.test(m), 'histogram');
+  assert(/^rules_generation \d+$/m.test(m), 'rules generation');
+  assert(/^rules_failures_total \d+$/m.test(m), 'rule failures');
+});
+
+test('host: a body over 1 MiB is 413 and changes nothing', async () => {
+  const c = new Client(S.main.base);
+  const big = JSON.stringify({ username: 'x'.repeat(1024 * 1024 + 10), password: 'y' });
+  const r = await c.post('/api/login', big);
+  eq(r.status, 413, 'status');
+  eq(r.data.error.code, 'too_large', 'code');
+  const ok = await fetch(`${S.main.base}/healthz`);
+  eq(ok.status, 200, 'still serving');
+});
+
+test('host: unknown API paths are JSON 404, wrong methods 405', async () => {
+  const c = new Client(S.main.base);
+  const r = await c.get('/api/nowhere');
+  eq(r.status, 404, '404');
+  eq(r.data.error.code, 'not_found', 'code');
+  const m = await c.req('PATCH', '/api/regions/provinces');
+  eq(m.status, 405, '405');
+});
+
+test('host: static pages are served from web/dist', async () => {
+  const r = await fetch(`${S.main.base}/`);
+  eq(r.status, 200, 'index');
+  assert((r.headers.get('content-type') || '').includes('text/html'), 'html');
+  const missing = await fetch(`${S.main.base}/no-such-file.js`);
+  eq(missing.status, 404, 'missing file');
+});
+
+test('host: keep-alive connections are reused', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const ports = new Set();
+  for (let i = 0; i < 5; i++) {
+    await new Promise((resolve, reject) => {
+      http.get(`${S.main.base}/healthz`, { agent }, (res) => {
+        ports.add(res.socket.localPort);
+        res.resume();
+        res.on('end', resolve);
+      }).on('error', reject);
+    });
+  }
+  agent.destroy();
+  eq(ports.size, 1, 'one connection for five requests');
+});
+
+test('host: rules reload on SIGHUP, by endpoint and on file change; a broken file never replaces a working set', async () => {
+  const dir = rulesCopy();
+  const srv = await startServer({ rules: dir });
+  try {
+    const ops = new Client(srv.base);
+    await ops.login('ops');
+    const before = (await ops.get('/api/admin/rules')).data;
+    eq(before.generation, 1, 'first generation');
+    // a file change is picked up by the watcher
+    writeFileSync(join(dir, '45.lua'), 'local base = ...\nreturn { name = "广西示例" }\n');
+    const changed = await waitFor(async () => {
+      const st = (await ops.get('/api/admin/rules')).data;
+      return st.generation === 2 && st;
+    });
+    assert(changed, 'generation 2 after a file change');
+    assert(changed.version !== before.version, 'new version');
+    assert(changed.sets.some((s) => s.province === '45' && s.name === '广西示例'), 'new set listed');
+    // a broken file: refused with file and line, the old set stays
+    writeFileSync(join(dir, '46.lua'), 'local base = ...\nreturn {\n  name = = 1\n}\n');
+    const r = await ops.post('/api/admin/rules/reload');
+    eq(r.status, 422, 'refused');
+    assert(/46\.lua:3:/.test(r.data.error.message), `file:line in ${r.data.error.message}`);
+    const st = (await ops.get('/api/admin/rules')).data;
+    eq(st.generation, 2, 'still generation 2');
+    assert(/46\.lua:3:/.test(st.last_error), 'last error kept');
+    rmSync(join(dir, '46.lua'));
+    // SIGHUP reloads
+    writeFileSync(join(dir, '45.lua'), 'local base = ...\nreturn { name = "广西示例二" }\n');
+    srv.proc.kill('SIGHUP');
+    let last;
+    const after = await waitFor(async () => {
+      last = (await ops.get('/api/admin/rules')).data;
+      // one answer reads the generation before the names: wait for both
+      return last.generation >= 3 && last.sets.some((x) => x.name === '广西示例二') && last;
+    });
+    assert(after, `reloaded after SIGHUP: ${JSON.stringify(last)}`);
+    eq(after.last_error, null, 'the error is gone');
+    assert(/reloaded/.test(srv.log), 'logged');
+  } finally {
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('host: no request fails while rules reload under concurrent load', async () => {
+  const dir = rulesCopy();
+  const srv = await startServer({ rules: dir });
+  try {
+    const school = new Client(srv.base);
+    await school.login('school441');
+    const ops = new Client(srv.base);
+    await ops.login('ops');
+    let failures = 0, count = 0, stop = false;
+    const worker = async () => {
+      while (!stop) {
+        const r = await school.get('/api/school/profile');   // runs province rules
+        count++;
+        if (r.status !== 200 || !Array.isArray(r.data.required)) failures++;
+      }
+    };
+    const workers = Array.from({ length: 6 }, worker);
+    for (let i = 0; i < 12; i++) {
+      writeFileSync(join(dir, '44.lua'), readFileSync(join(ROOT, 'rules', '44.lua'), 'utf8') + `\n-- edit ${i}\n`);
+      const r = await ops.post('/api/admin/rules/reload');
+      eq(r.status, 200, 'reload');
+      await sleep(30);
+    }
+    stop = true;
+    await Promise.all(workers);
+    const st = (await ops.get('/api/admin/rules')).data;
+    assert(st.generation >= 13, `generation ${st.generation}`);
+    assert(count > 50, `requests made: ${count}`);
+    eq(failures, 0, `failed requests out of ${count}`);
+  } finally {
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('host: a runaway rule fails its request with a clear error and the server goes on', async () => {
+  const dir = rulesCopy();
+  writeFileSync(join(dir, '11.lua'),
+    'local base = ...\nreturn { profile_required = {"address"},\n'
+    + '  check_profile = function(p) while true do pcall(function() while true do end end) end end }\n');
+  const srv = await startServer({ rules: dir });
+  try {
+    const c = new Client(srv.base);
+    await c.login('school111');
+    const r = await c.get('/api/school/profile');
+    eq(r.status, 500, 'the call fails');
+    eq(r.data.error.code, 'rule_failed', 'code');
+    assert(/instruction budget/.test(srv.log), 'the log says why');
+    const m = await (await fetch(`${srv.base}/metrics`)).text();
+    assert(/^rules_failures_total [1-9]/m.test(m), 'counted');
+    const ok = await c.get('/api/plans');
+    eq(ok.status, 200, 'the server goes on');
+  } finally {
+    await srv.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('host: SIGTERM lets requests in flight finish, then stops', async () => {
+  const srv = await startServer();
+  const c = new Client(srv.base);
+  // a login hashes with Argon2id: slow enough to be in flight
+  const inflight = Promise.all([1, 2, 3].map(() => c.post('/api/login', { username: 'ops', password: 'Demo12345' })));
+  await waitFor(() => /POST \/api\/login/.test(srv.log) || null, 3000); // the first is answered,
+  await sleep(10);                                                        // the others in flight
+  const exited = new Promise((r) => srv.proc.on('exit', (code) => r(code)));
+  srv.proc.kill('SIGTERM');
+  const results = await inflight;
+  for (const r of results) eq(r.status, 200, 'in-flight request answered');
+  eq(await exited, 0, 'exit code');
+  assert(/stopped/.test(srv.log), 'logged the stop');
+  await srv.stop();
+});
+
+function run(args, input) {
+  return spawnSync(BIN, args, { encoding: 'utf8', input });
+}
+
+test('cli: usage, exit codes and --help', () => {
+  eq(run([]).status, 2, 'no command');
+  eq(run(['frobnicate']).status, 2, 'unknown command');
+  const h = run(['--help']);
+  eq(h.status, 0, '--help');
+  for (const cmd of ['serve', 'migrate', 'seed', 'user add', 'sms list', 'token add', 'repl', 'rules check', 'rules test']) {
+    assert(h.stdout.includes(cmd), `help names ${cmd}`);
+  }
+  eq(run(['user', 'add', '--role', 'king', '--db', S.main.db]).status, 2, 'bad role');
+});
+
+test('cli: migrate is idempotent, seed is idempotent', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'host-cli-'));
+  const db = join(dir, 'p.db');
+  const m1 = run(['migrate', '--db', db]);
+  eq(m1.status, 0, 'migrate');
+  assert(/migrations applied: [1-9]/.test(m1.stdout), m1.stdout);
+  eq(run(['migrate', '--db', db]).stdout.trim(), 'migrations applied: 0', 'second migrate');
+  const s1 = run(['seed', '--db', db]);
+  const s2 = run(['seed', '--db', db]);
+  eq(s1.status, 0, 'seed');
+  eq(s1.stdout, s2.stdout, 'same counts twice');
+  assert(/31 provinces, 342 cities, 1349 majors, 564 schools, 48 certificates/.test(s1.stdout), s1.stdout);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('cli: user add, token add and sms list', async () => {
+  const db = S.main.db;
+  const u = run(['user', 'add', '--role', 'province', '--username', 'prov32b', '--password', 'Passw0rd9', '--province', '32', '--db', db]);
+  eq(u.status, 0, u.stderr);
+  const again = run(['user', 'add', '--role', 'province', '--username', 'prov32b', '--password', 'Passw0rd9', '--province', '32', '--db', db]);
+  eq(again.status, 1, 'duplicate username');
+  const c = new Client(S.main.base);
+  const me = await c.login('prov32b', 'Passw0rd9');
+  eq(me.role, 'province', 'logs in');
+  const t = run(['token', 'add', '--name', 'exam-system', '--db', db]);
+  eq(t.status, 0, 'token add');
+  const token = t.stdout.trim();
+  assert(/^tok_[0-9a-f]{48}$/.test(token), token);
+  const r = await fetch(`${S.main.base}/api/me`, { headers: { authorization: `Bearer ${token}` } });
+  eq((await r.json()).name, 'exam-system', 'bearer works');
+  const bad = await fetch(`${S.main.base}/api/me`, { headers: { authorization: 'Bearer tok_nope' } });
+  eq(bad.status, 401, 'unknown token');
+  const lines = run(['sms', 'list', '--db', db]).stdout.trim().split('\n').filter(Boolean);
+  for (const l of lines) {
+    const o = JSON.parse(l);
+    for (const k of ['id', 'phone', 'template', 'params', 'text', 'created_at']) assert(k in o, `sms line has ${k}`);
+  }
+});
+
+test('cli: rules check reports file:line and exits 1; rules test counts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'host-check-'));
+  writeFileSync(join(dir, '13.lua'), 'local base = ...\nreturn {\n  review_chain = function( return 1 end\n}\n');
+  const r = run(['rules', 'check', join(ROOT, 'rules', 'default.lua'), join(dir, '13.lua')]);
+  eq(r.status, 1, 'exit 1');
+  assert(r.stderr.includes('13.lua:3:'), r.stderr);
+  const good = run(['rules', 'check', ...['default', '13', '32', '44'].map((p) => join(ROOT, 'rules', `${p}.lua`))]);
+  eq(good.status, 0, good.stderr);
+  const t = run(['rules', 'test']);
+  eq(t.status, 0, 'rules test');
+  assert(/^\d+ passed, 0 failed$/m.test(t.stdout), t.stdout);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('cli: the REPL runs piped Lua with the server bindings and the rule helpers', () => {
+  const r = run(['repl', '--db', S.main.db],
+    'print(1 + 1)\n'
+    + 'print(db.one("SELECT count(*) AS n FROM provinces").n)\n'
+    + 'check("13", {mode = "by_major", certificate_id = 1, faculty = "a", venue = "b", majors = {{major = "440301", students = 5, teachers = 2, trainees = 9}}})\n'
+    + 'for i = 1, 2 do\n  print("line", i)\nend\n');
+  eq(r.status, 0, r.stderr);
+  assert(r.stdout.includes('2\n31\n'), r.stdout);
+  assert(r.stdout.includes('exceeds_students'), 'the decision and its reason');
+  assert(r.stdout.includes('city → province'), 'the review chain');
+  assert(r.stdout.includes('line\t2'), 'multi-line statements');
+  const bad = run(['repl'], 'error("boom")\n');
+  eq(bad.status, 1, 'an error in piped input is exit 1');
+  assert(bad.stderr.includes('boom'), 'message');
+});
