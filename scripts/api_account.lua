@@ -158,11 +158,21 @@ local function forgot(ctx)
     web.fail(422, "validation_failed", "请输入账号",
              { { field = "username", code = "required", message = "请输入账号" } })
   end
+  -- The per-client limit counts every request, known account or not, so
+  -- that a 429 does not tell whether the account exists; past the
+  -- per-phone limit no code is sent, silently, for the same reason.
+  if not db.transaction(ratelimit.allow, "sms:client:" .. (ctx.remote or ""),
+                        ratelimit.limit("sms_per_client_hour"), 3600, ctx.now) then
+    web.fail(429, "rate_limited", "短信发送过于频繁，请稍后再试")
+  end
   local a = db.one("SELECT id, username, phone FROM accounts WHERE username = ? AND active = 1",
                    b.username)
   if a and a.phone then
     db.transaction(function()
-      sms_allowed(ctx, a.phone)
+      if not ratelimit.allow("sms:phone:" .. a.phone, ratelimit.limit("sms_per_phone_hour"),
+                             3600, ctx.now) then
+        return
+      end
       local code = auth.random_string(6, "0123456789")
       db.exec("UPDATE password_resets SET used_at = ? WHERE account_id = ? AND used_at IS NULL",
               ctx.now, a.id)

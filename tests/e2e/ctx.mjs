@@ -70,8 +70,11 @@ export async function session(dir, { viewport = { width: 1366, height: 768 } } =
   const s = {
     page,
     problems,
+    // Opens a page by its route; the same address again reloads it.
     async goto(hash) {
-      await page.goto(`${srv.base}/#${hash}`);
+      const url = `${srv.base}/#${hash}`;
+      if (page.url() === url) await page.reload();
+      else await page.goto(url);
     },
     async shot(label) {
       await page.waitForTimeout(300);   // let messages and transitions settle
