@@ -92,10 +92,22 @@ test('register: 429 when SMS sends from one client exceed the limit (separate se
   eq(srv.sms(phone).length, 0, 'no SMS beyond the limit');
   const after = (await c.get('/api/schools?city=3201')).data.find((x) => x.id === schools[3].id);
   eq(after.registered, false, 'no account created when rate limited');
-  // the limit is on SMS: a password reset from the same client is limited too
-  const f = await c.post('/api/password/forgot', { username: 'school321' });
-  eq(f.status === 429 || f.status === 202, true, 'forgot answers 202 or 429');
+  // password resets from the same client are limited too, alike for known
+  // and unknown accounts (a 429 must not tell that an account exists)
+  fails(await c.post('/api/password/forgot', { username: 'school321' }), 429, 'rate_limited');
+  fails(await c.post('/api/password/forgot', { username: 'no-such-account' }), 429, 'rate_limited');
   eq(srv.sms('13800130301').length, 0, 'no reset code beyond the limit');
+});
+
+test('SMS per phone: at most 5 an hour; forgot still answers 202 and sends nothing more', async () => {
+  const reg = await register('13', '1301');                  // SMS 1
+  const c = anon();
+  for (let i = 0; i < 6; i++) {
+    const r = await c.post('/api/password/forgot', { username: reg.username });
+    eq(r.status, 202, `forgot ${i + 1}`);
+  }
+  eq(S.main.sms(reg.phone).length, 5, 'five SMS to the phone in the hour');
+  eq(S.main.sms(reg.phone).filter((m) => m.template === 'reset_code').length, 4, 'four reset codes');
 });
 
 test('login: 401 on a wrong password or unknown account; 401 without a session', async () => {
@@ -145,16 +157,39 @@ test('first login: must_change_password; every other endpoint 403 password_chang
   eq(a[0].n, 1, 'password change audited');
 });
 
+test('sessions: a password change ends the other sessions; 5 wrong passwords lock the account', async () => {
+  const reg = await register('44', '4401');
+  const a = new Client(S.main.base), b = new Client(S.main.base);
+  await a.login(reg.username, reg.password);
+  await b.login(reg.username, reg.password);
+  eq((await a.post('/api/password', { old: reg.password, new: 'Changed2024' })).status, 200, 'changed in a');
+  eq((await a.get('/api/school/profile')).status, 200, 'a goes on');
+  fails(await b.get('/api/me'), 401, 'unauthenticated');
+  const c = new Client(S.main.base);
+  for (let i = 0; i < 5; i++) {
+    fails(await c.post('/api/login', { username: reg.username, password: `Wrong${i}pass` }), 401, 'bad_credentials');
+  }
+  fails(await c.post('/api/login', { username: reg.username, password: 'Changed2024' }), 429, 'locked');
+  const locked = sql('SELECT locked_until FROM accounts WHERE username = ?', reg.username)[0].locked_until;
+  assert(locked > Date.now() / 1000, 'locked for a while');
+});
+
 test('CSRF: 403 without or with a wrong X-CSRF-Token on state-changing requests', async () => {
   const c = await as('school132');
   const noToken = new Client(S.main.base);
   noToken.cookie = c.cookie;               // the session, without the token
   const before = sql('SELECT count(*) AS n FROM declarations')[0].n;
   fails(await noToken.post('/api/declarations', { plan_id: 1, certificate_id: 1 }), 403, 'csrf');
+  eq(sql('SELECT count(*) AS n FROM declarations')[0].n, before, 'nothing created');
   fails(await noToken.put('/api/school/profile', fullProfile()), 403, 'csrf');
   fails(await noToken.post('/api/logout'), 403, 'csrf');
+  const d = await c.post('/api/declarations', { plan_id: 1, certificate_id: 1, submit: false });
+  eq([d.status, d.data.status], [201, 'draft'], 'with the token it works');
+  fails(await noToken.del(`/api/declarations/${d.data.id}`), 403, 'csrf');
+  fails(await noToken.post(`/api/declarations/${d.data.id}/submit`), 403, 'csrf');
+  eq(sql('SELECT status FROM declarations WHERE id = ?', d.data.id)[0].status, 'draft', 'still there, still a draft');
+  eq((await c.del(`/api/declarations/${d.data.id}`)).status, 200, 'deleted with the token');
   fails(await noToken.post('/api/declarations', { plan_id: 1 }, { 'x-csrf-token': 'f'.repeat(48) }), 403, 'csrf');
-  eq(sql('SELECT count(*) AS n FROM declarations')[0].n, before, 'nothing created');
   eq((await noToken.get('/api/school/profile')).status, 200, 'GET needs no token');
   eq((await c.get('/api/me')).status, 200, 'the session still works');
 });

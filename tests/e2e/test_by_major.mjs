@@ -147,6 +147,7 @@ test('by major: register, declare, return, resubmit, approve, pilot school', asy
   await page.click('.declarations-table .btn-edit');
   await page.waitForSelector('.return-comment');
   await waitText(page, '.return-comment', '请补充实训场地面积');
+  await waitText(page, '.f-certificate', '建筑信息模型');
   await page.click('.fi-venue [contenteditable]');
   await page.keyboard.press('End');
   await page.keyboard.type('实训场地面积共300平方米。');

@@ -38,7 +38,12 @@ export async function run({ before, after } = {}) {
     failed++;
     console.log(`not ok - setup\n  ${e && e.stack || e}`);
   } finally {
-    if (after) await after().catch((e) => console.log(`teardown: ${e}`));
+    if (after) {
+      await after().catch((e) => {
+        failed++;
+        console.log(`not ok - teardown\n  ${e && e.stack || e}`);
+      });
+    }
   }
   console.log(`# ${((Date.now() - started) / 1000).toFixed(1)}s`);
   console.log(`${passed} passed, ${failed} failed`);

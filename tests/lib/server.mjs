@@ -63,6 +63,9 @@ export async function startServer({ env = {}, rules, seed = true } = {}) {
         await done;
       }
       if (!process.env.KEEP_TMP) rmSync(dir, { recursive: true, force: true });
+      // under `make sanitize` the host reports memory and UB errors on stderr
+      const bad = log.match(/^.*(AddressSanitizer|LeakSanitizer|runtime error:).*$/m);
+      if (bad) throw new Error(`sanitizer report from the server: ${bad[0]}\n${log.slice(-3000)}`);
     },
   };
   return server;

@@ -208,7 +208,7 @@ UNIT_TEST(reload_keeps_working_set_on_error) {
 UNIT_TEST(rules_check_names_file_and_line) {
   char err[1024], path[512];
   char *files[1];
-  setup();
+  lua_close(setup());
   write_file("97.lua", "local base = ...\n\nreturn {\n  check_plan = function(\n}\n");
   snprintf(path, sizeof path, "%s/97.lua", dir);
   files[0] = path;
