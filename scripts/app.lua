@@ -58,8 +58,11 @@ end
 
 local JSON = "application/json; charset=utf-8"
 
+local current_route                 -- of the request being handled, for errors
+
 local function dispatch(req)
   local r, params = match(req.method, req.path)
+  current_route = r and r.name or "unmatched"
   if not r then
     if params then
       return 405, nil, { error = { code = "method_not_allowed", message = "不支持的请求方法" } }
@@ -108,11 +111,12 @@ end
 
 -- Called by the host: returns status, body, content type, route, headers.
 function app.handle(req)
+  current_route = "unmatched"
   local ok, status, route, value, opts = xpcall(dispatch, traceback, req)
   if not ok then
     local e = status
     if web.is_http_error(e) then
-      return e.status, web.error_body(e), JSON, req.method .. " " .. req.path:gsub("/%d+", "/{id}")
+      return e.status, web.error_body(e), JSON, current_route
     end
     log.error("handler failed: " .. tostring(e))
     return 500, web.error_body({ code = "internal", message = "服务器内部错误" }), JSON, "error"
