@@ -11,7 +11,9 @@
 #include <lauxlib.h>
 #include <sodium.h>
 
-int auth_init(void) { return sodium_init() < 0 ? -1 : 0; }
+int auth_init(void) {
+  return sodium_init() < 0 ? -1 : 0;
+}
 
 /* auth.hash_password(pw) -> "$argon2id$..." */
 static int l_auth_hash_password(lua_State *L) {
@@ -56,7 +58,8 @@ static int l_auth_random_string(lua_State *L) {
   char out[257];
   luaL_argcheck(L, n > 0 && n <= 256, 1, "between 1 and 256 characters");
   luaL_argcheck(L, alen > 0 && alen <= 256, 2, "1 to 256 characters");
-  for (i = 0; i < n; i++) out[i] = alpha[randombytes_uniform((uint32_t)alen)];
+  for (i = 0; i < n; i++)
+    out[i] = alpha[randombytes_uniform((uint32_t)alen)];
   lua_pushlstring(L, out, (size_t)n);
   return 1;
 }

@@ -20,17 +20,17 @@
 
 /* One connection of one Lua state, with its prepared-statement cache. */
 typedef struct db_conn {
-  sqlite3 *db;                            /* owned */
+  sqlite3 *db; /* owned */
   struct {
-    uint32_t hash;                        /* FNV-1a of the SQL text */
-    sqlite3_stmt *stmt;                   /* owned, reset when idle */
+    uint32_t hash;      /* FNV-1a of the SQL text */
+    sqlite3_stmt *stmt; /* owned, reset when idle */
   } cache[DB_CACHE_SLOTS];
-  unsigned next_victim;                   /* round-robin eviction */
+  unsigned next_victim; /* round-robin eviction */
 } db_conn;
 
 static const char *const DB_CONN_MT = "host.db.conn";
-static const char DB_CONN_KEY = 'd';      /* registry key: the db_conn */
-static const char DB_ARRAY_KEY = 'a';     /* registry key: array metatable */
+static const char DB_CONN_KEY = 'd';  /* registry key: the db_conn */
+static const char DB_ARRAY_KEY = 'a'; /* registry key: array metatable */
 
 int db_open(const char *path, sqlite3 **out, char *err, size_t errlen) {
   sqlite3 *db = NULL;
@@ -38,7 +38,7 @@ int db_open(const char *path, sqlite3 **out, char *err, size_t errlen) {
   int rc = DB_ERR_OPEN;
   static const char *const pragmas =
       "PRAGMA journal_mode=WAL;"
-      "PRAGMA synchronous=FULL;"          /* acknowledged means on disk */
+      "PRAGMA synchronous=FULL;" /* acknowledged means on disk */
       "PRAGMA foreign_keys=ON;"
       "PRAGMA temp_store=MEMORY;";
 
@@ -96,9 +96,9 @@ int db_migrate(sqlite3 *db, const char *dir, int *applied, char *err,
                size_t errlen) {
   DIR *d = NULL;
   struct dirent *e;
-  char **names = NULL;                    /* owned, each owned */
+  char **names = NULL; /* owned, each owned */
   size_t n = 0, cap = 0, i;
-  char *sql = NULL;                       /* owned, one file at a time */
+  char *sql = NULL; /* owned, one file at a time */
   char *msg = NULL;
   sqlite3_stmt *seen = NULL, *record = NULL;
   int rc = DB_ERR_SQL, count = 0;
@@ -180,7 +180,8 @@ done:
   sqlite3_finalize(record);
   sqlite3_free(msg);
   free(sql);
-  for (i = 0; i < n; i++) free(names[i]);
+  for (i = 0; i < n; i++)
+    free(names[i]);
   free(names);
   if (d) closedir(d);
   return rc;
@@ -191,7 +192,8 @@ done:
 static uint32_t fnv1a(const char *s, size_t len) {
   uint32_t h = 2166136261u;
   size_t i;
-  for (i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  for (i = 0; i < len; i++)
+    h = (h ^ (unsigned char)s[i]) * 16777619u;
   return h;
 }
 
@@ -248,8 +250,12 @@ static int run_protected(lua_State *L) {
   for (i = 1; i <= nparams; i++) {
     int idx = i + 2;
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: rc = sqlite3_bind_null(st, i); break;
-    case LUA_TBOOLEAN: rc = sqlite3_bind_int(st, i, lua_toboolean(L, idx)); break;
+    case LUA_TNIL:
+      rc = sqlite3_bind_null(st, i);
+      break;
+    case LUA_TBOOLEAN:
+      rc = sqlite3_bind_int(st, i, lua_toboolean(L, idx));
+      break;
     case LUA_TNUMBER:
       rc = lua_isinteger(L, idx)
                ? sqlite3_bind_int64(st, i, lua_tointeger(L, idx))
@@ -265,22 +271,28 @@ static int run_protected(lua_State *L) {
       return luaL_error(L, "db: parameter %d has unsupported type %s", i,
                         luaL_typename(L, idx));
     }
-    if (rc != SQLITE_OK) return luaL_error(L, "db: bind: %s", sqlite3_errmsg(db));
+    if (rc != SQLITE_OK)
+      return luaL_error(L, "db: bind: %s", sqlite3_errmsg(db));
   }
   ncol = sqlite3_column_count(st);
   if (mode[0] == 'a') {
     lua_newtable(L);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &DB_ARRAY_KEY);
-    lua_setmetatable(L, -2);              /* rows: a JSON array even if empty */
+    lua_setmetatable(L, -2); /* rows: a JSON array even if empty */
   }
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     if (mode[0] == 'x') continue;
-    lua_createtable(L, 0, ncol);          /* rows? row */
+    lua_createtable(L, 0, ncol); /* rows? row */
     for (i = 0; i < ncol; i++) {
       switch (sqlite3_column_type(st, i)) {
-      case SQLITE_INTEGER: lua_pushinteger(L, sqlite3_column_int64(st, i)); break;
-      case SQLITE_FLOAT: lua_pushnumber(L, sqlite3_column_double(st, i)); break;
-      case SQLITE_NULL: continue;
+      case SQLITE_INTEGER:
+        lua_pushinteger(L, sqlite3_column_int64(st, i));
+        break;
+      case SQLITE_FLOAT:
+        lua_pushnumber(L, sqlite3_column_double(st, i));
+        break;
+      case SQLITE_NULL:
+        continue;
       default:
         lua_pushlstring(L, (const char *)sqlite3_column_text(st, i),
                         (size_t)sqlite3_column_bytes(st, i));
@@ -288,10 +300,11 @@ static int run_protected(lua_State *L) {
       lua_setfield(L, -2, sqlite3_column_name(st, i));
     }
     if (mode[0] == 'o') return 1;
-    lua_rawseti(L, -2, ++row);            /* rows */
+    lua_rawseti(L, -2, ++row); /* rows */
   }
   if (rc != SQLITE_DONE)
-    return luaL_error(L, "db: %s (in: %s)", sqlite3_errmsg(db), sqlite3_sql(st));
+    return luaL_error(L, "db: %s (in: %s)", sqlite3_errmsg(db),
+                      sqlite3_sql(st));
   if (mode[0] == 'o') {
     lua_pushnil(L);
     return 1;
@@ -317,7 +330,8 @@ static int run(lua_State *L, const char *mode) {
   lua_pushcfunction(L, run_protected);
   lua_pushlightuserdata(L, st);
   lua_pushstring(L, mode);
-  for (int i = 2; i <= nargs + 1; i++) lua_pushvalue(L, i);
+  for (int i = 2; i <= nargs + 1; i++)
+    lua_pushvalue(L, i);
   rc = lua_pcall(L, nargs + 2, LUA_MULTRET, 0);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
@@ -327,13 +341,19 @@ static int run(lua_State *L, const char *mode) {
 }
 
 /* db.query(sql, ...) -> array of rows (tables keyed by column name). */
-static int l_db_query(lua_State *L) { return run(L, "a"); }
+static int l_db_query(lua_State *L) {
+  return run(L, "a");
+}
 
 /* db.one(sql, ...) -> the first row or nil. */
-static int l_db_one(lua_State *L) { return run(L, "o"); }
+static int l_db_one(lua_State *L) {
+  return run(L, "o");
+}
 
 /* db.exec(sql, ...) -> changes, last_insert_rowid. */
-static int l_db_exec(lua_State *L) { return run(L, "x"); }
+static int l_db_exec(lua_State *L) {
+  return run(L, "x");
+}
 
 /* db.script(sql): runs several statements without parameters (seeding). */
 static int l_db_script(lua_State *L) {
@@ -453,12 +473,12 @@ int db_push_module(lua_State *L, const char *path) {
   c->db = db;
   lua_rawsetp(L, LUA_REGISTRYINDEX, &DB_CONN_KEY); /* (empty) */
 
-  lua_newtable(L);                        /* the array metatable */
+  lua_newtable(L); /* the array metatable */
   lua_pushliteral(L, "array");
   lua_setfield(L, -2, "__jsontype");
   lua_rawsetp(L, LUA_REGISTRYINDEX, &DB_ARRAY_KEY);
 
-  luaL_newlib(L, db_funcs);               /* db */
+  luaL_newlib(L, db_funcs); /* db */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &DB_ARRAY_KEY);
   lua_setfield(L, -2, "array_mt");
   return 1;

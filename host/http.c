@@ -23,11 +23,11 @@
 #define HTTP_ROUTES 256
 
 static struct mg_context *g_ctx;
-static atomic_int g_inflight;             /* requests between begin and end */
-static atomic_int g_draining;             /* stopping: new requests get 503 */
+static atomic_int g_inflight; /* requests between begin and end */
+static atomic_int g_draining; /* stopping: new requests get 503 */
 
 /* Per worker thread. */
-static __thread lua_State *t_L;           /* owned by the thread */
+static __thread lua_State *t_L; /* owned by the thread */
 static __thread struct timespec t_start;
 static __thread char t_route[96];
 
@@ -118,10 +118,9 @@ static void send_metrics(struct mg_connection *conn) {
 
 /* ---- responses ------------------------------------------------------ */
 
-static void send_body(struct mg_connection *conn, int status,
-                      const char *ctype, const char *body, size_t len,
-                      int nh, const char *const *names,
-                      const char *const *values) {
+static void send_body(struct mg_connection *conn, int status, const char *ctype,
+                      const char *body, size_t len, int nh,
+                      const char *const *names, const char *const *values) {
   char n[32];
   int i;
   mg_response_header_start(conn, status);
@@ -130,19 +129,20 @@ static void send_body(struct mg_connection *conn, int status,
   mg_response_header_add(conn, "Content-Length", n, -1);
   mg_response_header_add(conn, "Cache-Control", "no-store", -1);
   mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
-  for (i = 0; i < nh; i++) mg_response_header_add(conn, names[i], values[i], -1);
+  for (i = 0; i < nh; i++)
+    mg_response_header_add(conn, names[i], values[i], -1);
   mg_response_header_send(conn);
   if (len) mg_write(conn, body, len);
 }
 
-static void send_error(struct mg_connection *conn, int status,
-                       const char *code, const char *message) {
+static void send_error(struct mg_connection *conn, int status, const char *code,
+                       const char *message) {
   char body[512];
   int n = snprintf(body, sizeof body,
                    "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
                    message);
-  send_body(conn, status, "application/json; charset=utf-8", body, (size_t)n,
-            0, NULL, NULL);
+  send_body(conn, status, "application/json; charset=utf-8", body, (size_t)n, 0,
+            NULL, NULL);
 }
 
 /* Reads the body into a malloc'd buffer (caller frees). Returns 0, or 413
@@ -241,7 +241,7 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
   if (strncmp(uri, "/api/", 5) == 0 || strcmp(uri, "/api") == 0)
     return handle_api(conn, ri);
   snprintf(t_route, sizeof t_route, "static");
-  return 0;                               /* civetweb serves the file */
+  return 0; /* civetweb serves the file */
 }
 
 static int on_begin(struct mg_connection *conn) {
@@ -271,8 +271,7 @@ static void on_end(const struct mg_connection *conn, int status) {
           t_route[0] ? t_route : "static");
 }
 
-static void on_exit_thread(const struct mg_context *ctx, int type,
-                           void *user) {
+static void on_exit_thread(const struct mg_context *ctx, int type, void *user) {
   (void)ctx;
   (void)type;
   (void)user;

@@ -12,7 +12,7 @@
 
 enum { HTTP_OK = 0, HTTP_ERR_START = -1 };
 
-#define HTTP_MAX_BODY (1024 * 1024)       /* larger bodies get 413 */
+#define HTTP_MAX_BODY (1024 * 1024) /* larger bodies get 413 */
 
 /* Starts listening on port with nthreads workers. Returns HTTP_OK or
  * HTTP_ERR_START with a message in err. */

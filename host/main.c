@@ -32,14 +32,17 @@ static const char USAGE[] =
     "commands:\n"
     "  serve [--port 8080] [--threads 16]   serve the API and the pages\n"
     "  migrate                              apply pending schema/ migrations\n"
-    "  seed [--demo]                        load reference data (and demo data)\n"
+    "  seed [--demo]                        load reference data (and demo "
+    "data)\n"
     "  user add --role school|city|province|ops --username U --password P\n"
     "           [--province C] [--city C] [--school ID] [--phone N]\n"
     "  sms list [--phone N]                 print the SMS outbox, JSON lines\n"
     "  token add --name NAME                make an API token, printed once\n"
-    "  repl                                 a Lua prompt with the host's bindings\n"
+    "  repl                                 a Lua prompt with the host's "
+    "bindings\n"
     "  rules check FILE...                  load rule files in the sandbox\n"
-    "  rules test [DIR]                     run rule cases (default tests/rules)\n"
+    "  rules test [DIR]                     run rule cases (default "
+    "tests/rules)\n"
     "\n"
     "options for every command:\n"
     "  --db PATH      SQLite file (default data/platform.db)\n"
@@ -245,7 +248,8 @@ int main(int argc, char **argv) {
     }
     return 0;
   }
-  if (!strcmp(cmd, "seed")) return run_script("cli", "seed", nrest - 1, rest + 1, 1);
+  if (!strcmp(cmd, "seed"))
+    return run_script("cli", "seed", nrest - 1, rest + 1, 1);
   if (!strcmp(cmd, "user")) {
     if (nrest < 2 || strcmp(rest[1], "add")) return usage("user: add?");
     return run_script("cli", "user_add", nrest - 2, rest + 2, 1);

@@ -95,7 +95,7 @@ int repl_main(int with_db) {
            LUA_RELEASE);
   }
   while ((line = next_line(tty, "> "))) {
-    char *code = line;                    /* owned */
+    char *code = line; /* owned */
     int status, base;
     if (!*code) {
       free(code);

@@ -23,48 +23,49 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#define RULES_MEM_LIMIT (32u << 20)       /* bytes per sandbox state */
-#define RULES_BUDGET 2000000L             /* VM instructions per call */
-#define RULES_HOOK_STEP 1000              /* instructions between hook runs */
+#define RULES_MEM_LIMIT (32u << 20) /* bytes per sandbox state */
+#define RULES_BUDGET 2000000L       /* VM instructions per call */
+#define RULES_HOOK_STEP 1000        /* instructions between hook runs */
 #define RULES_MAX_FILES 64
 #define RULES_COPY_DEPTH 24
 #define RULES_COPY_ITEMS 200000
 
 /* The sources of one rule set. Immutable once published. */
 typedef struct rules_src {
-  int refs;                               /* guarded by g_lock */
+  int refs; /* guarded by g_lock */
   int nfiles;
   struct {
-    char *name;                           /* "default" or "13"; owned */
-    char *path;                           /* dir/name.lua; owned */
-    char *text;                           /* owned */
+    char *name; /* "default" or "13"; owned */
+    char *path; /* dir/name.lua; owned */
+    char *text; /* owned */
     size_t len;
   } files[RULES_MAX_FILES];
-  char version[17];                       /* FNV-1a 64 of names and texts */
+  char version[17]; /* FNV-1a 64 of names and texts */
   long generation;
   time_t loaded_at;
 } rules_src;
 
 /* A sandbox state and the accounting its allocator and hook use. */
 typedef struct rules_vm {
-  lua_State *L;                           /* owned */
-  rules_src *src;                         /* counted reference */
+  lua_State *L;   /* owned */
+  rules_src *src; /* counted reference */
   size_t mem_used, mem_limit;
-  long steps, budget;                     /* instructions this call */
+  long steps, budget; /* instructions this call */
 } rules_vm;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_mutex_t g_reload_lock = PTHREAD_MUTEX_INITIALIZER; /* one at a time */
-static rules_src *g_src;                  /* in force; guarded by g_lock */
+static pthread_mutex_t g_reload_lock =
+    PTHREAD_MUTEX_INITIALIZER; /* one at a time */
+static rules_src *g_src;       /* in force; guarded by g_lock */
 static char g_dir[1024];
-static char g_last_error[1024];           /* guarded by g_lock */
-static char g_signature[64];              /* poll signature; main thread */
+static char g_last_error[1024]; /* guarded by g_lock */
+static char g_signature[64];    /* poll signature; main thread */
 static atomic_long g_generation;
 static atomic_long g_failures;
 
-static const char *const REQUIRED[] = {"check_plan", "check_profile",
+static const char *const REQUIRED[] = {"check_plan",        "check_profile",
                                        "check_declaration", "review_chain",
-                                       "deadline", NULL};
+                                       "deadline",          NULL};
 
 /* ---- sources -------------------------------------------------------- */
 
@@ -115,8 +116,8 @@ static int rule_file_name(const char *name, char *stem, size_t stemlen) {
   return 0;
 }
 
-static int src_add(rules_src *s, const char *stem, const char *path,
-                   char *err, size_t errlen) {
+static int src_add(rules_src *s, const char *stem, const char *path, char *err,
+                   size_t errlen) {
   size_t len = 0;
   char *text;
   if (s->nfiles == RULES_MAX_FILES) {
@@ -187,7 +188,8 @@ static int src_read_dir(const char *dir, rules_src **out, char *err,
   s = NULL;
   rc = RULES_OK;
 done:
-  for (i = 0; i < n; i++) free(names[i]);
+  for (i = 0; i < n; i++)
+    free(names[i]);
   if (d) closedir(d);
   src_release(s);
   return rc;
@@ -219,15 +221,15 @@ static void vm_hook(lua_State *L, lua_Debug *ar) {
   vm->steps += RULES_HOOK_STEP;
   if (vm->steps > vm->budget) {
     lua_sethook(L, vm_hook, LUA_MASKCOUNT, 1);
-    luaL_error(L, "rule exceeded its instruction budget (%d)",
-               (int)vm->budget);
+    luaL_error(L, "rule exceeded its instruction budget (%d)", (int)vm->budget);
   }
 }
 
 static int msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
-  if (!msg) msg = lua_pushfstring(L, "(error object is a %s value)",
-                                  luaL_typename(L, 1));
+  if (!msg)
+    msg =
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   luaL_traceback(L, L, msg, 1);
   return 1;
 }
@@ -245,7 +247,7 @@ static int vm_pcall(rules_vm *vm, int nargs) {
   lua_sethook(L, vm_hook, LUA_MASKCOUNT, RULES_HOOK_STEP);
   rc = lua_pcall(L, nargs, 1, base);
   lua_sethook(L, NULL, 0, 0);
-  vm->mem_limit = (size_t)-1;             /* host-side copies never fail */
+  vm->mem_limit = (size_t)-1; /* host-side copies never fail */
   lua_remove(L, base);
   if (rc == LUA_ERRMEM) {
     lua_pop(L, 1);
@@ -257,24 +259,24 @@ static int vm_pcall(rules_vm *vm, int nargs) {
 /* Pushes a fresh _ENV for one rule file: copies of the allowed names. */
 static void push_env(lua_State *L) {
   static const char *const base[] = {
-      "assert", "error", "ipairs", "next", "pairs", "pcall", "select",
-      "tonumber", "tostring", "type", "xpcall", "rawequal", "rawlen",
-      "_VERSION", NULL};
+      "assert", "error",    "ipairs",   "next",     "pairs",
+      "pcall",  "select",   "tonumber", "tostring", "type",
+      "xpcall", "rawequal", "rawlen",   "_VERSION", NULL};
   static const char *const libs[] = {"string", "table", "math", "utf8", NULL};
   static const char *const os_names[] = {"time", "date", "clock", "difftime",
                                          NULL};
   int i;
-  lua_createtable(L, 0, 24);              /* env */
-  lua_pushglobaltable(L);                 /* env G */
+  lua_createtable(L, 0, 24); /* env */
+  lua_pushglobaltable(L);    /* env G */
   for (i = 0; base[i]; i++) {
     lua_getfield(L, -1, base[i]);
     lua_setfield(L, -3, base[i]);
   }
   for (i = 0; libs[i]; i++) {
-    lua_newtable(L);                      /* env G copy */
-    lua_getfield(L, -2, libs[i]);         /* env G copy lib */
+    lua_newtable(L);              /* env G copy */
+    lua_getfield(L, -2, libs[i]); /* env G copy lib */
     lua_pushnil(L);
-    while (lua_next(L, -2)) {             /* env G copy lib k v */
+    while (lua_next(L, -2)) { /* env G copy lib k v */
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
       lua_settable(L, -5);
@@ -282,7 +284,7 @@ static void push_env(lua_State *L) {
     lua_pop(L, 1);
     lua_setfield(L, -3, libs[i]);
   }
-  lua_newtable(L);                        /* env G os */
+  lua_newtable(L); /* env G os */
   lua_getfield(L, -2, "os");
   for (i = 0; os_names[i]; i++) {
     lua_getfield(L, -1, os_names[i]);
@@ -290,7 +292,7 @@ static void push_env(lua_State *L) {
   }
   lua_pop(L, 1);
   lua_setfield(L, -3, "os");
-  lua_pop(L, 1);                          /* env */
+  lua_pop(L, 1); /* env */
   lua_pushvalue(L, -1);
   lua_setfield(L, -2, "_G");
 }
@@ -310,7 +312,7 @@ static int run_file(rules_vm *vm, const rules_src *s, int i, int nargs,
     return RULES_ERR_LOAD;
   }
   push_env(L);
-  lua_setupvalue(L, -2, 1);               /* its _ENV */
+  lua_setupvalue(L, -2, 1); /* its _ENV */
   lua_insert(L, -1 - nargs);
   if ((rc = vm_pcall(vm, nargs)) != LUA_OK) {
     snprintf(err, errlen, "%s", lua_tostring(L, -1));
@@ -326,7 +328,7 @@ static int run_file(rules_vm *vm, const rules_src *s, int i, int nargs,
   return RULES_OK;
 }
 
-static const char SETS_KEY = 's';         /* registry: province -> set */
+static const char SETS_KEY = 's'; /* registry: province -> set */
 
 /* Builds a sandbox state holding every set of s. Returns RULES_OK and
  * fills vm (L, src reference), or an error naming the file and line. */
@@ -334,7 +336,7 @@ static int vm_build(rules_vm *vm, rules_src *s, char *err, size_t errlen) {
   lua_State *L;
   int i, rc = RULES_OK;
   vm->mem_used = 0;
-  vm->mem_limit = (size_t)-1;             /* capped inside vm_pcall only */
+  vm->mem_limit = (size_t)-1; /* capped inside vm_pcall only */
   if (!(L = lua_newstate(vm_alloc, vm))) {
     snprintf(err, errlen, "rules: cannot create a Lua state");
     return RULES_ERR_LOAD;
@@ -354,30 +356,30 @@ static int vm_build(rules_vm *vm, rules_src *s, char *err, size_t errlen) {
   lua_setfield(L, -2, "dump");
   lua_pop(L, 1);
 
-  lua_newtable(L);                        /* sets */
+  lua_newtable(L); /* sets */
   for (i = 0; i < s->nfiles && rc == RULES_OK; i++) {
-      /* Each set starts from its own run of default.lua, so a province can
+    /* Each set starts from its own run of default.lua, so a province can
      * change its base without touching anyone else's. */
     if ((rc = run_file(vm, s, 0, 0, err, errlen)) != RULES_OK) break;
-    if (i > 0) {                          /* sets merged */
+    if (i > 0) { /* sets merged */
       /* The province sees a pristine base of its own; its entries are then
        * merged into the first copy, whose functions see them by late
        * binding (default's check_profile reads the province's fields). */
       if ((rc = run_file(vm, s, 0, 0, err, errlen)) != RULES_OK) {
         lua_pop(L, 1);
         break;
-      }                                   /* sets merged base */
+      } /* sets merged base */
       if ((rc = run_file(vm, s, i, 1, err, errlen)) != RULES_OK) {
         lua_pop(L, 1);
         break;
-      }                                   /* sets base over */
+      } /* sets base over */
       lua_pushnil(L);
-      while (lua_next(L, -2)) {           /* sets base over k v */
+      while (lua_next(L, -2)) { /* sets base over k v */
         lua_pushvalue(L, -2);
         lua_insert(L, -2);
         lua_settable(L, -5);
       }
-      lua_pop(L, 1);                      /* sets merged */
+      lua_pop(L, 1); /* sets merged */
     }
     for (int k = 0; REQUIRED[k]; k++) {
       lua_getfield(L, -1, REQUIRED[k]);
@@ -488,7 +490,8 @@ static void dir_signature(char *out, size_t outlen) {
     if (!rule_file_name(e->d_name, stem, sizeof stem)) continue;
     snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
     if (stat(path, &st) != 0) continue;
-    for (p = e->d_name; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    for (p = e->d_name; *p; p++)
+      h = (h ^ (unsigned char)*p) * 1099511628211ull;
     /* order-independent: add per-file mixes */
     h += (uint64_t)st.st_size * 31u + (uint64_t)st.st_mtim.tv_sec * 1000003u +
          (uint64_t)st.st_mtim.tv_nsec;
@@ -520,8 +523,12 @@ int rules_poll(void) {
   return rc;
 }
 
-long rules_generation(void) { return atomic_load(&g_generation); }
-long rules_failures(void) { return atomic_load(&g_failures); }
+long rules_generation(void) {
+  return atomic_load(&g_generation);
+}
+long rules_failures(void) {
+  return atomic_load(&g_failures);
+}
 
 void rules_shutdown(void) {
   rules_src *s;
@@ -532,8 +539,8 @@ void rules_shutdown(void) {
   src_release(s);
 }
 
-int rules_check_files(int n, char **files, const char *fallback_dir,
-                      char *err, size_t errlen) {
+int rules_check_files(int n, char **files, const char *fallback_dir, char *err,
+                      size_t errlen) {
   int i, rc = RULES_OK;
   for (i = 0; i < n && rc == RULES_OK; i++) {
     rules_src *s = calloc(1, sizeof *s);
@@ -577,7 +584,9 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth,
     return;
   }
   switch (lua_type(from, idx)) {
-  case LUA_TBOOLEAN: lua_pushboolean(to, lua_toboolean(from, idx)); break;
+  case LUA_TBOOLEAN:
+    lua_pushboolean(to, lua_toboolean(from, idx));
+    break;
   case LUA_TNUMBER:
     if (lua_isinteger(from, idx))
       lua_pushinteger(to, lua_tointeger(from, idx));
@@ -598,7 +607,7 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth,
     }
     lua_newtable(to);
     lua_pushnil(from);
-    while (lua_next(from, idx)) {         /* from: k v */
+    while (lua_next(from, idx)) { /* from: k v */
       int kt = lua_type(from, -2);
       if (kt == LUA_TSTRING || kt == LUA_TNUMBER) {
         copy_value(from, -2, to, depth + 1, budget);
@@ -611,7 +620,8 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth,
       lua_pop(from, 1);
     }
     break;
-  default: lua_pushnil(to);
+  default:
+    lua_pushnil(to);
   }
 }
 
@@ -651,7 +661,7 @@ static rules_vm *caller_vm(lua_State *L) {
     src_release(s);
     luaL_error(L, "rules: %s", err);
   }
-  src_release(s);                         /* vm_build took its own */
+  src_release(s); /* vm_build took its own */
   return vm;
 }
 
@@ -671,7 +681,7 @@ static int l_rules_call(lua_State *L) {
     lua_pop(R, 1);
     lua_getfield(R, -1, "default");
   }
-  lua_getfield(R, -1, name);              /* sets set fn */
+  lua_getfield(R, -1, name); /* sets set fn */
   if (!lua_isfunction(R, -1)) {
     copy_value(R, -1, L, 0, &budget);
     lua_settop(R, top);

@@ -15,10 +15,10 @@
 
 enum {
   RULES_OK = 0,
-  RULES_UNCHANGED = 1,                    /* reload found the same sources */
-  RULES_ERR_IO = -1,                      /* a file or directory unreadable */
-  RULES_ERR_LOAD = -2,                    /* a file failed to compile or run */
-  RULES_ERR_SHAPE = -3                    /* a set lacks a required function */
+  RULES_UNCHANGED = 1, /* reload found the same sources */
+  RULES_ERR_IO = -1,   /* a file or directory unreadable */
+  RULES_ERR_LOAD = -2, /* a file failed to compile or run */
+  RULES_ERR_SHAPE = -3 /* a set lacks a required function */
 };
 
 /* Loads the rule set of dir (kept for later reloads). Returns RULES_OK or
@@ -41,8 +41,8 @@ long rules_failures(void);
 /* Checks files as `host rules check` does: each in a fresh sandbox, a
  * province file on top of the default.lua beside it (or fallback_dir's).
  * Returns RULES_OK or the first error, "file:line: message" in err. */
-int rules_check_files(int n, char **files, const char *fallback_dir,
-                      char *err, size_t errlen);
+int rules_check_files(int n, char **files, const char *fallback_dir, char *err,
+                      size_t errlen);
 
 /* Frees what rules_init made (at exit). */
 void rules_shutdown(void);

@@ -15,21 +15,21 @@
 static const char *const TEXT_TREE_MT = "host.text.tree";
 
 typedef struct {
-  GumboOutput *out;                       /* owned; NULL once freed */
+  GumboOutput *out; /* owned; NULL once freed */
 } tree_box;
 
 /* Elements kept (with their allowed attributes); the rest are unwrapped,
  * except those in DROP, which go with everything inside them. */
 static const char *const KEEP[] = {
-    "p", "br", "strong", "b", "em", "i", "u", "s", "del", "sub", "sup",
-    "ul", "ol", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6",
-    "span", "a", "table", "thead", "tbody", "tr", "th", "td", "code", "pre",
-    "hr", "div", NULL};
+    "p",   "br",  "strong", "b",    "em", "i",          "u",     "s",     "del",
+    "sub", "sup", "ul",     "ol",   "li", "blockquote", "h1",    "h2",    "h3",
+    "h4",  "h5",  "h6",     "span", "a",  "table",      "thead", "tbody", "tr",
+    "th",  "td",  "code",   "pre",  "hr", "div",        NULL};
 static const char *const DROP[] = {
-    "script", "style", "iframe", "object", "embed", "template", "noscript",
-    "title", "svg", "math", "form", "input", "button", "select", "textarea",
-    "link", "meta", "base", "frame", "frameset", "applet", "audio", "video",
-    "canvas", "img", "head", NULL};
+    "script",   "style", "iframe", "object", "embed", "template", "noscript",
+    "title",    "svg",   "math",   "form",   "input", "button",   "select",
+    "textarea", "link",  "meta",   "base",   "frame", "frameset", "applet",
+    "audio",    "video", "canvas", "img",    "head",  NULL};
 
 static int in_list(const char *const *list, const char *name) {
   for (; *list; list++)
@@ -43,8 +43,11 @@ static long utf8_count(const char *s, size_t len) {
   long n = 0;
   while (i < len) {
     unsigned char c = (unsigned char)s[i];
-    size_t k, extra = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2
-                                   : (c >> 3) == 30 ? 3 : 9;
+    size_t k, extra = c < 0x80         ? 0
+                      : (c >> 5) == 6  ? 1
+                      : (c >> 4) == 14 ? 2
+                      : (c >> 3) == 30 ? 3
+                                       : 9;
     if (extra == 9 || i + extra >= len + (extra ? 0 : 1)) {
       if (extra == 9 || i + extra > len - 1 + 1) return -1;
     }
@@ -61,16 +64,23 @@ static long utf8_count(const char *s, size_t len) {
 static void put_escaped(luaL_Buffer *b, const char *s, int attr) {
   for (; *s; s++) {
     switch (*s) {
-    case '&': luaL_addstring(b, "&amp;"); break;
-    case '<': luaL_addstring(b, "&lt;"); break;
-    case '>': luaL_addstring(b, "&gt;"); break;
+    case '&':
+      luaL_addstring(b, "&amp;");
+      break;
+    case '<':
+      luaL_addstring(b, "&lt;");
+      break;
+    case '>':
+      luaL_addstring(b, "&gt;");
+      break;
     case '"':
       if (attr) {
         luaL_addstring(b, "&quot;");
         break;
       }
       /* fall through */
-    default: luaL_addchar(b, *s);
+    default:
+      luaL_addchar(b, *s);
     }
   }
 }
@@ -80,7 +90,8 @@ static int safe_href(const char *v) {
   const char *p;
   for (p = v; *p; p++)
     if ((unsigned char)*p < 0x20) return 0;
-  while (*v == ' ') v++;
+  while (*v == ' ')
+    v++;
   return strncasecmp(v, "http://", 7) == 0 ||
          strncasecmp(v, "https://", 8) == 0 ||
          strncasecmp(v, "mailto:", 7) == 0;
@@ -94,7 +105,8 @@ static const char *safe_align(const char *style) {
   int i;
   if (!p) return NULL;
   p += 10;
-  while (*p == ' ' || *p == ':') p++;
+  while (*p == ' ' || *p == ':')
+    p++;
   for (i = 0; aligns[i]; i++)
     if (strncmp(p, aligns[i], strlen(aligns[i])) == 0) return aligns[i];
   return NULL;
@@ -119,8 +131,8 @@ static void emit(luaL_Buffer *b, const GumboNode *node, long *vis, int depth) {
   }
   if (node->type != GUMBO_NODE_ELEMENT && node->type != GUMBO_NODE_DOCUMENT &&
       node->type != GUMBO_NODE_TEMPLATE)
-    return;                               /* comments */
-  if (depth > 64) return;                 /* absurd nesting: drop the rest */
+    return;               /* comments */
+  if (depth > 64) return; /* absurd nesting: drop the rest */
   const GumboVector *kids = node->type == GUMBO_NODE_DOCUMENT
                                 ? &node->v.document.children
                                 : &node->v.element.children;
@@ -164,7 +176,8 @@ static void emit(luaL_Buffer *b, const GumboNode *node, long *vis, int depth) {
         node->v.element.tag == GUMBO_TAG_HR)
       return;
   }
-  for (i = 0; i < kids->length; i++) emit(b, kids->data[i], vis, depth + 1);
+  for (i = 0; i < kids->length; i++)
+    emit(b, kids->data[i], vis, depth + 1);
   if (tag) {
     luaL_addstring(b, "</");
     luaL_addstring(b, tag);
@@ -200,7 +213,7 @@ static int l_text_sanitize(lua_State *L) {
   if (!box->out) return luaL_error(L, "text: cannot parse");
   luaL_buffinit(L, &b);
   emit(&b, box->out->root, &vis, 0);
-  luaL_pushresult(&b);                    /* box clean */
+  luaL_pushresult(&b); /* box clean */
   gumbo_destroy_output(&kGumboDefaultOptions, box->out);
   box->out = NULL;
   lua_pushinteger(L, vis);

@@ -22,15 +22,15 @@
 
 host_paths vm_paths;
 
-static const char HANDLER_KEY = 'h';      /* registry: app.handle */
+static const char HANDLER_KEY = 'h'; /* registry: app.handle */
 
 int vm_msghandler(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
       return 1;
-    msg = lua_pushfstring(L, "(error object is a %s value)",
-                          luaL_typename(L, 1));
+    msg =
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
   luaL_traceback(L, L, msg, 1);
   return 1;
@@ -63,9 +63,15 @@ static int log_line(lua_State *L, const char *level) {
   fprintf(stderr, "%s %s %s\n", stamp, level, msg);
   return 0;
 }
-static int l_log_info(lua_State *L) { return log_line(L, "info"); }
-static int l_log_warn(lua_State *L) { return log_line(L, "warn"); }
-static int l_log_error(lua_State *L) { return log_line(L, "error"); }
+static int l_log_info(lua_State *L) {
+  return log_line(L, "info");
+}
+static int l_log_warn(lua_State *L) {
+  return log_line(L, "warn");
+}
+static int l_log_error(lua_State *L) {
+  return log_line(L, "error");
+}
 
 static const luaL_Reg log_funcs[] = {{"info", l_log_info},
                                      {"warn", l_log_warn},
@@ -98,7 +104,7 @@ static int setup(lua_State *L) {
   preload(L, "clock");
   luaL_newlib(L, log_funcs);
   preload(L, "log");
-  lua_createtable(L, 0, 4);               /* host: paths */
+  lua_createtable(L, 0, 4); /* host: paths */
   lua_pushstring(L, vm_paths.root);
   lua_setfield(L, -2, "root");
   lua_pushstring(L, vm_paths.db);
@@ -163,7 +169,7 @@ static void fail_500(lua_State *L, vm_response *resp) {
 int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
   int i, n;
   lua_settop(L, 0);
-  lua_pushcfunction(L, vm_msghandler);    /* 1: msgh */
+  lua_pushcfunction(L, vm_msghandler); /* 1: msgh */
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &HANDLER_KEY) != LUA_TFUNCTION) {
     lua_pop(L, 1);
     lua_pushcfunction(L, load_handler);
@@ -172,8 +178,8 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
       return 0;
     }
     lua_rawgetp(L, LUA_REGISTRYINDEX, &HANDLER_KEY);
-  }                                       /* 2: handle */
-  lua_createtable(L, 0, 8);               /* 3: req */
+  }                         /* 2: handle */
+  lua_createtable(L, 0, 8); /* 3: req */
   lua_pushstring(L, req->method);
   lua_setfield(L, -2, "method");
   lua_pushstring(L, req->path);
@@ -225,7 +231,7 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
           resp->header_values[resp->nheaders] = lua_tostring(L, -1);
           resp->nheaders++;
         }
-        lua_pop(L, 2);                    /* strings stay alive in 6 */
+        lua_pop(L, 2); /* strings stay alive in 6 */
       }
       lua_pop(L, 1);
     }
@@ -233,7 +239,9 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
   return 0;
 }
 
-void vm_request_done(lua_State *L) { lua_settop(L, 0); }
+void vm_request_done(lua_State *L) {
+  lua_settop(L, 0);
+}
 
 /* Protected: require(module)[func](argv...) */
 static int run_protected(lua_State *L) {

@@ -14,10 +14,10 @@
 
 /* Where things are; set once by main before any state is made. */
 typedef struct host_paths {
-  char root[900];                         /* checkout: scripts/, schema/ */
-  char db[1024];                          /* SQLite file */
-  char rules[1024];                       /* rules directory */
-  char web[1024];                         /* static files */
+  char root[900];   /* checkout: scripts/, schema/ */
+  char db[1024];    /* SQLite file */
+  char rules[1024]; /* rules directory */
+  char web[1024];   /* static files */
 } host_paths;
 
 extern host_paths vm_paths;
@@ -28,7 +28,7 @@ typedef struct vm_request {
   const char *body;
   size_t body_len;
   int nheaders;
-  const char *const *header_names;        /* nheaders each */
+  const char *const *header_names; /* nheaders each */
   const char *const *header_values;
 } vm_request;
 
@@ -39,7 +39,7 @@ typedef struct vm_response {
   const char *body;
   size_t body_len;
   const char *content_type;
-  const char *route;                      /* e.g. "GET /api/plans" */
+  const char *route; /* e.g. "GET /api/plans" */
   int nheaders;
   const char *header_names[8], *header_values[8];
 } vm_response;

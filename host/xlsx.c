@@ -20,12 +20,13 @@
 typedef struct {
   int is_num;
   double num;
-  char *str;                              /* owned; NULL for blanks */
+  char *str; /* owned; NULL for blanks */
 } cell;
 
 static void free_cells(cell *cells, size_t n) {
   size_t i;
-  for (i = 0; i < n; i++) free(cells[i].str);
+  for (i = 0; i < n; i++)
+    free(cells[i].str);
   free(cells);
 }
 

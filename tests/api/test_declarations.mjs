@@ -146,6 +146,14 @@ test('rich text is sanitized: no script, event handlers, javascript: URLs or sty
     assert(f.includes(good), `"${good}" kept in ${f}`);
   }
   eq(r.data.venue, '<ul><li>场地</li></ul>', 'clean markup kept as it is');
+  const sneaky = ['<a href=" JaVaScRiPt:alert(1)">a</a>', '<a href="&#106;avascript:alert(1)">b</a>',
+    '<a href="java\tscript:alert(1)">c</a>', '<a href="data:text/html,x">d</a>', '<svg onload="alert(1)"><script>x()</script></svg>'];
+  const r2 = await c.post('/api/declarations', body(pid, (await certificates())[1], 'not_by_major', { faculty: sneaky.join(''), submit: false }));
+  eq(r2.status, 201, 'saved');
+  for (const bad of ['href', 'script', 'onload', 'alert', 'svg']) {
+    assert(!r2.data.faculty.toLowerCase().includes(bad), `"${bad}" removed from ${r2.data.faculty}`);
+  }
+  for (const good of ['a', 'b', 'c', 'd']) assert(r2.data.faculty.includes(`>${good}<`), `text ${good} kept`);
   const stored = sql('SELECT faculty FROM declarations WHERE id = ?', r.data.id)[0].faculty;
   eq(stored, f, 'the sanitized text is what is stored');
 });
@@ -198,7 +206,9 @@ test('outside the plan window: 409 for closed and upcoming plans; plans show the
   setPlan(open, { ends: -60 });
   fails(await c.put(`/api/declarations/${d.data.id}`, body(open, cert, 'by_major', { submit: false })), 409, 'outside_window');
   fails(await c.post(`/api/declarations/${d.data.id}/submit`), 409, 'outside_window');
-  eq((await c.get(`/api/declarations/${d.data.id}`)).data.can_edit, false, 'no longer editable');
+  const closedView = (await c.get(`/api/declarations/${d.data.id}`)).data;
+  eq([closedView.can_edit, closedView.can_delete], [false, true], 'no longer editable, still deletable');
+  eq((await c.del(`/api/declarations/${d.data.id}`)).status, 200, 'a draft may be deleted after the close');
   // 河北 grants no grace for returned declarations
   const open2 = plan('13', 'by_major');
   const d2 = await c.post('/api/declarations', body(open2, cert, 'by_major'));

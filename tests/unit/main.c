@@ -36,6 +36,6 @@ int main(void) {
       passed++;
   }
   printf("%d passed, %d failed\n", passed, failed);
-  fflush(stdout);                         /* before LeakSanitizer reports */
+  fflush(stdout); /* before LeakSanitizer reports */
   return failed ? 1 : 0;
 }

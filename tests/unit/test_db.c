@@ -20,17 +20,21 @@ static lua_State *open_state(void) {
 UNIT_TEST(db_rows_and_types) {
   lua_State *L = open_state();
   CHECK(L != NULL);
-  lua_run(L, "local db = require 'db' db.exec('CREATE TABLE t(i INTEGER, r REAL, s TEXT, n)')"
-             " db.exec('INSERT INTO t VALUES (?, ?, ?, ?)', 7, 1.5, '七', nil)");
-  CHECK(strcmp(lua_run(L, "local r = require('db').one('SELECT * FROM t') "
-                          "return math.type(r.i) .. r.r .. r.s .. tostring(r.n)"),
-               "integer1.5七nil") == 0);
+  lua_run(L,
+          "local db = require 'db' db.exec('CREATE TABLE t(i INTEGER, r REAL, "
+          "s TEXT, n)')"
+          " db.exec('INSERT INTO t VALUES (?, ?, ?, ?)', 7, 1.5, '七', nil)");
+  CHECK(
+      strcmp(lua_run(L, "local r = require('db').one('SELECT * FROM t') "
+                        "return math.type(r.i) .. r.r .. r.s .. tostring(r.n)"),
+             "integer1.5七nil") == 0);
   CHECK(strcmp(lua_run(L, "return require('json').encode(require('db').query("
                           "'SELECT * FROM t WHERE i > 100'))"),
                "[]") == 0);
-  CHECK(strcmp(lua_run(L, "local n, id = require('db').exec("
-                          "'INSERT INTO t(i) VALUES (8)') return n .. ':' .. id"),
-               "1:2") == 0);
+  CHECK(
+      strcmp(lua_run(L, "local n, id = require('db').exec("
+                        "'INSERT INTO t(i) VALUES (8)') return n .. ':' .. id"),
+             "1:2") == 0);
   CHECK_STR_HAS(lua_run(L, "return require('db').one('SELECT ?', 1, 2)"),
                 "takes 1 parameters, got 2");
   CHECK_STR_HAS(lua_run(L, "return require('db').one('SELEC nonsense')"),
@@ -43,31 +47,41 @@ UNIT_TEST(db_no_statement_leaks_when_lua_raises) {
   const char *r;
   lua_run(L, "local db = require 'db' db.exec('CREATE TABLE t(x)') "
              "for i = 1, 10 do db.exec('INSERT INTO t VALUES (?)', i) end");
-  r = lua_run(L, "return require('db').query('SELECT x FROM t WHERE x > ?', {})");
+  r = lua_run(L,
+              "return require('db').query('SELECT x FROM t WHERE x > ?', {})");
   CHECK_STR_HAS(r, "unsupported type table");
-  CHECK(strcmp(lua_run(L, "return require('db').active_statements()"), "0") == 0);
+  CHECK(strcmp(lua_run(L, "return require('db').active_statements()"), "0") ==
+        0);
   /* an error raised by the caller in the middle of a transaction */
-  r = lua_run(L, "local db = require 'db' return select(2, pcall(db.transaction, "
-                 "function() db.exec('INSERT INTO t VALUES (99)') error('boom') end))");
+  r = lua_run(
+      L, "local db = require 'db' return select(2, pcall(db.transaction, "
+         "function() db.exec('INSERT INTO t VALUES (99)') error('boom') end))");
   CHECK_STR_HAS(r, "boom");
-  CHECK(strcmp(lua_run(L, "return require('db').one('SELECT count(*) AS n FROM t').n"),
-               "10") == 0);
+  CHECK(strcmp(
+            lua_run(
+                L, "return require('db').one('SELECT count(*) AS n FROM t').n"),
+            "10") == 0);
   CHECK(strcmp(lua_run(L, "return tostring(require('db').in_transaction())"),
                "false") == 0);
-  CHECK(strcmp(lua_run(L, "return require('db').active_statements()"), "0") == 0);
+  CHECK(strcmp(lua_run(L, "return require('db').active_statements()"), "0") ==
+        0);
   /* commits */
   lua_run(L, "local db = require 'db' db.transaction(function() "
              "db.exec('INSERT INTO t VALUES (11)') end)");
-  CHECK(strcmp(lua_run(L, "return require('db').one('SELECT max(x) AS m FROM t').m"),
-               "11") == 0);
+  CHECK(
+      strcmp(
+          lua_run(L, "return require('db').one('SELECT max(x) AS m FROM t').m"),
+          "11") == 0);
   lua_close(L);
 }
 
 UNIT_TEST(db_statement_cache_survives_many_statements) {
   lua_State *L = open_state();
-  CHECK(strcmp(lua_run(L, "local db, s = require 'db', 0 for i = 1, 400 do "
-                          "s = s + db.one('SELECT ' .. i .. ' AS v').v end return s"),
-               "80200") == 0);
+  CHECK(strcmp(
+            lua_run(L,
+                    "local db, s = require 'db', 0 for i = 1, 400 do "
+                    "s = s + db.one('SELECT ' .. i .. ' AS v').v end return s"),
+            "80200") == 0);
   lua_close(L);
 }
 

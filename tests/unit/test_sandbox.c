@@ -55,12 +55,11 @@ static const char *DEFAULT_LUA =
     "return R\n";
 
 /* Province 99 clobbers what it can reach of the libraries. */
-static const char *P99_LUA =
-    "local base = ...\n"
-    "return { clobber = function()\n"
-    "  string.upper = function() return 'pwned' end\n"
-    "  base.review_chain = nil\n"
-    "  return 'done' end }\n";
+static const char *P99_LUA = "local base = ...\n"
+                             "return { clobber = function()\n"
+                             "  string.upper = function() return 'pwned' end\n"
+                             "  base.review_chain = nil\n"
+                             "  return 'done' end }\n";
 
 static void write_file(const char *name, const char *text) {
   char path[512];
@@ -100,13 +99,27 @@ static const char *probe(lua_State *L, const char *name) {
 }
 
 UNIT_TEST(sandbox_denies_each_name) {
-  static const char *const denied[] = {
-      "io",         "os_execute", "os_getenv",      "os_remove",
-      "load",       "loadstring", "require",        "dofile",
-      "loadfile",   "debug",      "string_dump",    "string_dump_meta",
-      "collectgarbage", "setmetatable", "getmetatable", "rawset",
-      "rawget",     "package",    "coroutine",      "print",
-      NULL};
+  static const char *const denied[] = {"io",
+                                       "os_execute",
+                                       "os_getenv",
+                                       "os_remove",
+                                       "load",
+                                       "loadstring",
+                                       "require",
+                                       "dofile",
+                                       "loadfile",
+                                       "debug",
+                                       "string_dump",
+                                       "string_dump_meta",
+                                       "collectgarbage",
+                                       "setmetatable",
+                                       "getmetatable",
+                                       "rawset",
+                                       "rawget",
+                                       "package",
+                                       "coroutine",
+                                       "print",
+                                       NULL};
   lua_State *L = setup();
   int i;
   for (i = 0; denied[i]; i++) {
@@ -114,7 +127,7 @@ UNIT_TEST(sandbox_denies_each_name) {
     if (strncmp(r, "FAILED: ", 8) != 0)
       printf("  probe %s was allowed: %s\n", denied[i], r);
     CHECK(strncmp(r, "FAILED: ", 8) == 0);
-    CHECK_STR_HAS(r, "attempt to");       /* index or call a nil value */
+    CHECK_STR_HAS(r, "attempt to"); /* index or call a nil value */
   }
   CHECK(strcmp(probe(L, "ok"), "42") == 0);
   CHECK(strcmp(probe(L, "time"), "numberstring") == 0);
@@ -209,7 +222,8 @@ UNIT_TEST(rules_check_names_file_and_line) {
   char err[1024], path[512];
   char *files[1];
   lua_close(setup());
-  write_file("97.lua", "local base = ...\n\nreturn {\n  check_plan = function(\n}\n");
+  write_file("97.lua",
+             "local base = ...\n\nreturn {\n  check_plan = function(\n}\n");
   snprintf(path, sizeof path, "%s/97.lua", dir);
   files[0] = path;
   CHECK(rules_check_files(1, files, dir, err, sizeof err) == RULES_ERR_LOAD);

@@ -39,7 +39,7 @@ UNIT_TEST(lua_unit_tests) {
         *unit_failed_ = 1;
         lua_pop(L, 1);
       }
-      lua_pop(L, 1);                      /* msgh */
+      lua_pop(L, 1); /* msgh */
     }
     lua_close(L);
   }
