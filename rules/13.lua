@@ -6,15 +6,8 @@ local base = ...
 local R = {}
 R.name = "河北省示例规则"
 
+-- the default check_plan reads this list (the set is merged)
 R.plan_modes = { "by_major" }
-
-function R.check_plan(plan)
-  local errors = {}
-  if plan.mode ~= "by_major" then
-    base.err(errors, "mode", "mode_not_allowed", "河北省的申报计划须按专业申报")
-  end
-  return errors
-end
 
 function R.check_declaration(ctx)
   local errors = base.check_declaration(ctx)

@@ -9,15 +9,8 @@ R.name = "江苏省示例规则"
 R.min_teachers_per_major = 2
 R.grace_days_for_returned = 3
 
+-- the default check_plan reads this list (the set is merged)
 R.plan_modes = { "by_major" }
-
-function R.check_plan(plan)
-  local errors = {}
-  if plan.mode ~= "by_major" then
-    base.err(errors, "mode", "mode_not_allowed", "江苏省的申报计划须按专业申报")
-  end
-  return errors
-end
 
 function R.check_declaration(ctx)
   local errors = base.check_declaration(ctx)

@@ -20,14 +20,18 @@ R.blank = blank
 -- 申报计划: which modes a plan may use. Checked before publishing.
 R.plan_modes = { "by_major", "not_by_major" }
 
+local MODE_NAMES = { by_major = "按专业申报", not_by_major = "不按专业申报" }
+
 function R.check_plan(plan)
   local errors = {}
-  local allowed = false
+  local allowed, names = false, {}
   for _, m in ipairs(R.plan_modes) do
     if plan.mode == m then allowed = true end
+    names[#names + 1] = MODE_NAMES[m] or m
   end
   if not allowed then
-    err(errors, "mode", "mode_not_allowed", "本省申报计划不允许使用该申报方式")
+    err(errors, "mode", "mode_not_allowed",
+        "本省申报计划须采用以下申报方式：" .. table.concat(names, "、"))
   end
   return errors
 end
