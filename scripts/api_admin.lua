@@ -99,7 +99,14 @@ local function read_school(ctx, b, cur)
       if type(b[k]) ~= "string" then f.add(k, "type", "应为文本") else s[k] = util.trim(b[k]) end
     end
   end
-  if b.province ~= nil then s.province_code = b.province end
+  if b.province ~= nil then
+    -- a city admin never changes a school's province (in_scope looks at
+    -- the city only, so the move would otherwise pass)
+    if a.role == "city" and b.province ~= (cur and cur.province_code or a.province_code) then
+      web.fail(403, "forbidden", "只能管理本辖区的院校")
+    end
+    s.province_code = b.province
+  end
   if b.city ~= nil then s.city_code = b.city end
   if not cur then
     if a.role ~= "ops" then s.province_code = s.province_code or a.province_code end
@@ -434,21 +441,23 @@ end
 -- ---- 申报审核 -----------------------------------------------------------
 
 -- The filtered, scoped declaration list shared by the queue and exports:
--- a WHERE clause with numbered parameters (?1..?7 filters, ?8 the scope)
+-- a WHERE clause with numbered parameters (?1..?8 filters, ?9 the scope)
 -- and its arguments (filt.n of them).
 local function declaration_query(ctx, q)
   local a = ctx.account
   local scope, value = "1 = 1", nil
-  if a.role == "province" then scope, value = "s.province_code = ?8", a.province_code
-  elseif a.role == "city" then scope, value = "s.city_code = ?8", a.city_code end
+  if a.role == "province" then scope, value = "s.province_code = ?9", a.province_code
+  elseif a.role == "city" then scope, value = "s.city_code = ?9", a.city_code end
   local where = " WHERE " .. scope .. [[
     AND (?1 IS NULL OR d.plan_id = ?1) AND (?2 = '' OR d.status = ?2)
     AND (?3 = '' OR d.review_level = ?3) AND (?4 = '' OR s.city_code = ?4)
     AND (?5 IS NULL OR d.certificate_id = ?5) AND (?6 = '' OR instr(s.name, ?6) > 0 OR s.code = ?6)
-    AND (?7 IS NULL OR p.year = ?7) AND d.status <> 'draft']]
+    AND (?7 IS NULL OR p.year = ?7) AND (?8 = '' OR s.province_code = ?8)
+    AND d.status <> 'draft']]
   local filt = packed(web.int_param(q, "plan"), q.status or "", q.level or "", q.city or "",
-                      web.int_param(q, "certificate"), q.school or "", web.int_param(q, "year"), value)
-  filt.n = value and 8 or 7
+                      web.int_param(q, "certificate"), q.school or "", web.int_param(q, "year"),
+                      q.province or "", value)
+  filt.n = value and 9 or 8
   return where, filt
 end
 

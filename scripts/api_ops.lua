@@ -45,6 +45,8 @@ local function save_org(ctx, params)
   local name = text_field(f, b, "name", "组织名称", 100, true)
   f.check()
   local id = params and params.id
+  -- the router passes an empty params table for POST: an edit names an id
+  local editing = id ~= nil
   if id and not db.one("SELECT 1 AS x FROM organizations WHERE id = ?", id) then
     web.fail(404, "not_found", "培训评价组织不存在")
   end
@@ -57,11 +59,11 @@ local function save_org(ctx, params)
     else
       id = select(2, db.exec("INSERT INTO organizations(name, created_at) VALUES (?, ?)", name, ctx.now))
     end
-    audit.log(ctx, params and "organization.update" or "organization.create", "organization", id,
+    audit.log(ctx, editing and "organization.update" or "organization.create", "organization", id,
               { detail = { name = name } })
     return id
   end)
-  return params and 200 or 201, db.one("SELECT id, name FROM organizations WHERE id = ?", id)
+  return editing and 200 or 201, db.one("SELECT id, name FROM organizations WHERE id = ?", id)
 end
 
 -- ---- 证书 -----------------------------------------------------------------
@@ -74,6 +76,7 @@ local function save_cert(ctx, params)
   local b = ctx.body()
   local f = web.fields()
   local id = params and params.id
+  local editing = id ~= nil            -- POST passes an empty params table
   local cur = id and db.one("SELECT * FROM certificates WHERE id = ?", id)
   if id and not cur then web.fail(404, "not_found", "证书不存在") end
   cur = cur or {}
@@ -121,12 +124,12 @@ local function save_cert(ctx, params)
         db.exec("INSERT OR IGNORE INTO certificate_majors(certificate_id, major_code) VALUES (?, ?)", id, m)
       end
     end
-    audit.log(ctx, params and "certificate.update" or "certificate.create", "certificate", id,
+    audit.log(ctx, editing and "certificate.update" or "certificate.create", "certificate", id,
               { detail = { code = code, name = name, level = level } })
     return id
   end)
   for _, c in ipairs(public.certificates(code, true)) do
-    if c.id == id then return params and 200 or 201, c end
+    if c.id == id then return editing and 200 or 201, c end
   end
   return 200, { id = id }
 end
@@ -276,21 +279,30 @@ local function eligibility(ctx)
   if not db.one("SELECT 1 AS x FROM certificates WHERE id = ?", cert) then
     return answer(false, "证书不存在")
   end
-  local d = db.one([[SELECT d.id FROM declarations d JOIN plans p ON p.id = d.plan_id
-                     WHERE d.school_id = ? AND d.certificate_id = ? AND p.year = ? AND d.status = 'approved'
-                     ORDER BY d.id LIMIT 1]], school.id, cert, year)
-  if not d then return answer(false, "该校当年没有审核通过的该证书试点申报") end
-  local declared = db.one("SELECT count(*) AS n FROM declaration_majors WHERE declaration_id = ?", d.id).n
-  if declared > 0 then
-    if db.one("SELECT 1 AS x FROM declaration_majors WHERE declaration_id = ? AND major_code = ?", d.id, q.major) then
+  -- every approved declaration of that school, certificate and year (two
+  -- batches of a year may each have one): eligible when any of them allows
+  local ds = db.query([[SELECT d.id,
+                          (SELECT count(*) FROM declaration_majors dm WHERE dm.declaration_id = d.id) AS declared,
+                          EXISTS (SELECT 1 FROM declaration_majors dm
+                                  WHERE dm.declaration_id = d.id AND dm.major_code = ?) AS has_major
+                        FROM declarations d JOIN plans p ON p.id = d.plan_id
+                        WHERE d.school_id = ? AND d.certificate_id = ? AND p.year = ? AND d.status = 'approved'
+                        ORDER BY d.id]], q.major, school.id, cert, year)
+  if #ds == 0 then return answer(false, "该校当年没有审核通过的该证书试点申报") end
+  local corresponds = db.one("SELECT 1 AS x FROM certificate_majors WHERE certificate_id = ? AND major_code = ?",
+                             cert, q.major) ~= nil
+  for _, d in ipairs(ds) do
+    if d.has_major == 1 then
       return answer(true, "该专业在审核通过的申报专业之列", d.id)
     end
-    return answer(false, "该专业不在审核通过的申报专业之列", d.id)
+    if d.declared == 0 and corresponds then
+      return answer(true, "申报未限定专业，该专业属于证书对应专业", d.id)
+    end
   end
-  if db.one("SELECT 1 AS x FROM certificate_majors WHERE certificate_id = ? AND major_code = ?", cert, q.major) then
-    return answer(true, "申报未限定专业，该专业属于证书对应专业", d.id)
+  if ds[1].declared > 0 then
+    return answer(false, "该专业不在审核通过的申报专业之列", ds[1].id)
   end
-  return answer(false, "申报未限定专业，但该专业不属于证书对应专业", d.id)
+  return answer(false, "申报未限定专业，但该专业不属于证书对应专业", ds[1].id)
 end
 
 function M.register(route)

@@ -93,6 +93,12 @@ export function showError(err, fallback) {
   ElMessage({ type: 'error', message: msg, grouping: true, showClose: true })
 }
 
+// An error whose fields have no form to sit in: the message and each field's message.
+export function showErrorWithFields(err) {
+  const extra = ((err && err.fields) || []).map(f => f.message).filter(Boolean)
+  ElMessage({ type: 'error', message: (err && err.message) + (extra.length ? ':' + extra.join(';') : ''), grouping: true, showClose: true })
+}
+
 export function showOk(msg) { ElMessage({ type: 'success', message: msg, grouping: true }) }
 
 // Copies an errors object's entries into a reactive one (replacing what was there).
