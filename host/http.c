@@ -311,6 +311,15 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   opts[n++] = "no";
   opts[n++] = "max_request_size";
   opts[n++] = "65536";
+  /* The pages load only their own assets; Element Plus and wangEditor
+   * need inline styles. */
+  opts[n++] = "additional_header";
+  opts[n++] = "Content-Security-Policy: default-src 'self'; "
+              "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+              "font-src 'self' data:; object-src 'none'; base-uri 'self'; "
+              "frame-ancestors 'none'\r\n"
+              "X-Frame-Options: DENY\r\n"
+              "Referrer-Policy: same-origin";
   if (stat(vm_paths.web, &st) == 0 && S_ISDIR(st.st_mode)) {
     opts[n++] = "document_root";
     opts[n++] = vm_paths.web;
