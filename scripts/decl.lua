@@ -187,8 +187,12 @@ function decl.review_chain(school, plan, d)
     if level == "city" or level == "province" then out[#out + 1] = level end
   end
   if #out == 0 then out = { "province" } end
-  -- a school with no city cannot be reviewed by one
-  if out[1] == "city" and not school.city_code then table.remove(out, 1) end
+  -- a school with no city, or listed in another province's city (河北工业大学
+  -- in 天津), has no city reviewer of its own province: skip that level
+  if out[1] == "city" and (not school.city_code
+      or school.city_code:sub(1, 2) ~= school.province_code) then
+    table.remove(out, 1)
+  end
   return out
 end
 

@@ -2,7 +2,8 @@
 -- decoded numbers come back as floats (10000.0), an empty table encodes as
 -- {} and cjson.null is truthy. Here integral numbers decode as integers,
 -- tables marked with json.array() (and db.query results) encode as [] even
--- when empty, and null decodes to nil inside objects.
+-- when empty, and null decodes to nil inside objects. A decoded empty {}
+-- or [] is an unmarked empty table: cjson cannot tell them apart.
 local cjson = require "cjson"
 
 local json = {}
@@ -35,8 +36,10 @@ local function fix(v)
     end
     return v
   elseif t == "table" then
-    if #v > 0 or next(v) == nil then
-      -- an array (or empty): keep positions; nulls stay json.null
+    -- cjson decodes {} and [] alike: an empty table stays unmarked (it
+    -- passes as an object, and as an empty list where one is expected)
+    if #v > 0 then
+      -- an array: keep positions; nulls stay json.null
       local n = #v
       local is_seq = true
       for k in pairs(v) do

@@ -17,3 +17,11 @@ for path in /healthz /api/regions/provinces /api/plans /api/school/profile; do
   echo "== GET $path"
   wrk -t2 -c16 -d10s -H "Cookie: $cookie" "http://127.0.0.1:18999$path" | grep -E "Requests/sec|Latency|Non-2xx"
 done
+
+# Instruction counts (repeatable, unlike seconds): the rule cases, which
+# build a sandbox per set and run every example province's rules.
+if command -v valgrind >/dev/null; then
+  echo "== callgrind: bin/host rules test"
+  valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" bin/host rules test 2>&1 >/dev/null |
+    grep -E "Collected" || true
+fi

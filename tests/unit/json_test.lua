@@ -22,8 +22,10 @@ function T.empty_lists_encode_as_arrays()
   eq(json.encode(json.array()), "[]", "marked empty")
   eq(json.encode({}), "{}", "unmarked empty is an object")
   eq(json.encode({ items = json.array() }), '{"items":[]}', "nested")
-  local decoded = json.decode('{"a": []}')
-  eq(json.encode(decoded), '{"a":[]}', "round trip of []")
+  local decoded = json.decode('{"a": [], "b": [1]}')
+  eq(next(decoded.a), nil, "[] decodes to an empty table")
+  eq(json.is_array(decoded.b), true, "a list is marked")
+  eq(json.is_array(json.decode("{}")), false, "{} is not a list (regression: 400 for {} bodies)")
   eq(json.encode({ 1, 2, 3 }), "[1,2,3]", "sequence")
 end
 
