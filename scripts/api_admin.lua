@@ -270,7 +270,9 @@ local PLAN_SQL = [[SELECT p.*, pr.name AS province_name,
 local function scoped_plan(ctx, id)
   local p = db.one("SELECT * FROM plans WHERE id = ?", id)
   local a = ctx.account
-  if not p or (a.role ~= "ops" and p.province_code ~= a.province_code) then
+  -- a city admin sees its province's published plans only
+  if not p or (a.role ~= "ops" and p.province_code ~= a.province_code)
+      or (a.role == "city" and p.status ~= "published") then
     web.fail(404, "not_found", "申报计划不存在")
   end
   return p
@@ -281,8 +283,10 @@ local function list_plans(ctx)
   local q = ctx.query
   local province = a.role == "ops" and (q.province or "") or a.province_code
   local rows = db.query(PLAN_SQL .. [[ WHERE (? = '' OR p.province_code = ?)
-    AND (? IS NULL OR p.year = ?) ORDER BY p.year DESC, p.batch DESC, p.id DESC]],
-    province, province, web.int_param(q, "year"), web.int_param(q, "year"))
+    AND (? IS NULL OR p.year = ?) AND (? = 0 OR p.status = 'published')
+    ORDER BY p.year DESC, p.batch DESC, p.id DESC]],
+    province, province, web.int_param(q, "year"), web.int_param(q, "year"),
+    a.role == "city" and 1 or 0)
   for _, p in ipairs(rows) do present_plan(p, ctx.now) end
   return 200, rows
 end

@@ -20,10 +20,12 @@ const routes = [
   { path: '/school/declarations/:id/edit', page: () => import('./pages/DeclarationForm.vue'), meta: { roles: ['school'], title: '编辑申报' } },
 
   { path: '/admin/schools', page: () => import('./pages/AdminSchools.vue'), meta: { roles: ADMIN, title: '院校总库管理' } },
-  { path: '/admin/plans', page: () => import('./pages/AdminPlans.vue'), meta: { roles: ['province', 'ops'], title: '申报计划' } },
+  { path: '/admin/plans', page: () => import('./pages/AdminPlans.vue'), meta: { roles: ADMIN, title: '申报计划' } },
   { path: '/admin/review', page: () => import('./pages/AdminReview.vue'), meta: { roles: ADMIN, title: '申报审核' } },
   { path: '/admin/review/:id', page: () => import('./pages/AdminReviewDetail.vue'), meta: { roles: ADMIN, title: '申报详情' } },
   { path: '/admin/stats', page: () => import('./pages/AdminStats.vue'), meta: { roles: ADMIN, title: '申报统计' } },
+  { path: '/admin/pilot-schools', page: () => import('./pages/AdminPilotSchools.vue'), meta: { roles: ADMIN, title: '试点院校' } },
+  { path: '/admin/audit', page: () => import('./pages/AdminAudit.vue'), meta: { roles: ADMIN, title: '操作日志' } },
   { path: '/admin/rules', page: () => import('./pages/AdminRules.vue'), meta: { roles: ['province', 'ops'], title: '申报规则' } },
 
   { path: '/ops/certificates', page: () => import('./pages/OpsCatalog.vue'), meta: { roles: ['ops'], title: '证书目录', catalog: 'certificates' } },

@@ -169,3 +169,79 @@ export function certName(d) {
 export function orgName(d) { return nameOf(pick(d, 'organization_name', 'organization', 'certificate.organization_name', 'certificate.organization')) }
 export function schoolName(d) { return nameOf(pick(d, 'school_name', 'school')) }
 export function cityName(d) { return pick(d, 'city_name', 'school.city_name') || nameOf(pick(d, 'city')) }
+
+// 操作日志: the actions the server records, in the platform's words (unknown ones are shown raw).
+export const AUDIT_ACTIONS = {
+  'declaration.create': '新建申报',
+  'declaration.update': '修改申报',
+  'declaration.delete': '删除申报',
+  'declaration.submit': '提交申报',
+  'declaration.approve': '审核通过',
+  'declaration.return': '退回修改',
+  'declaration.reject': '审核不通过',
+  'plan.create': '新增计划',
+  'plan.update': '修改计划',
+  'plan.delete': '删除计划',
+  'plan.publish': '发布计划',
+  'plan.extend': '延期',
+  'plan.close': '提前结束',
+  'school.create': '新增院校',
+  'school.update': '修改院校',
+  'school.import': '导入院校',
+  'school.profile': '完善院校基础信息',
+  'account.register': '注册账号',
+  'account.password': '修改密码',
+  'account.password_reset': '找回密码',
+  'account.reset_password': '重置密码',
+  'account.unlock': '解锁账号',
+  'certificate.create': '新增证书',
+  'certificate.update': '修改证书',
+  'organization.create': '新增培训评价组织',
+  'organization.update': '修改培训评价组织',
+  'major.create': '新增专业',
+  'major.update': '修改专业',
+  'rules.reload': '重新加载规则'
+}
+
+export const AUDIT_ENTITIES = {
+  declaration: '申报',
+  plan: '申报计划',
+  school: '院校',
+  account: '账号',
+  certificate: '证书',
+  organization: '培训评价组织',
+  major: '专业',
+  rules: '申报规则'
+}
+
+// before/after status values of the log, by entity; unknown ones raw.
+const AUDIT_STATES = {
+  declaration: { draft: '草稿', pending: '待审核', approved: '审核通过', rejected: '审核不通过', returned: '退回修改' },
+  plan: { draft: '未发布', published: '已发布' },
+  school: { active: '启用', inactive: '停用' },
+  account: { active: '正常' },
+  rules: { refused: '未生效' }
+}
+export function auditState(entity, v) {
+  if (v === undefined || v === null || v === '') return ''
+  return (AUDIT_STATES[entity] && AUDIT_STATES[entity][v]) || String(v)
+}
+
+const DETAIL_KEYS = {
+  level: '级别', review_level: '审核级别', next_level: '下一审核级别', comment: '意见', code: '代码', name: '名称',
+  city: '城市', from: '原截止时间', to: '新截止时间', rules_version: '规则版本', version: '规则版本', message: '说明',
+  username: '账号', school_id: '院校编号', phone: '手机号'
+}
+// A log row's detail object as "键:值" parts in Chinese where known.
+export function auditDetail(detail, entity) {
+  if (detail === undefined || detail === null || detail === '') return []
+  if (typeof detail !== 'object') return [String(detail)]
+  return Object.entries(detail).filter(([, v]) => v !== null && v !== undefined && v !== '').map(([k, v]) => {
+    let val = v
+    if ((k === 'level' || k === 'review_level' || k === 'next_level') && LEVELS[v]) val = LEVELS[v]
+    else if ((k === 'from' || k === 'to') && typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) val = fmtTime(v)
+    else if (typeof v === 'object') val = JSON.stringify(v)
+    const key = k === 'level' && entity === 'declaration' ? '审核级别' : (DETAIL_KEYS[k] || k)
+    return key + ':' + val
+  })
+}
