@@ -35,8 +35,12 @@ test('host: /healthz answers in C and /metrics speaks Prometheus', async () => {
   eq(r.status, 200, 'healthz');
   eq(await r.json(), { ok: true }, 'healthz body');
   await fetch(`${S.main.base}/api/regions/provinces`);
-  const m = await (await fetch(`${S.main.base}/metrics`)).text();
-  assert(/http_requests_total\{route="GET \/api\/regions\/provinces",status="200"\} \d+/.test(m), 'route counter');
+  // a request is counted once its answer is out: poll for it
+  const m = await waitFor(async () => {
+    const text = await (await fetch(`${S.main.base}/metrics`)).text();
+    return /http_requests_total\{route="GET \/api\/regions\/provinces",status="200"\} \d+/.test(text) && text;
+  });
+  assert(m, 'route counter');
   assert(/http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/.test(m), 'histogram');
   assert(/^rules_generation \d+$/m.test(m), 'rules generation');
   assert(/^rules_failures_total \d+$/m.test(m), 'rule failures');
@@ -285,4 +289,25 @@ test('cli: the REPL runs piped Lua with the server bindings and the rule helpers
   const bad = run(['repl'], 'error("boom")\n');
   eq(bad.status, 1, 'an error in piped input is exit 1');
   assert(bad.stderr.includes('boom'), 'message');
+});
+
+test('host: every acknowledged write survives a SIGKILL of the server', async () => {
+  const srv = await startServer();
+  try {
+    const admin = new Client(srv.base);
+    await admin.login('province44');
+    const titles = Array.from({ length: 30 }, (_, i) => `耐久性测试计划 ${i}`);
+    const answers = await Promise.all(titles.map((title) => admin.post('/api/admin/plans', {
+      year: 2027, batch: 1, title, mode: 'not_by_major',
+      starts_at: '2027-03-01T09:00:00+08:00', ends_at: '2027-04-01T18:00:00+08:00',
+    })));
+    for (const r of answers) eq(r.status, 201, 'each concurrent write is acknowledged');
+    srv.proc.kill('SIGKILL');
+    await new Promise((r) => srv.proc.on('exit', r));
+    const out = run(['repl', '--db', srv.db],
+      'print(db.one("SELECT count(*) AS n FROM plans WHERE title LIKE \'耐久性测试计划%\'").n)\n');
+    eq(out.stdout.trim(), '30', 'all 30 rows are on disk');
+  } finally {
+    await srv.stop();
+  }
 });

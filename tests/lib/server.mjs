@@ -57,7 +57,7 @@ export async function startServer({ env = {}, rules, seed = true } = {}) {
       return out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
     },
     async stop() {
-      if (proc.exitCode === null) {
+      if (proc.exitCode === null && proc.signalCode === null) {   // still running
         const done = new Promise((r) => proc.on('exit', r));
         proc.kill('SIGTERM');
         await done;
