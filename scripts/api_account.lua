@@ -68,10 +68,17 @@ local function register(ctx)
 end
 
 local DUMMY_HASH
+
+-- The key counting a username's failed logins (existing or not, so that a
+-- lock says nothing about whether the account exists).
+function M.fail_key(username)
+  return "login:fail:" .. username
+end
+
 local function login(ctx)
   local b = ctx.body()
   if type(b.username) ~= "string" or type(b.password) ~= "string"
-      or b.username == "" or b.password == "" then
+      or b.username == "" or b.password == "" or #b.username > 64 then
     web.fail(422, "validation_failed", "请输入账号和密码", {
       { field = "username", code = "required", message = "请输入账号和密码" } })
   end
@@ -79,28 +86,34 @@ local function login(ctx)
                         ratelimit.limit("login_per_client_5min"), 300, ctx.now) then
     web.fail(429, "rate_limited", "登录尝试过于频繁，请稍后再试")
   end
-  local a = db.one([[SELECT id, username, password_hash, role, active, locked_until,
-                            failed_logins, must_change_password FROM accounts WHERE username = ?]],
-                   b.username)
-  if a and a.locked_until and a.locked_until > ctx.now then
+  -- Each attempt counts as a failure up front, so parallel guesses cannot
+  -- slip past the limit together; a success clears the count.
+  local max, window = ratelimit.limit("login_failures_before_lock"), ratelimit.limit("lock_seconds")
+  if not db.transaction(ratelimit.allow, M.fail_key(b.username), max, window, ctx.now) then
     web.fail(429, "locked", "密码错误次数过多，账号已暂时锁定，请稍后再试或找回密码")
   end
+  local a = db.one([[SELECT id, username, password_hash, role, active, province_code, city_code,
+                            must_change_password FROM accounts WHERE username = ?]], b.username)
   DUMMY_HASH = DUMMY_HASH or auth.hash_password("not-a-password-1")
   local ok = auth.verify_password(a and a.password_hash or DUMMY_HASH, b.password)
   if not a or not ok or a.active ~= 1 then
-    if a then
-      db.transaction(function()
-        local n = a.failed_logins + 1
-        local lock = n >= ratelimit.limit("login_failures_before_lock")
-        db.exec("UPDATE accounts SET failed_logins = ?, locked_until = ? WHERE id = ?",
-                lock and 0 or n, lock and ctx.now + ratelimit.limit("lock_seconds") or nil, a.id)
-      end)
-    end
+    db.transaction(function()
+      if a then
+        db.exec([[UPDATE accounts SET failed_logins = failed_logins + 1,
+                  locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END
+                  WHERE id = ?]], max, ctx.now + window, a.id)
+      end
+      audit.log(ctx, "account.login_failed", "account", a and a.id, {
+        actor = b.username, province = a and a.province_code, city = a and a.city_code })
+    end)
     web.fail(401, "bad_credentials", "账号或密码错误")
   end
   local csrf, cookie = db.transaction(function()
+    db.exec("DELETE FROM rate_events WHERE key = ?", M.fail_key(a.username))
     db.exec("UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?",
             ctx.now, a.id)
+    audit.log(ctx, "account.login", "account", a.id, {
+      actor = a.username, province = a.province_code, city = a.city_code })
     return session.create(ctx, a.id)
   end)
   return 200, { role = a.role, csrf_token = csrf, username = a.username,
@@ -109,7 +122,11 @@ local function login(ctx)
 end
 
 local function logout(ctx)
-  local cookie = session.destroy(ctx)
+  local cookie = db.transaction(function()
+    audit.log(ctx, "account.logout", "account", ctx.account and ctx.account.id, {
+      province = ctx.account and ctx.account.province_code, city = ctx.account and ctx.account.city_code })
+    return session.destroy(ctx)
+  end)
   return 200, { ok = true }, { headers = { { "Set-Cookie", cookie } } }
 end
 
@@ -179,6 +196,7 @@ local function forgot(ctx)
       db.exec([[INSERT INTO password_resets(account_id, code_hash, created_at, expires_at)
                 VALUES (?, ?, ?, ?)]], a.id, auth.sha256(code), ctx.now, ctx.now + 600)
       sms.send(ctx, a.phone, "reset_code", { username = a.username, code = code })
+      audit.log(ctx, "account.reset_requested", "account", a.id, { actor = a.username })
     end)
   end
   return 202, { ok = true, message = "如账号存在，验证码已发送至注册手机" }
@@ -205,6 +223,7 @@ local function reset(ctx)
     end
     db.exec("UPDATE password_resets SET used_at = ? WHERE id = ?", ctx.now, r.id)
     accounts.set_password(r.account_id, b.new, false)
+    db.exec("DELETE FROM rate_events WHERE key = ?", M.fail_key(b.username))
     db.exec("DELETE FROM sessions WHERE account_id = ?", r.account_id)
     audit.log(ctx, "account.password_reset", "account", r.account_id, { actor = b.username })
     return true

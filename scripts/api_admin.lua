@@ -27,14 +27,16 @@ local function scope_sql(ctx)
   local a = ctx.account
   if a.role == "ops" then return "1 = 1", {} end
   if a.role == "province" then return "s.province_code = ?", { a.province_code } end
-  return "s.city_code = ?", { a.city_code }
+  -- a city admin: its city's schools of its own province (a school listed
+  -- in another province's city stays with its province)
+  return "s.city_code = ? AND s.province_code = ?", { a.city_code, a.province_code }
 end
 
 local function in_scope(ctx, province, city)
   local a = ctx.account
   if a.role == "ops" then return true end
   if a.role == "province" then return province == a.province_code end
-  return city == a.city_code
+  return city == a.city_code and province == a.province_code
 end
 
 -- Concatenates argument lists (which may hold nils: each carries n).
@@ -96,7 +98,13 @@ local function read_school(ctx, b, cur)
   local s = cur and util.shallow_copy(cur) or {}
   for _, k in ipairs({ "code", "name", "type", "authority", "ownership" }) do
     if b[k] ~= nil then
-      if type(b[k]) ~= "string" then f.add(k, "type", "应为文本") else s[k] = util.trim(b[k]) end
+      if type(b[k]) ~= "string" then
+        f.add(k, "type", "应为文本")
+      elseif b[k]:find("%c") or (require("text").ulen(b[k]) or 999) > 100 then
+        f.add(k, "invalid", "不能超过 100 字，且不能包含控制字符")
+      else
+        s[k] = util.trim(b[k])
+      end
     end
   end
   if b.province ~= nil then
@@ -240,6 +248,9 @@ local function import_schools(ctx)
   end
   db.transaction(function()
     for _, s in ipairs(clean) do
+      if db.one("SELECT 1 AS x FROM schools WHERE code = ?", s.code) then
+        web.fail(409, "duplicate", "学校标识码 " .. s.code .. " 已存在（同时有其他导入），未导入任何数据")
+      end
       local _, id = db.exec([[INSERT INTO schools(code, name, province_code, city_code, type, authority,
                                 ownership, active, created_at, updated_at)
                               VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)]],
@@ -358,81 +369,88 @@ local function create_plan(ctx)
   return 201, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
+-- Plan changes read the plan inside their write transaction, so that an
+-- edit racing a publish (or an extend racing an edit) sees the other's
+-- result instead of overwriting it.
 local function update_plan(ctx, params)
-  local cur = scoped_plan(ctx, params.id)
   local b = ctx.body()
-  if cur.status == "published" then
-    for _, k in ipairs({ "year", "batch", "mode", "starts_at", "ends_at" }) do
-      if b[k] ~= nil then
-        web.fail(409, "published", "已发布的计划只能修改名称和说明；调整截止时间请使用延期或提前结束")
+  local id = db.transaction(function()
+    local cur = scoped_plan(ctx, params.id)
+    if cur.status == "published" then
+      for _, k in ipairs({ "year", "batch", "mode", "starts_at", "ends_at" }) do
+        if b[k] ~= nil then
+          web.fail(409, "published", "已发布的计划只能修改名称和说明；调整截止时间请使用延期或提前结束")
+        end
       end
     end
-  end
-  local p = read_plan(ctx, b, cur)
-  db.transaction(function()
+    local p = read_plan(ctx, b, cur)
     db.exec([[UPDATE plans SET year = ?, batch = ?, title = ?, mode = ?, starts_at = ?, ends_at = ?,
               notes = ?, updated_at = ? WHERE id = ?]],
       p.year, p.batch, p.title, p.mode, p.starts_at, p.ends_at, p.notes, ctx.now, cur.id)
     audit.log(ctx, "plan.update", "plan", cur.id, { before = cur.status, after = cur.status,
       province = cur.province_code })
+    return cur.id
   end)
-  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", cur.id), ctx.now)
+  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
 local function publish_plan(ctx, params)
-  local cur = scoped_plan(ctx, params.id)
-  if cur.status == "published" then web.fail(409, "published", "计划已发布") end
-  local problems = P.errors(cur.province_code, "check_plan", {
-    year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
-    starts_at = cur.starts_at, ends_at = cur.ends_at })
-  if #problems > 0 then
-    web.fail(422, "validation_failed", "计划不符合本省申报规则", problems)
-  end
-  db.transaction(function()
-    db.exec("UPDATE plans SET status = 'published', published_at = ?, updated_at = ? WHERE id = ? AND status = 'draft'",
+  local id = db.transaction(function()
+    local cur = scoped_plan(ctx, params.id)
+    if cur.status == "published" then web.fail(409, "published", "计划已发布") end
+    local problems = P.errors(cur.province_code, "check_plan", {
+      year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
+      starts_at = cur.starts_at, ends_at = cur.ends_at })
+    if #problems > 0 then
+      web.fail(422, "validation_failed", "计划不符合本省申报规则", problems)
+    end
+    db.exec("UPDATE plans SET status = 'published', published_at = ?, updated_at = ? WHERE id = ?",
             ctx.now, ctx.now, cur.id)
     audit.log(ctx, "plan.publish", "plan", cur.id, { before = "draft", after = "published",
       province = cur.province_code, detail = { rules_version = P.version() } })
+    return cur.id
   end)
-  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", cur.id), ctx.now)
+  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
 -- POST /api/admin/plans/{id}/extend {ends_at}: 延期
 local function extend_plan(ctx, params)
-  local cur = scoped_plan(ctx, params.id)
   local b = ctx.body()
   local t = util.parse_time(b.ends_at)
   if not t then
     web.fail(422, "validation_failed", "请填写新的截止时间", { { field = "ends_at", code = "invalid", message = "时间格式应为 2022-03-01T09:00:00+08:00" } })
   end
-  if t <= cur.ends_at then
-    web.fail(422, "validation_failed", "延期后的截止时间应晚于原截止时间", { { field = "ends_at", code = "not_later", message = "延期后的截止时间应晚于原截止时间" } })
-  end
-  db.transaction(function()
+  local id = db.transaction(function()
+    local cur = scoped_plan(ctx, params.id)
+    if t <= cur.ends_at then
+      web.fail(422, "validation_failed", "延期后的截止时间应晚于原截止时间", { { field = "ends_at", code = "not_later", message = "延期后的截止时间应晚于原截止时间" } })
+    end
     db.exec("UPDATE plans SET ends_at = ?, updated_at = ? WHERE id = ?", t, ctx.now, cur.id)
     audit.log(ctx, "plan.extend", "plan", cur.id, { before = cur.status, after = cur.status,
       province = cur.province_code, detail = { from = util.iso(cur.ends_at), to = util.iso(t) } })
+    return cur.id
   end)
-  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", cur.id), ctx.now)
+  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
 -- POST /api/admin/plans/{id}/close: 提前结束, the window ends now.
 local function close_plan(ctx, params)
-  local cur = scoped_plan(ctx, params.id)
-  if cur.ends_at <= ctx.now then web.fail(409, "closed", "计划已结束") end
-  local new_start = math.min(cur.starts_at, ctx.now - 1)
-  db.transaction(function()
+  local id = db.transaction(function()
+    local cur = scoped_plan(ctx, params.id)
+    if cur.ends_at <= ctx.now then web.fail(409, "closed", "计划已结束") end
+    local new_start = math.min(cur.starts_at, ctx.now - 1)
     db.exec("UPDATE plans SET ends_at = ?, starts_at = ?, updated_at = ? WHERE id = ?",
             ctx.now, new_start, ctx.now, cur.id)
     audit.log(ctx, "plan.close", "plan", cur.id, { before = cur.status, after = cur.status,
       province = cur.province_code, detail = { from = util.iso(cur.ends_at), to = util.iso(ctx.now) } })
+    return cur.id
   end)
-  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", cur.id), ctx.now)
+  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
 local function delete_plan(ctx, params)
-  local cur = scoped_plan(ctx, params.id)
   db.transaction(function()
+    local cur = scoped_plan(ctx, params.id)
     if db.one("SELECT 1 AS x FROM declarations WHERE plan_id = ?", cur.id) then
       web.fail(409, "has_declarations", "已有院校申报的计划不能删除")
     end
@@ -450,8 +468,11 @@ end
 local function declaration_query(ctx, q)
   local a = ctx.account
   local scope, value = "1 = 1", nil
+  local value2
   if a.role == "province" then scope, value = "s.province_code = ?9", a.province_code
-  elseif a.role == "city" then scope, value = "s.city_code = ?9", a.city_code end
+  elseif a.role == "city" then
+    scope, value, value2 = "s.city_code = ?9 AND s.province_code = ?10", a.city_code, a.province_code
+  end
   local where = " WHERE " .. scope .. [[
     AND (?1 IS NULL OR d.plan_id = ?1) AND (?2 = '' OR d.status = ?2)
     AND (?3 = '' OR d.review_level = ?3) AND (?4 = '' OR s.city_code = ?4)
@@ -460,8 +481,8 @@ local function declaration_query(ctx, q)
     AND d.status <> 'draft']]
   local filt = packed(web.int_param(q, "plan"), q.status or "", q.level or "", q.city or "",
                       web.int_param(q, "certificate"), q.school or "", web.int_param(q, "year"),
-                      q.province or "", value)
-  filt.n = value and 9 or 8
+                      q.province or "", value, value2)
+  filt.n = value2 and 10 or value and 9 or 8
   return where, filt
 end
 
@@ -688,14 +709,15 @@ local function audit_log(ctx)
   local q = ctx.query
   local page, size, offset = web.paging(q)
   local a = ctx.account
-  local cond, arg = "1 = 1", nil
-  if a.role == "province" then cond, arg = "province_code = ?", a.province_code
-  elseif a.role == "city" then cond, arg = "city_code = ?", a.city_code end
-  local where = " WHERE " .. cond .. " AND (? = '' OR entity = ?) AND (? IS NULL OR entity_id = ?) AND (? = '' OR action LIKE ? || '%')"
+  local cond, scope = "1 = 1", packed()
+  if a.role == "province" then cond, scope = "province_code = ?", packed(a.province_code)
+  elseif a.role == "city" then
+    cond, scope = "city_code = ? AND province_code = ?", packed(a.city_code, a.province_code)
+  end
+  local where = " WHERE " .. cond .. " AND (? = '' OR entity = ?) AND (? IS NULL OR entity_id = ?) AND (? = '' OR action = ?)"
   local entity, action = q.entity or "", q.action or ""
   local eid = web.int_param(q, "entity_id")
-  local params = arg and packed(arg, entity, entity, eid, eid, action, action)
-                     or packed(entity, entity, eid, eid, action, action)
+  local params = packed(unpack_args(scope, packed(entity, entity, eid, eid, action, action)))
   local total = db.one("SELECT count(*) AS n FROM audit_log" .. where, unpack_args(params)).n
   local items = db.query("SELECT * FROM audit_log" .. where .. " ORDER BY id DESC LIMIT ? OFFSET ?",
                          unpack_args(params, packed(size, offset)))
@@ -709,14 +731,22 @@ end
 local function rules_status(ctx)
   local st = rules.status()
   local sets = json.array()
+  local ops = ctx.account.role == "ops"
   for _, f in ipairs(st.files or {}) do
-    if ctx.account.role == "ops" or f.province == "default" or f.province == ctx.account.province_code then
-      sets[#sets + 1] = { province = f.province, path = f.path,
+    if ops or f.province == "default" or f.province == ctx.account.province_code then
+      sets[#sets + 1] = { province = f.province, path = "rules/" .. f.path:match("[^/]+$"),
                           name = rules.call(f.province, "name") or f.province }
     end
   end
+  -- a province admin sees a load error of its own file or of the defaults
+  local last_error = st.last_error
+  if last_error and not ops and not (last_error:find("/" .. ctx.account.province_code .. "%.lua:")
+      or last_error:find("default%.lua:")) then
+    last_error = "另一省份的规则文件有误，当前生效的规则未变"
+  end
+  if last_error then last_error = last_error:gsub("[^%s:]*/(rules/[%w_]+%.lua)", "%1") end
   return 200, { version = st.version, generation = st.generation, loaded_at = util.iso(st.loaded_at),
-                last_error = st.last_error or json.null, failures = st.failures, sets = sets }
+                last_error = last_error or json.null, failures = st.failures, sets = sets }
 end
 
 local function rules_reload(ctx)
@@ -751,7 +781,7 @@ function M.register(route)
   route("POST", "/api/admin/declarations/{id}/review", review, ADMINS)
   route("GET", "/api/admin/pilot-schools", pilot_schools, ADMINS)
   route("GET", "/api/admin/audit", audit_log, ADMINS)
-  route("GET", "/api/admin/rules", rules_status, ADMINS)
+  route("GET", "/api/admin/rules", rules_status, PROVINCE_OPS)
   route("POST", "/api/admin/rules/reload", rules_reload, PROVINCE_OPS)
 end
 

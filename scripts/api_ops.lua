@@ -28,7 +28,11 @@ local function text_field(f, b, k, label, max, required)
     return nil
   end
   v = util.trim(v)
-  if (require("text").ulen(v) or 9999) > max then f.add(k, "too_long", label .. "不能超过 " .. max .. " 字") end
+  if v:find("%c") then
+    f.add(k, "invalid", label .. "不能包含控制字符")
+  elseif (require("text").ulen(v) or 9999) > max then
+    f.add(k, "too_long", label .. "不能超过 " .. max .. " 字")
+  end
   return v
 end
 
@@ -94,7 +98,7 @@ local function save_cert(ctx, params)
   end
   local majors = b.majors
   if majors ~= nil then
-    if type(majors) ~= "table" then
+    if type(majors) ~= "table" or (next(majors) ~= nil and not json.is_array(majors)) then
       f.add("majors", "type", "对应专业应为专业代码列表")
       majors = nil
     else
@@ -165,8 +169,8 @@ local function save_major(ctx, params)
   if b.active ~= nil then
     if type(b.active) ~= "boolean" then f.add("active", "type", "应为布尔值") else active = b.active and 1 or 0 end
   end
-  local category = b.category_name ~= nil and tostring(b.category_name) or cur.category_name
-  local class = b.class_name ~= nil and tostring(b.class_name) or cur.class_name
+  local category = text_field(f, b, "category_name", "专业大类", 60, false) or cur.category_name
+  local class = text_field(f, b, "class_name", "专业类", 60, false) or cur.class_name
   f.check()
   db.transaction(function()
     if params then
@@ -194,9 +198,20 @@ local function list_sms(ctx)
   local page, size, offset = web.paging(q)
   local phone = q.phone or ""
   local total = db.one("SELECT count(*) AS n FROM sms_outbox WHERE ?1 = '' OR phone = ?1", phone).n
-  local items = db.query([[SELECT id, phone, template, text, driver, status, created_at FROM sms_outbox
+  local items = db.query([[SELECT id, phone, template, params, text, driver, status, created_at FROM sms_outbox
                            WHERE ?1 = '' OR phone = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3]], phone, size, offset)
-  for _, r in ipairs(items) do r.created_at = util.iso(r.created_at) end
+  -- Passwords and codes stay in the outbox for `host sms list` on the
+  -- server; the web view shows them masked.
+  for _, r in ipairs(items) do
+    r.created_at = util.iso(r.created_at)
+    local params = json.decode(r.params or "") or {}
+    for _, secret in ipairs({ "password", "code" }) do
+      if params[secret] then params[secret] = "******" end
+    end
+    local ok, text = pcall(sms.render, r.template, params)
+    r.text = ok and text or r.text
+    r.params = nil
+  end
   return 200, { total = total, page = page, size = size, items = items }
 end
 
@@ -239,6 +254,7 @@ local function reset_password(ctx, params)
     db.exec([[UPDATE accounts SET password_hash = ?, must_change_password = 1, failed_logins = 0,
               locked_until = NULL WHERE id = ?]], hash, a.id)
     db.exec("DELETE FROM sessions WHERE account_id = ?", a.id)
+    db.exec("DELETE FROM rate_events WHERE key = ?", require("api_account").fail_key(a.username))
     sms.send(ctx, a.phone, "password_reset", { username = a.username, password = password })
     audit.log(ctx, "account.reset_password", "account", a.id, { detail = { username = a.username } })
   end)
@@ -249,6 +265,7 @@ local function unlock(ctx, params)
   local a = account_of(params.id)
   db.transaction(function()
     db.exec("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?", a.id)
+    db.exec("DELETE FROM rate_events WHERE key = ?", require("api_account").fail_key(a.username))
     audit.log(ctx, "account.unlock", "account", a.id, { detail = { username = a.username } })
   end)
   return 200, { ok = true }
@@ -268,7 +285,7 @@ local function eligibility(ctx)
   if not cert then f.add("certificate", "invalid", "证书编号无效") end
   local year = math.tointeger(tonumber(q.year or ""))
   if not year then f.add("year", "invalid", "年度无效") end
-  if (q.major or "") == "" then f.add("major", "required", "请提供专业代码") end
+  if not (q.major or ""):match("^%d%d%d%d%d%dK?$") then f.add("major", "invalid", "专业代码应为 6 位数字（可带 K）") end
   f.check()
   local school = db.one("SELECT id, name FROM schools WHERE code = ?", q.school)
   local function answer(ok, reason, id)

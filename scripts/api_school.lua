@@ -97,6 +97,10 @@ local function view(ctx, params)
   if not r or r.school_id ~= ctx.account.school_id then
     web.fail(404, "not_found", "申报不存在")
   end
+  -- the school sees who decided by level, not the reviewers' login names
+  for _, v in ipairs(r.reviews) do
+    if v.level ~= "school" then v.by = nil end
+  end
   local raw = db.one("SELECT status, plan_id FROM declarations WHERE id = ?", params.id)
   r.can_edit, r.can_delete = decl.actions({ status = raw.status, plan_id = raw.plan_id,
                                             province = r.province }, ctx.now)

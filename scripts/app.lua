@@ -76,6 +76,9 @@ local function dispatch(req)
   function ctx.body()
     if ctx._body == nil then
       if req.body == "" then web.fail(400, "bad_request", "请求内容为空") end
+      if not require("text").ulen(req.body) then
+        web.fail(400, "bad_json", "请求内容不是有效的 UTF-8 文本")
+      end
       local v, err = json.decode(req.body)
       if v == nil then web.fail(400, "bad_json", "请求内容不是有效的 JSON: " .. tostring(err)) end
       if type(v) ~= "table" or json.is_array(v) then

@@ -220,9 +220,12 @@ end
 
 -- The school of the caller, with its profile. 404 if it vanished.
 function decl.school_of(ctx)
-  local s = db.one("SELECT id, code, name, type, province_code, city_code FROM schools WHERE id = ?",
+  local s = db.one("SELECT id, code, name, type, province_code, city_code, active FROM schools WHERE id = ?",
                    ctx.account.school_id)
   if not s then web.fail(404, "not_found", "院校不存在") end
+  if s.active ~= 1 then
+    web.fail(403, "school_inactive", "院校已在院校总库中停用，请联系省级或地市级教育行政部门")
+  end
   return s
 end
 
@@ -319,6 +322,7 @@ function decl.update(ctx, params)
   local plan = load_plan(school, cur.plan_id)
   local submit = b.submit == true
   need_open(school.province_code, plan, submit and "submit" or "edit", cur, ctx.now)
+  if submit then require_profile(school) end
   local d = decl.read_form(b, cur.mode)
   decl.check_catalogue(d)
   db.transaction(function()

@@ -19,9 +19,8 @@ local FIRST_LOGIN_ALLOWED = {
 function session.load(ctx, opts)
   local headers = ctx.req.headers
   local authz = headers["authorization"]
-  if authz then
-    local token = authz:match("^[Bb]earer%s+(%S+)$")
-    if not token then web.fail(401, "unauthenticated", "无效的访问令牌") end
+  local token = authz and authz:match("^[Bb]earer%s+(%S+)$")
+  if token then
     local row = db.one("SELECT id, name FROM api_tokens WHERE token_hash = ? AND revoked = 0",
                        auth.sha256(token))
     if not row then web.fail(401, "unauthenticated", "无效的访问令牌") end

@@ -76,7 +76,8 @@ test('review: default chain (广东): province only; a city admin is not a level
 
   const mine = (await s.client.get(`/api/declarations/${d.id}`)).data;
   eq(mine.status, 'approved', 'the school sees the result');
-  eq(mine.reviews.map((x) => [x.level, x.decision, x.by]), [['school', 'submit', s.username], ['province', 'approve', 'province44']],
+  // the school sees the deciding level, not the reviewer's login name
+  eq(mine.reviews.map((x) => [x.level, x.decision, x.by ?? null]), [['school', 'submit', s.username], ['province', 'approve', null]],
     'the history: submitted, approved by the province');
   const sms = reviewSms(s.phone);
   eq(sms.length, 1, 'one review SMS');
@@ -113,9 +114,11 @@ test('review: 河北 two-level chain end to end: province first 409 not_your_lev
   const p1 = await review(prov, d.id, 'approve');
   eq([p1.data.status, p1.data.review_level], ['approved', null], 'approved');
   const mine = (await s.client.get(`/api/declarations/${d.id}`)).data;
-  eq(mine.reviews.map((x) => [x.level, x.decision, x.comment, x.by]),
-    [['school', 'submit', null, s.username], ['city', 'approve', '材料齐全', 'city1301'], ['province', 'approve', null, 'province13']],
+  eq(mine.reviews.map((x) => [x.level, x.decision, x.comment, x.by ?? null]),
+    [['school', 'submit', null, s.username], ['city', 'approve', '材料齐全', null], ['province', 'approve', null, null]],
     'the whole history');
+  const adminView = (await (await as('province13')).get(`/api/admin/declarations/${d.id}`)).data;
+  eq(adminView.reviews.map((x) => x.by), [s.username, 'city1301', 'province13'], 'admins see who decided');
   const sms = reviewSms(s.phone).map((m) => m.params.result);
   eq(sms, ['地市级审核通过，待省级审核', '审核通过'], 'notified at each step');
   assert(reviewSms(s.phone)[0].text.includes('意见：材料齐全'), 'the comment goes with the SMS');
