@@ -330,6 +330,92 @@ static int run_file(rules_vm *vm, const rules_src *s, int i, int nargs,
 
 static const char SETS_KEY = 's'; /* registry: province -> set */
 
+/* ---- guards for library functions that loop in C -------------------- */
+/* The count hook runs between VM instructions only, so a C function that
+ * loops long (pattern backtracking, string.rep of an empty string, a huge
+ * table.move) would escape the budget. These wrappers refuse such calls
+ * and otherwise call the original, kept as upvalue 1. */
+
+#define RULES_MAX_REP (1 << 20)           /* bytes or repetitions */
+#define RULES_MAX_MATCH_COST 1e7          /* ~ subject^quantifiers */
+#define RULES_MAX_MOVE 1000000
+
+static int call_original(lua_State *L) {
+  int n = lua_gettop(L);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, n, LUA_MULTRET);
+  return lua_gettop(L);
+}
+
+static int guarded_rep(lua_State *L) {
+  size_t l, lsep = 0;
+  lua_Integer n;
+  luaL_checklstring(L, 1, &l);
+  n = luaL_checkinteger(L, 2);
+  luaL_optlstring(L, 3, "", &lsep);
+  if (n > RULES_MAX_REP ||
+      (n > 0 && (lua_Unsigned)n * (l + lsep) > RULES_MAX_REP))
+    return luaL_error(L, "string.rep: result too large for a rule");
+  return call_original(L);
+}
+
+/* find, match, gmatch, gsub: backtracking costs about subject length to
+ * the power of the quantifiers in the pattern. Upvalue 2: is find. */
+static int guarded_match(lua_State *L) {
+  size_t ls, lp, i;
+  double cost = 1;
+  int quantifiers = 0;
+  const char *p;
+  luaL_checklstring(L, 1, &ls);
+  p = luaL_checklstring(L, 2, &lp);
+  if (lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4))
+    return call_original(L);              /* a plain find */
+  for (i = 0; i < lp; i++) {
+    if (p[i] == '%')
+      i++;
+    else if (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?')
+      quantifiers++;
+  }
+  for (i = 0; i < (size_t)quantifiers && cost <= RULES_MAX_MATCH_COST; i++)
+    cost *= (double)ls + 1;
+  if (lp > 256 || cost > RULES_MAX_MATCH_COST)
+    return luaL_error(L, "pattern too complex for its subject in a rule");
+  return call_original(L);
+}
+
+static int guarded_move(lua_State *L) {
+  lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+  if (e >= f && (lua_Unsigned)e - (lua_Unsigned)f >= RULES_MAX_MOVE)
+    return luaL_error(L, "table.move: range too large for a rule");
+  return call_original(L);
+}
+
+/* Replaces lib[name] (lib on top) by fn with the original as upvalue 1
+ * and flag as upvalue 2. */
+static void guard(lua_State *L, const char *name, lua_CFunction fn,
+                  int flag) {
+  lua_getfield(L, -1, name);
+  lua_pushboolean(L, flag);
+  lua_pushcclosure(L, fn, 2);
+  lua_setfield(L, -2, name);
+}
+
+static void guard_libraries(lua_State *L) {
+  lua_getglobal(L, "string");             /* the real one: strings' __index */
+  lua_pushnil(L);
+  lua_setfield(L, -2, "dump");
+  guard(L, "rep", guarded_rep, 0);
+  guard(L, "find", guarded_match, 1);
+  guard(L, "match", guarded_match, 0);
+  guard(L, "gmatch", guarded_match, 0);
+  guard(L, "gsub", guarded_match, 0);
+  lua_pop(L, 1);
+  lua_getglobal(L, "table");
+  guard(L, "move", guarded_move, 0);
+  lua_pop(L, 1);
+}
+
 /* Builds a sandbox state holding every set of s. Returns RULES_OK and
  * fills vm (L, src reference), or an error naming the file and line. */
 static int vm_build(rules_vm *vm, rules_src *s, char *err, size_t errlen) {
@@ -350,11 +436,8 @@ static int vm_build(rules_vm *vm, rules_src *s, char *err, size_t errlen) {
   luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
   luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
   lua_pop(L, 6);
-  /* The string metatable reaches the real string table: no dump there. */
-  lua_getglobal(L, "string");
-  lua_pushnil(L);
-  lua_setfield(L, -2, "dump");
-  lua_pop(L, 1);
+  /* The string metatable reaches the real string table: guard it there. */
+  guard_libraries(L);
 
   lua_newtable(L); /* sets */
   for (i = 0; i < s->nfiles && rc == RULES_OK; i++) {
@@ -602,6 +685,7 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth,
   case LUA_TTABLE:
     if (depth >= RULES_COPY_DEPTH || !lua_checkstack(from, 4) ||
         !lua_checkstack(to, 4)) {
+      *budget = -1;                       /* the caller reports it */
       lua_pushnil(to);
       break;
     }
@@ -690,7 +774,7 @@ static int l_rules_call(lua_State *L) {
   copy_value(L, 3, R, 0, &budget);
   if (budget < 0) {
     lua_settop(R, top);
-    return luaL_error(L, "rules: argument too large");
+    return luaL_error(L, "rules: argument too large or too deep");
   }
   rc = vm_pcall(vm, 1);
   if (rc != LUA_OK) {
@@ -703,6 +787,26 @@ static int l_rules_call(lua_State *L) {
   budget = RULES_COPY_ITEMS;
   copy_value(R, -1, L, 0, &budget);
   lua_settop(R, top);
+  if (budget < 0) {
+    atomic_fetch_add(&g_failures, 1);
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_pushliteral(L, "rule result too large or too deep");
+    return 2;
+  }
+  /* A rule that keeps memory across calls (in its upvalues) would starve
+   * every other province on this thread: start this thread afresh. */
+  if (vm->mem_used > RULES_MEM_LIMIT / 2) {
+    lua_gc(R, LUA_GCCOLLECT);
+    if (vm->mem_used > RULES_MEM_LIMIT / 2) {
+      fprintf(stderr,
+              "rules: %s.%s keeps %zu bytes across calls; "
+              "rebuilding this thread's rule state\n",
+              prov, name, vm->mem_used);
+      atomic_fetch_add(&g_failures, 1);
+      vm_clear(vm);
+    }
+  }
   return 1;
 }
 

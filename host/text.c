@@ -14,6 +14,9 @@
 
 static const char *const TEXT_TREE_MT = "host.text.tree";
 
+#define TEXT_MAX_BYTES (256 * 1024)       /* of rich text to sanitize */
+#define TEXT_MAX_TAGS 4000                /* '<' characters in it */
+
 typedef struct {
   GumboOutput *out; /* owned; NULL once freed */
 } tree_box;
@@ -38,23 +41,36 @@ static int in_list(const char *const *list, const char *name) {
 }
 
 /* Counts code points of a valid UTF-8 string; -1 if not valid UTF-8. */
-static long utf8_count(const char *s, size_t len) {
-  size_t i = 0;
+/* Counts code points of a valid UTF-8 string; -1 if not valid UTF-8
+ * (truncated, overlong, surrogate or beyond U+10FFFF sequences). */
+static long utf8_count(const char *str, size_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0, k, extra;
   long n = 0;
+  unsigned long cp, min;
   while (i < len) {
-    unsigned char c = (unsigned char)s[i];
-    size_t k, extra = c < 0x80         ? 0
-                      : (c >> 5) == 6  ? 1
-                      : (c >> 4) == 14 ? 2
-                      : (c >> 3) == 30 ? 3
-                                       : 9;
-    if (extra == 9 || i + extra >= len + (extra ? 0 : 1)) {
-      if (extra == 9 || i + extra > len - 1 + 1) return -1;
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      i++;
+      n++;
+      continue;
     }
-    if (i + extra >= len + 1) return -1;
+    if ((c & 0xE0) == 0xC0) {
+      extra = 1, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      extra = 2, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      extra = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return -1;
+    }
+    if (len - i <= extra) return -1;
     for (k = 1; k <= extra; k++) {
-      if (i + k >= len || ((unsigned char)s[i + k] >> 6) != 2) return -1;
+      if ((s[i + k] & 0xC0) != 0x80) return -1;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
     }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return -1;
     i += extra + 1;
     n++;
   }
@@ -202,6 +218,14 @@ static int l_text_sanitize(lua_State *L) {
   long vis = 0;
 
   if (utf8_count(html, len) < 0) return luaL_error(L, "text: invalid UTF-8");
+  /* Parsing time and memory grow with the square of the nesting depth:
+   * bound the markup before gumbo sees it. */
+  if (len > TEXT_MAX_BYTES) return luaL_error(L, "text: too long");
+  {
+    size_t i, tags = 0;
+    for (i = 0; i < len; i++) tags += html[i] == '<';
+    if (tags > TEXT_MAX_TAGS) return luaL_error(L, "text: too much markup");
+  }
   box = lua_newuserdatauv(L, sizeof *box, 0);
   box->out = NULL;
   if (luaL_newmetatable(L, TEXT_TREE_MT)) {
@@ -209,7 +233,11 @@ static int l_text_sanitize(lua_State *L) {
     lua_setfield(L, -2, "__gc");
   }
   lua_setmetatable(L, -2);
-  box->out = gumbo_parse_with_options(&kGumboDefaultOptions, html, len);
+  {
+    GumboOptions opts = kGumboDefaultOptions;
+    opts.max_errors = 0;                  /* each error copies the stack */
+    box->out = gumbo_parse_with_options(&opts, html, len);
+  }
   if (!box->out) return luaL_error(L, "text: cannot parse");
   luaL_buffinit(L, &b);
   emit(&b, box->out->root, &vis, 0);

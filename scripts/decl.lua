@@ -105,11 +105,13 @@ function decl.read_form(body, mode)
       d[k], d[k .. "_chars"] = "", 0
     elseif type(v) ~= "string" then
       f.add(k, "type", "应为文本")
-    elseif #v > 200000 then
+    elseif #v > 256 * 1024 then
       f.add(k, "too_long", "内容不能超过 " .. decl.MAX_RICH_CHARS .. " 字")
     else
       local ok, clean, chars = pcall(text.sanitize, v)
-      if not ok then
+      if not ok and tostring(clean):find("too", 1, true) then
+        f.add(k, "too_long", "内容过长或格式过于复杂")
+      elseif not ok then
         f.add(k, "invalid", "内容包含无效字符")
       else
         -- visible text only: whitespace between tags is not content

@@ -18,6 +18,7 @@ static const char *DEFAULT_LUA =
     "R.check_plan, R.check_profile, R.check_declaration = none, none, none\n"
     "function R.review_chain() return {'province'} end\n"
     "function R.deadline() return {open = true} end\n"
+    "local hoard = {}\n"
     "local probes = {\n"
     "  io = function() return io.open('/etc/passwd') end,\n"
     "  os_execute = function() return os.execute('true') end,\n"
@@ -50,6 +51,18 @@ static const char *DEFAULT_LUA =
     "  memory_pcall = function() while true do pcall(string.rep, 'x', 1 << 30)"
     " end end,\n"
     "  ok = function(a) return a.x + 1 end,\n"
+    "  backtrack = function() return ('a'):rep(40):find(('a*'):rep(40) .. "
+    "'b') end,\n"
+    "  backtrack_fn = function() return string.match(('a'):rep(40), "
+    "('a*'):rep(40) .. 'b') end,\n"
+    "  rep_empty = function() return #string.rep('', 1e15) end,\n"
+    "  move = function() return table.move({}, 1, 1e13, 1, {}) end,\n"
+    "  small_match = function() return ('440301'):match('^%d%d%d%d%d%dK?$') "
+    "end,\n"
+    "  hoard = function() hoard[#hoard + 1] = string.rep('x', 1 << 20) .. "
+    "string.rep('y', 1 << 20) return #hoard end,\n"
+    "  deep = function() local t = {} local c = t for i = 1, 100 do c.x = {} "
+    "c = c.x end return t end,\n"
     "}\n"
     "function R.probe(a) return probes[a.name](a) end\n"
     "return R\n";
@@ -147,10 +160,38 @@ UNIT_TEST(sandbox_caps_memory) {
   const char *r = probe(L, "memory");
   CHECK(strncmp(r, "FAILED: ", 8) == 0);
   CHECK(strstr(r, "memory") || strstr(r, "budget"));
-  CHECK_STR_HAS(probe(L, "memory_rep"), "memory");
+  CHECK_STR_HAS(probe(L, "memory_rep"), "too large"); /* refused up front */
   r = probe(L, "memory_pcall");
   CHECK(strncmp(r, "FAILED: ", 8) == 0);
   CHECK(strcmp(probe(L, "ok"), "42") == 0);
+  lua_close(L);
+}
+
+/* 2026-11-28: C library loops escaped the instruction budget. */
+UNIT_TEST(sandbox_guards_long_c_loops) {
+  lua_State *L = setup();
+  CHECK_STR_HAS(probe(L, "backtrack"), "pattern too complex");
+  CHECK_STR_HAS(probe(L, "backtrack_fn"), "pattern too complex");
+  CHECK_STR_HAS(probe(L, "rep_empty"), "too large");
+  CHECK_STR_HAS(probe(L, "move"), "too large");
+  CHECK(strcmp(probe(L, "small_match"), "440301") == 0);
+  lua_close(L);
+}
+
+/* 2026-11-28: a rule keeping memory across calls starved other sets. */
+UNIT_TEST(sandbox_rebuilds_a_state_that_hoards) {
+  lua_State *L = setup();
+  int i, dropped = 0, last = 0;
+  for (i = 0; i < 20; i++) {
+    const char *r = probe(L, "hoard");
+    int n = atoi(r);
+    CHECK(n > 0);                         /* no call fails */
+    if (n < last) dropped = 1;            /* the state was rebuilt */
+    last = n;
+  }
+  CHECK(dropped);
+  CHECK(strcmp(probe(L, "ok"), "42") == 0);
+  CHECK_STR_HAS(probe(L, "deep"), "too large or too deep");
   lua_close(L);
 }
 

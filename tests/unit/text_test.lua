@@ -42,4 +42,25 @@ function T.invalid_utf8_raises()
   eq(text.ulen("\255"), nil, "ulen invalid")
 end
 
+-- 2026-11-28: deep nesting cost gumbo memory and time with the square of
+-- the depth (20,000 levels took 3 GB); the markup is bounded first.
+function T.deep_nesting_is_refused_up_front()
+  local ok, err = pcall(text.sanitize, string.rep("<div>", 5000))
+  eq(ok, false, "5000 tags refused")
+  assert(tostring(err):find("too much markup"), tostring(err))
+  local fine = pcall(text.sanitize, string.rep("<div>", 3000))
+  eq(fine, true, "3000 tags still parse")
+  eq((pcall(text.sanitize, string.rep("x", 300 * 1024))), false, "over 256 KiB refused")
+end
+
+-- 2026-11-28: overlong forms, surrogates and code points past U+10FFFF
+-- passed as UTF-8.
+function T.utf8_is_strict()
+  eq(text.ulen("\xC0\xAF"), nil, "overlong")
+  eq(text.ulen("\xED\xA0\x80"), nil, "surrogate")
+  eq(text.ulen("\xF7\xBF\xBF\xBF"), nil, "beyond U+10FFFF")
+  eq(text.ulen("\xE5\xB8"), nil, "truncated")
+  eq(text.ulen("师资😀"), 3, "valid")
+end
+
 return T
