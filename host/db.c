@@ -142,19 +142,33 @@ int db_migrate(sqlite3 *db, const char *dir, int *applied, char *err,
   for (i = 0; i < n; i++) {
     char path[4096];
     int step;
+    /* Check and apply under one write lock: two processes migrating at
+     * once (serve and seed) apply each file once. */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
+      snprintf(err, errlen, "migrations: %s", msg ? msg : sqlite3_errmsg(db));
+      goto done;
+    }
     sqlite3_bind_text(seen, 1, names[i], -1, SQLITE_STATIC);
     step = sqlite3_step(seen);
     sqlite3_reset(seen);
-    if (step == SQLITE_ROW) continue;
+    if (step == SQLITE_ROW) {
+      sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+      continue;
+    }
+    if (step != SQLITE_DONE) {
+      snprintf(err, errlen, "migrations: %s", sqlite3_errmsg(db));
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      goto done;
+    }
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
     free(sql);
     if (!(sql = read_file(path))) {
       snprintf(err, errlen, "cannot read %s", path);
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
       rc = DB_ERR_IO;
       goto done;
     }
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
       snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(db));
       sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
       goto done;
@@ -212,18 +226,28 @@ static sqlite3_stmt *get_stmt(lua_State *L, db_conn *c, const char *sql,
   uint32_t h = fnv1a(sql, len);
   unsigned i, slot;
   sqlite3_stmt *st = NULL;
+  const char *tail = NULL;
   for (i = 0; i < DB_CACHE_SLOTS; i++) {
     if (c->cache[i].stmt && c->cache[i].hash == h &&
         strcmp(sqlite3_sql(c->cache[i].stmt), sql) == 0)
       return c->cache[i].stmt;
   }
   if (sqlite3_prepare_v3(c->db, sql, (int)len + 1, SQLITE_PREPARE_PERSISTENT,
-                         &st, NULL) != SQLITE_OK) {
+                         &st, &tail) != SQLITE_OK) {
     lua_pushfstring(L, "db: %s (in: %s)", sqlite3_errmsg(c->db), sql);
     sqlite3_finalize(st);
     lua_error(L);
   }
   if (!st) luaL_error(L, "db: empty statement");
+  while (tail && *tail &&
+         (*tail == ' ' || *tail == '\n' || *tail == '\t' || *tail == '\r' ||
+          *tail == ';'))
+    tail++;
+  if (tail && *tail) {
+    /* one statement per call; several would run only the first */
+    sqlite3_finalize(st);
+    luaL_error(L, "db: one statement per call (use db.script for several)");
+  }
   for (slot = 0; slot < DB_CACHE_SLOTS && c->cache[slot].stmt; slot++)
     ;
   if (slot == DB_CACHE_SLOTS) {
@@ -327,6 +351,7 @@ static int run(lua_State *L, const char *mode) {
   sqlite3_stmt *st = get_stmt(L, c, sql, len);
 
   base = lua_gettop(L);
+  luaL_checkstack(L, nargs + 3, "db: too many parameters");
   lua_pushcfunction(L, run_protected);
   lua_pushlightuserdata(L, st);
   lua_pushstring(L, mode);

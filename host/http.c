@@ -132,7 +132,9 @@ static void send_body(struct mg_connection *conn, int status, const char *ctype,
   for (i = 0; i < nh; i++)
     mg_response_header_add(conn, names[i], values[i], -1);
   mg_response_header_send(conn);
-  if (len) mg_write(conn, body, len);
+  /* HEAD: the headers of the answer, without its body */
+  if (len && strcmp(mg_get_request_info(conn)->request_method, "HEAD") != 0)
+    mg_write(conn, body, len);
 }
 
 static void send_error(struct mg_connection *conn, int status, const char *code,
@@ -151,7 +153,7 @@ static int read_body(struct mg_connection *conn, char **out, size_t *outlen) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   size_t cap = HTTP_MAX_BODY + 1, len = 0;
   char *buf;
-  int r;
+  int r = 0;
   *out = NULL;
   *outlen = 0;
   if (ri->content_length > HTTP_MAX_BODY) return 413;
@@ -163,6 +165,11 @@ static int read_body(struct mg_connection *conn, char **out, size_t *outlen) {
   if (len > HTTP_MAX_BODY) {
     free(buf);
     return 413;
+  }
+  /* a read error, or fewer bytes than announced: the body is not whole */
+  if (r < 0 || (ri->content_length > 0 && len != (size_t)ri->content_length)) {
+    free(buf);
+    return 400;
   }
   buf[len] = '\0';
   *out = buf;

@@ -139,6 +139,13 @@ static int serve(int port, int threads) {
     }
   }
   fprintf(stderr, "host: stopping, finishing requests in flight\n");
+  /* A second SIGTERM or SIGINT ends the process at once, and so does the
+   * alarm if a worker never comes back (a rule stuck in C, say). */
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGALRM, SIG_DFL);
+  pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  alarm(60);
   http_stop();
   rules_shutdown();
   fprintf(stderr, "host: stopped\n");

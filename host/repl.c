@@ -17,15 +17,19 @@
 
 #include "vm.h"
 
-/* Next line, malloc'd (caller frees), or NULL at end of input. */
+/* Next line, malloc'd (caller frees), or NULL at end of input. Piped
+ * lines may be of any length. */
 static char *next_line(int tty, const char *prompt) {
-  char buf[8192];
-  size_t n;
+  char *buf = NULL;
+  size_t cap = 0;
+  ssize_t n;
   if (tty) return readline(prompt);
-  if (!fgets(buf, sizeof buf, stdin)) return NULL;
-  n = strlen(buf);
+  if ((n = getline(&buf, &cap, stdin)) < 0) {
+    free(buf);
+    return NULL;
+  }
   if (n && buf[n - 1] == '\n') buf[--n] = '\0';
-  return strdup(buf);
+  return buf;
 }
 
 static int incomplete(lua_State *L, int status) {

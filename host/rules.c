@@ -336,8 +336,8 @@ static const char SETS_KEY = 's'; /* registry: province -> set */
  * table.move) would escape the budget. These wrappers refuse such calls
  * and otherwise call the original, kept as upvalue 1. */
 
-#define RULES_MAX_REP (1 << 20)           /* bytes or repetitions */
-#define RULES_MAX_MATCH_COST 1e7          /* ~ subject^quantifiers */
+#define RULES_MAX_REP (1 << 20)  /* bytes or repetitions */
+#define RULES_MAX_MATCH_COST 1e7 /* ~ subject^quantifiers */
 #define RULES_MAX_MOVE 1000000
 
 static int call_original(lua_State *L) {
@@ -370,7 +370,7 @@ static int guarded_match(lua_State *L) {
   luaL_checklstring(L, 1, &ls);
   p = luaL_checklstring(L, 2, &lp);
   if (lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4))
-    return call_original(L);              /* a plain find */
+    return call_original(L); /* a plain find */
   for (i = 0; i < lp; i++) {
     if (p[i] == '%')
       i++;
@@ -393,8 +393,7 @@ static int guarded_move(lua_State *L) {
 
 /* Replaces lib[name] (lib on top) by fn with the original as upvalue 1
  * and flag as upvalue 2. */
-static void guard(lua_State *L, const char *name, lua_CFunction fn,
-                  int flag) {
+static void guard(lua_State *L, const char *name, lua_CFunction fn, int flag) {
   lua_getfield(L, -1, name);
   lua_pushboolean(L, flag);
   lua_pushcclosure(L, fn, 2);
@@ -402,7 +401,7 @@ static void guard(lua_State *L, const char *name, lua_CFunction fn,
 }
 
 static void guard_libraries(lua_State *L) {
-  lua_getglobal(L, "string");             /* the real one: strings' __index */
+  lua_getglobal(L, "string"); /* the real one: strings' __index */
   lua_pushnil(L);
   lua_setfield(L, -2, "dump");
   guard(L, "rep", guarded_rep, 0);
@@ -685,7 +684,7 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth,
   case LUA_TTABLE:
     if (depth >= RULES_COPY_DEPTH || !lua_checkstack(from, 4) ||
         !lua_checkstack(to, 4)) {
-      *budget = -1;                       /* the caller reports it */
+      *budget = -1; /* the caller reports it */
       lua_pushnil(to);
       break;
     }

@@ -14,8 +14,8 @@
 
 static const char *const TEXT_TREE_MT = "host.text.tree";
 
-#define TEXT_MAX_BYTES (256 * 1024)       /* of rich text to sanitize */
-#define TEXT_MAX_TAGS 4000                /* '<' characters in it */
+#define TEXT_MAX_BYTES (256 * 1024) /* of rich text to sanitize */
+#define TEXT_MAX_TAGS 4000          /* '<' characters in it */
 
 typedef struct {
   GumboOutput *out; /* owned; NULL once freed */
@@ -69,8 +69,7 @@ static long utf8_count(const char *str, size_t len) {
       if ((s[i + k] & 0xC0) != 0x80) return -1;
       cp = (cp << 6) | (s[i + k] & 0x3F);
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return -1;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
     i += extra + 1;
     n++;
   }
@@ -223,7 +222,8 @@ static int l_text_sanitize(lua_State *L) {
   if (len > TEXT_MAX_BYTES) return luaL_error(L, "text: too long");
   {
     size_t i, tags = 0;
-    for (i = 0; i < len; i++) tags += html[i] == '<';
+    for (i = 0; i < len; i++)
+      tags += html[i] == '<';
     if (tags > TEXT_MAX_TAGS) return luaL_error(L, "text: too much markup");
   }
   box = lua_newuserdatauv(L, sizeof *box, 0);
@@ -235,7 +235,7 @@ static int l_text_sanitize(lua_State *L) {
   lua_setmetatable(L, -2);
   {
     GumboOptions opts = kGumboDefaultOptions;
-    opts.max_errors = 0;                  /* each error copies the stack */
+    opts.max_errors = 0; /* each error copies the stack */
     box->out = gumbo_parse_with_options(&opts, html, len);
   }
   if (!box->out) return luaL_error(L, "text: cannot parse");

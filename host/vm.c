@@ -210,15 +210,25 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
   if (db_rollback_open(L))
     fprintf(stderr, "script left a transaction open: rolled back\n");
   /* 2: status 3: body 4: content type 5: route 6: headers */
-  resp->status = (int)luaL_optinteger(L, 2, 200);
-  resp->body = lua_tolstring(L, 3, &resp->body_len);
+  {
+    /* no raising here: we are outside any protected call */
+    int isnum = 0;
+    lua_Integer st = lua_tointegerx(L, 2, &isnum);
+    resp->status = !isnum                   ? (lua_isnil(L, 2) ? 200 : 500)
+                   : (st < 100 || st > 599) ? 500
+                                            : (int)st;
+  }
+  resp->body = lua_type(L, 3) == LUA_TSTRING
+                   ? lua_tolstring(L, 3, &resp->body_len)
+                   : NULL;
   if (!resp->body) {
     resp->body = "";
     resp->body_len = 0;
   }
-  resp->content_type = lua_isstring(L, 4) ? lua_tostring(L, 4)
-                                          : "application/json; charset=utf-8";
-  resp->route = lua_isstring(L, 5) ? lua_tostring(L, 5) : "unknown";
+  resp->content_type = lua_type(L, 4) == LUA_TSTRING
+                           ? lua_tostring(L, 4)
+                           : "application/json; charset=utf-8";
+  resp->route = lua_type(L, 5) == LUA_TSTRING ? lua_tostring(L, 5) : "unknown";
   resp->nheaders = 0;
   if (lua_istable(L, 6)) {
     n = (int)lua_rawlen(L, 6);
@@ -226,7 +236,9 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
       if (lua_rawgeti(L, 6, i) == LUA_TTABLE) {
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
-        if (lua_isstring(L, -1) && lua_isstring(L, -2)) {
+        /* strings only: a number converted in place would be a copy
+         * that dies with the pop below */
+        if (lua_type(L, -1) == LUA_TSTRING && lua_type(L, -2) == LUA_TSTRING) {
           resp->header_names[resp->nheaders] = lua_tostring(L, -2);
           resp->header_values[resp->nheaders] = lua_tostring(L, -1);
           resp->nheaders++;

@@ -44,7 +44,7 @@ local function match(method, path)
     local caps = { path:match(r.pat) }
     if caps[1] ~= nil then
       path_found = true
-      if r.method == method then
+      if r.method == method or (method == "HEAD" and r.method == "GET") then
         local params = {}
         for i, name in ipairs(r.names) do
           params[name] = r.strings[name] and caps[i] or math.tointeger(tonumber(caps[i]))

@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
+import net from 'node:net';
 import { test, assert, eq } from '../lib/harness.mjs';
 import { startServer, Client, BIN, ROOT } from '../lib/server.mjs';
 import { S } from './ctx.mjs';
@@ -54,6 +55,30 @@ test('host: a body over 1 MiB is 413 and changes nothing', async () => {
   eq(r.data.error.code, 'too_large', 'code');
   const ok = await fetch(`${S.main.base}/healthz`);
   eq(ok.status, 200, 'still serving');
+});
+
+// Sends raw bytes on a new connection, half-closes, returns what came back.
+function raw(port, bytes) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.end(bytes));
+    let got = '';
+    sock.on('data', (d) => { got += d; });
+    sock.on('end', () => resolve(got));
+    sock.on('error', reject);
+    setTimeout(() => { sock.destroy(); resolve(got); }, 3000);
+  });
+}
+
+// 2026-11-28: HEAD answers carried a body; a short body was processed.
+test('host: HEAD has no body; a body shorter than its Content-Length is 400', async () => {
+  const head = await raw(S.main.port, 'HEAD /api/regions/provinces HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert(/^HTTP\/1\.1 200/.test(head), head.slice(0, 40));
+  const [headers, rest] = head.split('\r\n\r\n');
+  assert(/Content-Length: [1-9]/i.test(headers), 'the length of the body it would have');
+  eq(rest, '', 'no body');
+  const short = await raw(S.main.port, 'POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
+    + 'Content-Length: 100\r\n\r\n{"username":"ops","password":"x"}');
+  assert(/^HTTP\/1\.1 400/.test(short), short.slice(0, 60));
 });
 
 test('host: unknown API paths are JSON 404, wrong methods 405', async () => {
@@ -286,6 +311,9 @@ test('cli: the REPL runs piped Lua with the server bindings and the rule helpers
   assert(r.stdout.includes('exceeds_students'), 'the decision and its reason');
   assert(r.stdout.includes('city → province'), 'the review chain');
   assert(r.stdout.includes('line\t2'), 'multi-line statements');
+  // 2026-11-28: piped lines over 8 KiB were split
+  const long = run(['repl'], `print(#[[${'a'.repeat(10000)}]])\n`);
+  eq(long.stdout.trim(), '10000', 'a long piped line stays whole');
   const bad = run(['repl'], 'error("boom")\n');
   eq(bad.status, 1, 'an error in piped input is exit 1');
   assert(bad.stderr.includes('boom'), 'message');

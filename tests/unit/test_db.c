@@ -39,6 +39,13 @@ UNIT_TEST(db_rows_and_types) {
                 "takes 1 parameters, got 2");
   CHECK_STR_HAS(lua_run(L, "return require('db').one('SELEC nonsense')"),
                 "syntax error");
+  /* 2026-11-28: a second statement in one call was silently dropped */
+  CHECK_STR_HAS(lua_run(L, "return require('db').exec('INSERT INTO t(i) "
+                           "VALUES (1); INSERT INTO t(i) VALUES (2)')"),
+                "one statement per call");
+  CHECK(strcmp(lua_run(L, "return require('db').one('SELECT count(*) AS n "
+                          "FROM t').n"),
+               "2") == 0);
   lua_close(L);
 }
 

@@ -185,8 +185,8 @@ UNIT_TEST(sandbox_rebuilds_a_state_that_hoards) {
   for (i = 0; i < 20; i++) {
     const char *r = probe(L, "hoard");
     int n = atoi(r);
-    CHECK(n > 0);                         /* no call fails */
-    if (n < last) dropped = 1;            /* the state was rebuilt */
+    CHECK(n > 0);              /* no call fails */
+    if (n < last) dropped = 1; /* the state was rebuilt */
     last = n;
   }
   CHECK(dropped);
