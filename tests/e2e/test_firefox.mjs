@@ -1,0 +1,93 @@
+// The same pages in Firefox: Debian's firefox-esr driven over WebDriver
+// BiDi by puppeteer-core (playwright-core can drive only its own patched
+// Firefox builds). A school logs in, opens the plans and the declaration
+// form, fills it (certificate, total, both rich-text fields) and saves a
+// draft, with no console errors.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import puppeteer from 'puppeteer-core';
+import { test, assert, eq } from '../lib/harness.mjs';
+import { srv, OUT, DEMO_PASSWORD } from './ctx.mjs';
+
+const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
+
+// Clicks the first visible element of selector whose text contains text.
+async function clickText(page, selector, text) {
+  await page.waitForFunction((sel, t) => [...document.querySelectorAll(sel)]
+    .some((e) => e.textContent.includes(t) && e.offsetParent !== null), {}, selector, text);
+  const handles = await page.$$(selector);
+  for (const h of handles) {
+    const ok = await h.evaluate((e, t) => e.textContent.includes(t) && e.offsetParent !== null, text);
+    if (ok) return h.click();
+  }
+  throw new Error(`no ${selector} with ${text}`);
+}
+
+async function waitText(page, selector, text) {
+  await page.waitForFunction((sel, t) => {
+    const el = document.querySelector(sel);
+    return el && el.textContent.includes(t);
+  }, {}, selector, text);
+}
+
+test('firefox: a school saves a draft declaration', async () => {
+  assert(existsSync(FIREFOX), `${FIREFOX} is missing: apt-get install firefox-esr`);
+  const folder = join(OUT, 'firefox');
+  mkdirSync(folder, { recursive: true });
+  const browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless: true });
+  const problems = [];
+  let n = 0;
+  try {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(15000);
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(`console.error: ${m.text()}`);
+    });
+    const shot = async (label) => {
+      await new Promise((r) => setTimeout(r, 300));
+      n += 1;
+      await page.screenshot({ path: join(folder, `${String(n).padStart(2, '0')}-${label}.png`), fullPage: true });
+    };
+    await page.setViewport({ width: 1366, height: 768 });
+    await page.goto(`${srv.base}/#/login`);
+    await page.waitForSelector('input[name=username]');
+    await page.type('input[name=username]', 'school443');
+    await page.type('input[name=password]', DEMO_PASSWORD);
+    await shot('login');
+    await clickText(page, '.auth-card button', '登录');
+    await page.waitForSelector('.layout-main');
+    await page.goto(`${srv.base}/#/school/plans`);
+    await page.waitForSelector('.plans-table .btn-declare');
+    await waitText(page, '.plans-table', '不按专业申报');
+    await shot('plans');
+    await page.click('.plans-table .btn-declare');
+    await page.waitForSelector('.decl-form');
+
+    await page.click('.f-certificate');
+    await page.keyboard.type('物流');
+    await clickText(page, '.pop-certificate .el-select-dropdown__item', '物流管理');
+    await waitText(page, '.f-certificate', '物流管理');
+    await page.type('.f-trainees-total input', '30');
+    await page.click('.fi-faculty [contenteditable]');
+    await page.keyboard.type('专任教师6人。');
+    await page.click('.fi-venue [contenteditable]');
+    await page.keyboard.type('物流实训中心一处。');
+    await waitText(page, '.fi-venue .rich-counter', '9/1000');
+    await shot('form-filled');
+    await page.click('.btn-save');
+    await waitText(page, '.el-message', '保存成功');
+    await page.waitForFunction(() => /\/edit$/.test(location.hash));   // a draft now
+    await shot('saved');
+    await page.goto(`${srv.base}/#/school/declarations`);
+    await page.waitForSelector('.declarations-table .status-tag');
+    await waitText(page, '.declarations-table', '草稿');
+    await waitText(page, '.declarations-table', '物流管理');
+    await shot('list-draft');
+    const text = await page.$eval('.declarations-table', (e) => e.textContent);
+    assert(text.includes('北京中物联物流采购培训中心'), 'the organisation is listed');
+  } finally {
+    await browser.close();
+  }
+  eq(problems, [], 'no console errors in Firefox');
+});
