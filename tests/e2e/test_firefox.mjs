@@ -64,10 +64,17 @@ test('firefox: a school saves a draft declaration', async () => {
     await page.click('.plans-table .btn-declare');
     await page.waitForSelector('.decl-form');
 
-    await page.click('.f-certificate');
-    await page.keyboard.type('物流');
-    await clickText(page, '.pop-certificate .el-select-dropdown__item', '物流管理');
-    await waitText(page, '.f-certificate', '物流管理');
+    // the form may still be settling: click until the search box has focus
+    for (let i = 0; ; i++) {
+      await page.click('.f-certificate input');
+      const focused = await page.waitForFunction(() => document.activeElement
+        && document.activeElement.closest('.f-certificate'), { timeout: 2000 }).then(() => true, () => false);
+      if (focused) break;
+      assert(i < 5, 'the certificate search box takes focus');
+    }
+    await page.keyboard.type('Web');
+    await clickText(page, '.pop-certificate .el-select-dropdown__item', 'Web前端开发');
+    await waitText(page, '.f-certificate', 'Web前端开发');
     await page.type('.f-trainees-total input', '30');
     await page.click('.fi-faculty [contenteditable]');
     await page.keyboard.type('专任教师6人。');
@@ -82,10 +89,14 @@ test('firefox: a school saves a draft declaration', async () => {
     await page.goto(`${srv.base}/#/school/declarations`);
     await page.waitForSelector('.declarations-table .status-tag');
     await waitText(page, '.declarations-table', '草稿');
-    await waitText(page, '.declarations-table', '物流管理');
+    await waitText(page, '.declarations-table', 'Web前端开发');
     await shot('list-draft');
     const text = await page.$eval('.declarations-table', (e) => e.textContent);
-    assert(text.includes('北京中物联物流采购培训中心'), 'the organisation is listed');
+    assert(text.includes('工业和信息化部教育与考试中心'), 'the organisation is listed');
+  } catch (e) {
+    const pages = await browser.pages();
+    if (pages.length) await pages[pages.length - 1].screenshot({ path: join(folder, 'failure.png') }).catch(() => {});
+    throw e;
   } finally {
     await browser.close();
   }
