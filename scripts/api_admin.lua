@@ -369,13 +369,18 @@ local function create_plan(ctx)
   return 201, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
--- Plan changes read the plan inside their write transaction, so that an
--- edit racing a publish (or an extend racing an edit) sees the other's
--- result instead of overwriting it.
+-- Runs change(cur) on the caller's plan inside one write transaction, so
+-- that an edit racing a publish (or an extend racing an edit) sees the
+-- other's result instead of overwriting it; answers with the plan as it
+-- then is.
+local function change_plan(ctx, id, change)
+  db.transaction(function() change(scoped_plan(ctx, id)) end)
+  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
+end
+
 local function update_plan(ctx, params)
   local b = ctx.body()
-  local id = db.transaction(function()
-    local cur = scoped_plan(ctx, params.id)
+  return change_plan(ctx, params.id, function(cur)
     if cur.status == "published" then
       for _, k in ipairs({ "year", "batch", "mode", "starts_at", "ends_at" }) do
         if b[k] ~= nil then
@@ -389,14 +394,11 @@ local function update_plan(ctx, params)
       p.year, p.batch, p.title, p.mode, p.starts_at, p.ends_at, p.notes, ctx.now, cur.id)
     audit.log(ctx, "plan.update", "plan", cur.id, { before = cur.status, after = cur.status,
       province = cur.province_code })
-    return cur.id
   end)
-  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
 local function publish_plan(ctx, params)
-  local id = db.transaction(function()
-    local cur = scoped_plan(ctx, params.id)
+  return change_plan(ctx, params.id, function(cur)
     if cur.status == "published" then web.fail(409, "published", "计划已发布") end
     local problems = P.errors(cur.province_code, "check_plan", {
       year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
@@ -408,9 +410,7 @@ local function publish_plan(ctx, params)
             ctx.now, ctx.now, cur.id)
     audit.log(ctx, "plan.publish", "plan", cur.id, { before = "draft", after = "published",
       province = cur.province_code, detail = { rules_version = P.version() } })
-    return cur.id
   end)
-  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
 -- POST /api/admin/plans/{id}/extend {ends_at}: 延期
@@ -420,32 +420,25 @@ local function extend_plan(ctx, params)
   if not t then
     web.fail(422, "validation_failed", "请填写新的截止时间", { { field = "ends_at", code = "invalid", message = "时间格式应为 2022-03-01T09:00:00+08:00" } })
   end
-  local id = db.transaction(function()
-    local cur = scoped_plan(ctx, params.id)
+  return change_plan(ctx, params.id, function(cur)
     if t <= cur.ends_at then
       web.fail(422, "validation_failed", "延期后的截止时间应晚于原截止时间", { { field = "ends_at", code = "not_later", message = "延期后的截止时间应晚于原截止时间" } })
     end
     db.exec("UPDATE plans SET ends_at = ?, updated_at = ? WHERE id = ?", t, ctx.now, cur.id)
     audit.log(ctx, "plan.extend", "plan", cur.id, { before = cur.status, after = cur.status,
       province = cur.province_code, detail = { from = util.iso(cur.ends_at), to = util.iso(t) } })
-    return cur.id
   end)
-  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
 -- POST /api/admin/plans/{id}/close: 提前结束, the window ends now.
 local function close_plan(ctx, params)
-  local id = db.transaction(function()
-    local cur = scoped_plan(ctx, params.id)
+  return change_plan(ctx, params.id, function(cur)
     if cur.ends_at <= ctx.now then web.fail(409, "closed", "计划已结束") end
-    local new_start = math.min(cur.starts_at, ctx.now - 1)
     db.exec("UPDATE plans SET ends_at = ?, starts_at = ?, updated_at = ? WHERE id = ?",
-            ctx.now, new_start, ctx.now, cur.id)
+            ctx.now, math.min(cur.starts_at, ctx.now - 1), ctx.now, cur.id)
     audit.log(ctx, "plan.close", "plan", cur.id, { before = cur.status, after = cur.status,
       province = cur.province_code, detail = { from = util.iso(cur.ends_at), to = util.iso(ctx.now) } })
-    return cur.id
   end)
-  return 200, present_plan(db.one(PLAN_SQL .. " WHERE p.id = ?", id), ctx.now)
 end
 
 local function delete_plan(ctx, params)
