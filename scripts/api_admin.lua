@@ -653,7 +653,6 @@ local STATUS_CN = { draft = "草稿", pending = "待审核", approved = "审核�
                     returned = "退回修改" }
 local LEVEL_CN = { city = "地市级", province = "省级", school = "院校" }
 local DECISION_CN = { submit = "提交", approve = "通过", reject = "不通过", ["return"] = "退回修改" }
-decl.STATUS_CN = STATUS_CN
 
 -- GET /api/admin/declarations.xlsx?...: the filtered list as a workbook.
 local function export_xlsx(ctx)
