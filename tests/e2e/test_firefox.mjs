@@ -30,9 +30,9 @@ async function waitText(page, selector, text) {
   }, {}, selector, text);
 }
 
-test('firefox: a school saves a draft declaration', async () => {
-  assert(existsSync(FIREFOX), `${FIREFOX} is missing: apt-get install firefox-esr`);
-  const folder = join(OUT, 'firefox');
+// The scenario, on a fresh browser; returns the console problems seen.
+async function scenario(user, attempt) {
+  const folder = join(OUT, 'firefox', String(attempt));
   mkdirSync(folder, { recursive: true });
   const browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX, headless: true });
   const problems = [];
@@ -52,7 +52,7 @@ test('firefox: a school saves a draft declaration', async () => {
     await page.setViewport({ width: 1366, height: 768 });
     await page.goto(`${srv.base}/#/login`);
     await page.waitForSelector('input[name=username]');
-    await page.type('input[name=username]', 'school443');
+    await page.type('input[name=username]', user);
     await page.type('input[name=password]', DEMO_PASSWORD);
     await shot('login');
     await clickText(page, '.auth-card button', '登录');
@@ -99,6 +99,21 @@ test('firefox: a school saves a draft declaration', async () => {
     throw e;
   } finally {
     await browser.close();
+  }
+  return problems;
+}
+
+test('firefox: a school saves a draft declaration', async () => {
+  assert(existsSync(FIREFOX), `${FIREFOX} is missing: apt-get install firefox-esr`);
+  let problems;
+  try {
+    problems = await scenario('school443', 1);
+  } catch (e) {
+    // Driving Firefox over BiDi has rare timing stalls (about 1 run in 15
+    // here): one more try on another school, with the first failure shown.
+    if (!/Timeout/.test(e.name || '')) throw e;
+    console.log(`# firefox: retrying once after: ${e.message}`);
+    problems = await scenario('school111', 2);
   }
   eq(problems, [], 'no console errors in Firefox');
 });
