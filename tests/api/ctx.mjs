@@ -186,3 +186,28 @@ export function fails(r, status, code, field, fieldCode) {
 export function audit(entity, id) {
   return sql('SELECT action, username, role, before_status, after_status, detail FROM audit_log WHERE entity = ? AND entity_id = ? ORDER BY id', entity, id);
 }
+
+// A fresh 10-digit 学校标识码; tag (two digits) keeps each test file's
+// codes apart from the others'.
+const codeSeqs = {};
+export function newSchoolCode(tag) {
+  codeSeqs[tag] = (codeSeqs[tag] || 0) + 1;
+  return `49${tag}${String(process.pid % 100).padStart(2, '0')}${String(codeSeqs[tag]).padStart(4, '0')}`;
+}
+
+// A new school of the master list (added by ops) with a logged-in school
+// account with a phone (`host user add`) and a complete profile.
+export async function freshSchool(province, city, tag) {
+  const code = newSchoolCode(tag);
+  const ops = await as('ops');
+  const r = await ops.post('/api/admin/schools', { code, name: `测试职业学院${code}`, province, city, type: '高职' });
+  eq(r.status, 201, `school added ${JSON.stringify(r.data)}`);
+  const phone = newPhone();
+  const username = `t${code}`;
+  S.main.host(['user', 'add', '--role', 'school', '--username', username, '--password', 'Pass12345',
+    '--school', String(r.data.id), '--phone', phone]);
+  const c = new Client(S.main.base);
+  await c.login(username, 'Pass12345');
+  eq((await c.put('/api/school/profile', fullProfile())).status, 200, 'profile complete');
+  return { id: r.data.id, code, name: r.data.name, phone, username, password: 'Pass12345', client: c };
+}

@@ -5,17 +5,12 @@
 // sees and changes only its city, a province admin only its province, ops
 // everything; schools get 403 on /api/admin/*.
 import { test, assert, eq } from '../lib/harness.mjs';
-import { Client } from '../lib/server.mjs';
-import { S, as, anon, fails, certificates, body, plan, sql, fullProfile, newPhone } from './ctx.mjs';
+import { S, as, anon, fails, certificates, body, plan, sql, newPhone, freshSchool, newSchoolCode } from './ctx.mjs';
 
 const DAY = 86400;
 
 // Invented 学校标识码 of this file: 4991xxxxxx.
-let codeSeq = 0;
-function newCode() {
-  codeSeq++;
-  return `4991${String(process.pid % 100).padStart(2, '0')}${String(codeSeq).padStart(4, '0')}`;
-}
+const newCode = () => newSchoolCode('91');
 
 // ISO 8601 in Beijing time, seconds from now.
 function iso(fromNow) {
@@ -23,23 +18,6 @@ function iso(fromNow) {
   return new Date(ms).toISOString().slice(0, 19) + '+08:00';
 }
 
-// A new school of the master list (added by ops) with a logged-in school
-// account (created with `host user add`, with a phone) and a complete
-// profile.
-async function freshSchool(province, city) {
-  const code = newCode();
-  const ops = await as('ops');
-  const r = await ops.post('/api/admin/schools', { code, name: `管理测试职业学院${code}`, province, city, type: '高职' });
-  eq(r.status, 201, `school added ${JSON.stringify(r.data)}`);
-  const phone = newPhone();
-  const username = `a${code}`;
-  S.main.host(['user', 'add', '--role', 'school', '--username', username, '--password', 'Pass12345',
-    '--school', String(r.data.id), '--phone', phone]);
-  const c = new Client(S.main.base);
-  await c.login(username, 'Pass12345');
-  eq((await c.put('/api/school/profile', fullProfile())).status, 200, 'profile complete');
-  return { id: r.data.id, code, name: r.data.name, phone, username, client: c };
-}
 
 // ---- roles --------------------------------------------------------------
 
@@ -376,7 +354,7 @@ test('admin: 延期 extends to a later deadline only, close early shuts the wind
   assert(ext[0].detail.from && ext[0].detail.from < to, 'the old deadline');
 
   // a school declares while open; after closing early it gets 409
-  const s = await freshSchool('13', '1301');
+  const s = await freshSchool('13', '1301', '91');
   const [c1, c2] = await certificates();
   eq((await s.client.post('/api/declarations', body(pid, c1, 'by_major', { submit: false }))).status, 201, 'declares while open');
   const cl = await prov.post(`/api/admin/plans/${pid}/close`);
@@ -396,7 +374,7 @@ test('admin: 延期 extends to a later deadline only, close early shuts the wind
 test('admin: a published plan with declarations cannot be deleted (409); a plan without can be', async () => {
   const prov = await as('province44');
   const pid = plan('44', 'not_by_major', { title: '管理测试 删除' });
-  const s = await freshSchool('44', '4401');
+  const s = await freshSchool('44', '4401', '91');
   const [cert] = await certificates();
   eq((await s.client.post('/api/declarations', body(pid, cert, 'not_by_major', { submit: false }))).status, 201, 'a draft');
   fails(await prov.del(`/api/admin/plans/${pid}`), 409, 'has_declarations');

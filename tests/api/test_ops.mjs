@@ -4,31 +4,11 @@
 // exam registration (R15) asked with a bearer token.
 import { test, assert, eq } from '../lib/harness.mjs';
 import { Client } from '../lib/server.mjs';
-import { S, as, anon, fails, certificates, foreignMajor, body, plan, sql, fullProfile, newPhone } from './ctx.mjs';
+import { S, as, anon, fails, certificates, foreignMajor, body, plan, sql, freshSchool, newSchoolCode } from './ctx.mjs';
 
 // Invented 学校标识码 of this file: 4993xxxxxx.
-let codeSeq = 0;
-function newCode() {
-  codeSeq++;
-  return `4993${String(process.pid % 100).padStart(2, '0')}${String(codeSeq).padStart(4, '0')}`;
-}
+const newCode = () => newSchoolCode('93');
 
-// A new school of the master list (added by ops) with a logged-in school
-// account with a phone (`host user add`) and a complete profile.
-async function freshSchool(province, city) {
-  const code = newCode();
-  const ops = await as('ops');
-  const r = await ops.post('/api/admin/schools', { code, name: `运维测试职业学院${code}`, province, city, type: '高职' });
-  eq(r.status, 201, `school added ${JSON.stringify(r.data)}`);
-  const phone = newPhone();
-  const username = `o${code}`;
-  S.main.host(['user', 'add', '--role', 'school', '--username', username, '--password', 'Pass12345',
-    '--school', String(r.data.id), '--phone', phone]);
-  const c = new Client(S.main.base);
-  await c.login(username, 'Pass12345');
-  eq((await c.put('/api/school/profile', fullProfile())).status, 200, 'profile complete');
-  return { id: r.data.id, code, name: r.data.name, phone, username, password: 'Pass12345', client: c };
-}
 
 async function accountId(username) {
   const r = await (await as('ops')).get(`/api/ops/accounts?q=${encodeURIComponent(username)}`);
@@ -127,7 +107,7 @@ test('ops: certificates: create with its majors, edit, deactivate; public catalo
   eq(mine.map((c) => [c.id, c.active]), [[r.data.id, false]], 'ops still lists it');
   // a school cannot declare it
   const pid = plan('44', 'not_by_major', { title: '运维测试 停用证书' });
-  const s = await freshSchool('44', '4401');
+  const s = await freshSchool('44', '4401', '93');
   fails(await s.client.post('/api/declarations', { plan_id: pid, certificate_id: r.data.id, trainees_total: 5,
     faculty: '<p>师资</p>', venue: '<p>场地</p>', submit: true }), 422, 'validation_failed', 'certificate_id', 'not_found');
   const acts = sql("SELECT action FROM audit_log WHERE entity = 'certificate' AND entity_id = ? ORDER BY id", r.data.id).map((x) => x.action);
@@ -174,7 +154,7 @@ test('ops: majors: list paged and searchable, create (code validated, unique), e
 
 test('ops: the SMS outbox: paged, filtered by phone, newest first', async () => {
   const ops = await as('ops');
-  const s = await freshSchool('11', '1101');
+  const s = await freshSchool('11', '1101', '93');
   const id = (await accountId(s.username)).id;
   await ops.post(`/api/ops/accounts/${id}/reset-password`);
   await ops.post(`/api/ops/accounts/${id}/reset-password`);
@@ -193,7 +173,7 @@ test('ops: the SMS outbox: paged, filtered by phone, newest first', async () => 
 
 test('ops: reset a school\'s password: new one by SMS, old sessions and password dead, must change it at login', async () => {
   const ops = await as('ops');
-  const s = await freshSchool('32', '3201');
+  const s = await freshSchool('32', '3201', '93');
   const a = await accountId(s.username);
   eq([a.role, a.school_id, a.phone], ['school', s.id, `${s.phone.slice(0, 3)}****${s.phone.slice(7)}`], 'listed with a masked phone');
   eq((await s.client.get('/api/me')).status, 200, 'logged in before');
@@ -228,7 +208,7 @@ test('ops: reset a school\'s password: new one by SMS, old sessions and password
 
 test('ops: unlock an account locked by wrong passwords', async () => {
   const ops = await as('ops');
-  const s = await freshSchool('32', '3201');
+  const s = await freshSchool('32', '3201', '93');
   for (let i = 0; i < 5; i++) {
     eq((await anon().post('/api/login', { username: s.username, password: 'Wrong12345' })).status, 401, `wrong ${i + 1}`);
   }
@@ -255,7 +235,7 @@ test('ops: eligibility with a bearer token: declared majors, undeclared, certifi
   const pid = plan('44', 'not_by_major', { title: '运维测试 报考资格', year });
   const certs = await certificates();
   const [cA, cB, cC] = [certs[1], certs[2], certs[3]];
-  const s = await freshSchool('44', '4401');
+  const s = await freshSchool('44', '4401', '93');
   // A: declared one major; B: declared none (certificate-wide); C: pending
   const mk = async (cert, majors) => {
     const r = await s.client.post('/api/declarations', body(pid, cert, 'not_by_major', { majors }));
@@ -318,7 +298,7 @@ test('ops: eligibility follows 河北\'s two-level chain: not eligible while pen
   const year = 2035;
   const pid = plan('13', 'by_major', { title: '运维测试 河北资格', year });
   const [, , , , cert] = await certificates();
-  const s = await freshSchool('13', '1301');
+  const s = await freshSchool('13', '1301', '93');
   const d = (await s.client.post('/api/declarations', body(pid, cert, 'by_major'))).data;
   const ask = async () => (await anon().get(`/api/eligibility?school=${s.code}&certificate=${cert.id}&year=${year}&major=${cert.majors[1]}`,
     { authorization: `Bearer ${token}` })).data;
@@ -337,7 +317,7 @@ test('ops: eligibility looks at every approved declaration of the year (two batc
   const p2 = plan('44', 'not_by_major', { title: '运维测试 第二批', year, batch: 2 });
   const cert = (await certificates()).find((c) => c.majors.length >= 3);
   assert(cert, 'a certificate with three majors');
-  const s = await freshSchool('44', '4401');
+  const s = await freshSchool('44', '4401', '93');
   const prov = await as('province44');
   const ids = [];
   for (const [pid, major] of [[p1, cert.majors[0]], [p2, cert.majors[1]]]) {

@@ -6,32 +6,11 @@
 // export read back from its ZIP.
 import { inflateRawSync } from 'node:zlib';
 import { test, assert, eq } from '../lib/harness.mjs';
-import { Client } from '../lib/server.mjs';
-import { S, as, fails, certificates, body, plan, sql, fullProfile, newPhone } from './ctx.mjs';
+import { S, as, fails, certificates, body, plan, sql, freshSchool, newSchoolCode } from './ctx.mjs';
 
 // Invented 学校标识码 of this file: 4992xxxxxx.
-let codeSeq = 0;
-function newCode() {
-  codeSeq++;
-  return `4992${String(process.pid % 100).padStart(2, '0')}${String(codeSeq).padStart(4, '0')}`;
-}
+const newCode = () => newSchoolCode('92');
 
-// A new school of the master list (added by ops) with a logged-in school
-// account with a phone (`host user add`) and a complete profile.
-async function freshSchool(province, city) {
-  const code = newCode();
-  const ops = await as('ops');
-  const r = await ops.post('/api/admin/schools', { code, name: `审核测试职业学院${code}`, province, city, type: '高职' });
-  eq(r.status, 201, `school added ${JSON.stringify(r.data)}`);
-  const phone = newPhone();
-  const username = `r${code}`;
-  S.main.host(['user', 'add', '--role', 'school', '--username', username, '--password', 'Pass12345',
-    '--school', String(r.data.id), '--phone', phone]);
-  const c = new Client(S.main.base);
-  await c.login(username, 'Pass12345');
-  eq((await c.put('/api/school/profile', fullProfile())).status, 200, 'profile complete');
-  return { id: r.data.id, code, name: r.data.name, phone, username, client: c };
-}
 
 // A city admin of another city (created once).
 const cityAdmins = new Map();
@@ -60,7 +39,7 @@ const review = (c, id, decision, comment) =>
 // ---- the chains -----------------------------------------------------------
 
 test('review: default chain (广东): province only; a city admin is not a level of it (409); approved, notified, history', async () => {
-  const s = await freshSchool('44', '4401');
+  const s = await freshSchool('44', '4401', '92');
   const pid = plan('44', 'not_by_major', { title: '审核测试 默认链' });
   const [cert] = await certificates();
   const d = await declare(s, pid, cert, 'not_by_major');
@@ -88,7 +67,7 @@ test('review: default chain (广东): province only; a city admin is not a level
 });
 
 test('review: 河北 two-level chain end to end: province first 409 not_your_level, city → pending at province, province → approved', async () => {
-  const s = await freshSchool('13', '1301');
+  const s = await freshSchool('13', '1301', '92');
   const pid = plan('13', 'by_major', { title: '审核测试 两级链' });
   const [, cert] = await certificates();
   const d = await declare(s, pid, cert, 'by_major');
@@ -126,7 +105,7 @@ test('review: 河北 two-level chain end to end: province first 409 not_your_lev
 });
 
 test('review: ops acts at whatever level a declaration waits (city, then province)', async () => {
-  const s = await freshSchool('13', '1301');
+  const s = await freshSchool('13', '1301', '92');
   const pid = plan('13', 'by_major', { title: '审核测试 运维' });
   const [, , cert] = await certificates();
   const d = await declare(s, pid, cert, 'by_major');
@@ -140,7 +119,7 @@ test('review: ops acts at whatever level a declaration waits (city, then provinc
 });
 
 test('review: reject and return need a comment (422); a bad decision is 422; nothing changes', async () => {
-  const s = await freshSchool('44', '4401');
+  const s = await freshSchool('44', '4401', '92');
   const pid = plan('44', 'not_by_major', { title: '审核测试 意见' });
   const [cert] = await certificates();
   const d = await declare(s, pid, cert, 'not_by_major');
@@ -165,7 +144,7 @@ test('review: reject and return need a comment (422); a bad decision is 422; not
 });
 
 test('review: return and resubmit: back to the school, edited or submitted as is, pending at the first level again', async () => {
-  const s = await freshSchool('13', '1301');
+  const s = await freshSchool('13', '1301', '92');
   const pid = plan('13', 'by_major', { title: '审核测试 退回' });
   const [, , , cert] = await certificates();
   const d = await declare(s, pid, cert, 'by_major');
@@ -202,7 +181,7 @@ test('review: return and resubmit: back to the school, edited or submitted as is
 });
 
 test('review: scope: other provinces and cities get 404 (view, review, batch); schools 403; drafts are invisible', async () => {
-  const s = await freshSchool('13', '1301');
+  const s = await freshSchool('13', '1301', '92');
   const pid = plan('13', 'by_major', { title: '审核测试 范围' });
   const certs = await certificates();
   const d = await declare(s, pid, certs[4], 'by_major');
@@ -238,7 +217,7 @@ async function queueSetup() {
   if (queue) return queue;
   const pid = plan('44', 'not_by_major', { title: '审核测试 队列', year: 2032 });
   const certs = await certificates();
-  const [A, B, C] = [await freshSchool('44', '4401'), await freshSchool('44', '4401'), await freshSchool('44', '4403')];
+  const [A, B, C] = [await freshSchool('44', '4401', '92'), await freshSchool('44', '4401', '92'), await freshSchool('44', '4403', '92')];
   const t = (n) => ({ trainees_total: n });
   const d = {
     a0: await declare(A, pid, certs[0], 'not_by_major', t(10)),
@@ -425,12 +404,12 @@ test('review: the export is a real .xlsx of the filtered, scoped list: header ro
 // ---- batch approval -----------------------------------------------------------
 
 test('review: batch approval reports per id: done, not at the caller\'s level, not found, invalid', async () => {
-  const s = await freshSchool('13', '1301');
+  const s = await freshSchool('13', '1301', '92');
   const pid = plan('13', 'by_major', { title: '审核测试 批量' });
   const certs = await certificates();
   const [d1, d2, d3] = [await declare(s, pid, certs[6], 'by_major'), await declare(s, pid, certs[7], 'by_major'),
     await declare(s, pid, certs[8], 'by_major')];
-  const g = await freshSchool('44', '4401');
+  const g = await freshSchool('44', '4401', '92');
   const gp = plan('44', 'not_by_major', { title: '审核测试 批量广东' });
   const dz = await declare(g, gp, certs[6], 'not_by_major');
   const city = await as('city1301');
@@ -468,7 +447,7 @@ test('review: pilot status: a school with an approved declaration in a year is t
   const year = 2043;                      // a year no other test uses
   const pid = plan('44', 'not_by_major', { title: '审核测试 试点', year });
   const certs = await certificates();
-  const [Y, Z] = [await freshSchool('44', '4401'), await freshSchool('44', '4403')];
+  const [Y, Z] = [await freshSchool('44', '4401', '92'), await freshSchool('44', '4403', '92')];
   const y1 = await declare(Y, pid, certs[9], 'not_by_major');
   const y2 = await declare(Y, pid, certs[0], 'not_by_major');
   const z1 = await declare(Z, pid, certs[9], 'not_by_major');
