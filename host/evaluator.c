@@ -67,6 +67,7 @@ static void seccomp_filter(void) {
       ALLOW(__NR_read),
       ALLOW(__NR_write),
       ALLOW(__NR_sendto),
+      ALLOW(__NR_recvfrom),
       ALLOW(__NR_poll),
       ALLOW(__NR_brk),
       ALLOW(__NR_mmap),
@@ -109,7 +110,8 @@ static void harden(void) {
   }
 #endif
   tzset(); /* os.date: read the zone now, before the filter */
-  seccomp_filter();
+  /* valgrind (make bench's instruction counts) cannot run under it */
+  if (!getenv("HOST_RULE_NO_SECCOMP")) seccomp_filter();
 }
 
 static ev_set *find_set(const char *key, size_t n) {
@@ -233,20 +235,11 @@ void evaluator_main(void) {
   wire_init(&in, EV_REQUEST_MAX);
   wire_init(&out, EV_REPLY_MAX);
   for (;;) {
-    uint32_t n;
     unsigned op;
     wire_reader r;
-    if (wire_read_full(EV_FD, &n, sizeof n, -1) != (long)sizeof n) break;
-    if (n > EV_REQUEST_MAX) break;
-    if (n > in.cap) {
-      char *d = realloc(in.data, n);
-      if (!d) break;
-      in.data = d;
-      in.cap = n;
-    }
-    if (n && wire_read_full(EV_FD, in.data, n, -1) != (long)n) break;
+    if (wire_read_frame(EV_FD, &in, -1) != 0) break;
     r.p = in.data;
-    r.end = in.data + n;
+    r.end = in.data + in.len;
     if (wire_get_u8(&r, &op) != WIRE_OK) break;
     out.max = EV_REPLY_MAX;
     if (op == 'L')
@@ -269,11 +262,23 @@ struct ev_slot {
   char tenant[16];
 };
 
+/* A thread waiting for an evaluator: released slots are handed to the
+ * first waiter whose tenant is under its share, so a release wakes one
+ * thread, not every waiter. */
+typedef struct waiter {
+  struct waiter *next;
+  pthread_cond_t cv;
+  const char *tenant;
+  ev_slot *got; /* set by the releasing thread */
+} waiter;
+
 static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_pool_cond = PTHREAD_COND_INITIALIZER;
+static pthread_once_t g_pool_once = PTHREAD_ONCE_INIT;
 static ev_slot g_pool[EV_MAX_POOL];
-static int g_npool;     /* 0 until first use */
-static long g_deadline; /* ms */
+static waiter *g_waiters; /* FIFO; guarded by g_pool_lock */
+static int g_npool;       /* set once */
+static int g_share;       /* slots one tenant may hold; set once */
+static long g_deadline;   /* ms; set once */
 static char g_exe[4096];
 static atomic_long g_kills;
 
@@ -287,34 +292,30 @@ static long env_long(const char *name, long dflt, long lo, long hi) {
   return n;
 }
 
-/* Under g_pool_lock. */
 static void pool_init(void) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   ssize_t n;
-  if (g_npool) return;
+  int i;
   g_npool = (int)env_long("HOST_RULE_EVALUATORS", cores > 2 ? 2 * cores : 4, 1,
                           EV_MAX_POOL);
+  /* one tenant leaves at least a quarter of the pool to the others */
+  g_share = g_npool - (g_npool + 3) / 4;
+  if (g_share < 1) g_share = 1;
   g_deadline = env_long("HOST_RULE_DEADLINE_MS", 1000, 10, 600000);
   n = readlink("/proc/self/exe", g_exe, sizeof g_exe - 1);
   g_exe[n > 0 ? n : 0] = '\0';
+  for (i = 0; i < EV_MAX_POOL; i++)
+    g_pool[i].fd = -1;
 }
 
 int ev_pool_size(void) {
-  int n;
-  pthread_mutex_lock(&g_pool_lock);
-  pool_init();
-  n = g_npool;
-  pthread_mutex_unlock(&g_pool_lock);
-  return n;
+  pthread_once(&g_pool_once, pool_init);
+  return g_npool;
 }
 
 long ev_deadline_ms(void) {
-  long n;
-  pthread_mutex_lock(&g_pool_lock);
-  pool_init();
-  n = g_deadline;
-  pthread_mutex_unlock(&g_pool_lock);
-  return n;
+  pthread_once(&g_pool_once, pool_init);
+  return g_deadline;
 }
 
 long ev_kills(void) {
@@ -372,41 +373,83 @@ static void kill_slot(ev_slot *s) {
   s->fd = -1;
 }
 
+/* Under g_pool_lock: slots tenant holds, and a free slot (a running one
+ * first) or NULL. */
+static ev_slot *free_slot(const char *tenant, int *held) {
+  ev_slot *s = NULL;
+  int i;
+  *held = 0;
+  for (i = 0; i < g_npool; i++) {
+    if (g_pool[i].busy) {
+      if (strcmp(g_pool[i].tenant, tenant) == 0) ++*held;
+    } else if (!s || (g_pool[i].pid && !s->pid)) {
+      s = &g_pool[i];
+    }
+  }
+  return s;
+}
+
+/* Under g_pool_lock: may a queued waiter take a free slot now? */
+static int waiter_eligible(void) {
+  waiter *w;
+  for (w = g_waiters; w; w = w->next) {
+    int held;
+    free_slot(w->tenant, &held);
+    if (held < g_share) return 1;
+  }
+  return 0;
+}
+
+static void take(ev_slot *s, const char *tenant) {
+  s->busy = 1;
+  snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
+}
+
 ev_slot *ev_acquire(const char *tenant, long wait_until, int *rc, char *err,
                     size_t errlen) {
-  ev_slot *s = NULL;
-  struct timespec ts;
-  int i, mine;
+  ev_slot *s;
+  waiter w, **pp;
+  int held;
+  pthread_once(&g_pool_once, pool_init);
   pthread_mutex_lock(&g_pool_lock);
-  pool_init();
-  for (;;) {
-    int cap = g_npool / 2 > 0 ? g_npool / 2 : 1;
-    mine = 0;
-    s = NULL;
-    for (i = 0; i < g_npool; i++) {
-      if (g_pool[i].busy && strcmp(g_pool[i].tenant, tenant) == 0)
-        mine++;
-      else if (!g_pool[i].busy && (!s || (g_pool[i].pid && !s->pid)))
-        s = &g_pool[i]; /* prefer a running one */
-    }
-    if (s && (mine < cap || g_npool == 1)) break;
-    if (wire_now_ms() >= wait_until) {
-      pthread_mutex_unlock(&g_pool_lock);
-      *rc = EV_ERR_BUSY;
-      snprintf(err, errlen, "rules: no evaluator came free in time");
-      return NULL;
-    }
+  s = free_slot(tenant, &held);
+  if (s && held < g_share && !waiter_eligible()) {
+    take(s, tenant);
+  } else {
+    struct timespec ts;
+    long ms = wait_until - wire_now_ms();
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50 * 1000000L; /* re-check the deadline often */
+    if (ms < 0) ms = 0;
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
       ts.tv_sec++;
       ts.tv_nsec -= 1000000000L;
     }
-    pthread_cond_timedwait(&g_pool_cond, &g_pool_lock, &ts);
+    memset(&w, 0, sizeof w);
+    pthread_cond_init(&w.cv, NULL);
+    w.tenant = tenant;
+    for (pp = &g_waiters; *pp; pp = &(*pp)->next)
+      ;
+    *pp = &w;
+    while (!w.got)
+      if (pthread_cond_timedwait(&w.cv, &g_pool_lock, &ts) != 0 && !w.got)
+        break;
+    if (!w.got) /* timed out: leave the queue */
+      for (pp = &g_waiters; *pp; pp = &(*pp)->next)
+        if (*pp == &w) {
+          *pp = w.next;
+          break;
+        }
+    pthread_cond_destroy(&w.cv);
+    s = w.got;
   }
-  s->busy = 1;
-  snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
   pthread_mutex_unlock(&g_pool_lock);
+  if (!s) {
+    *rc = EV_ERR_BUSY;
+    snprintf(err, errlen, "rules: no evaluator came free in time");
+    return NULL;
+  }
   if (!s->pid && (*rc = spawn(s, err, errlen)) != EV_OK) {
     ev_release(s);
     return NULL;
@@ -416,44 +459,54 @@ ev_slot *ev_acquire(const char *tenant, long wait_until, int *rc, char *err,
 }
 
 void ev_release(ev_slot *s) {
+  waiter **pp;
   pthread_mutex_lock(&g_pool_lock);
   s->busy = 0;
   s->tenant[0] = '\0';
-  pthread_cond_broadcast(&g_pool_cond);
+  for (pp = &g_waiters; *pp; pp = &(*pp)->next) {
+    waiter *w = *pp;
+    int held;
+    free_slot(w->tenant, &held);
+    if (held < g_share) { /* hand it over */
+      take(s, w->tenant);
+      w->got = s;
+      *pp = w->next;
+      pthread_cond_signal(&w->cv);
+      break;
+    }
+  }
   pthread_mutex_unlock(&g_pool_lock);
 }
 
 int ev_exchange(ev_slot *s, const wire_buf *req, wire_buf *reply,
                 long deadline) {
-  uint32_t n;
-  long got;
   int w = wire_write_full(s->fd, req->data, req->len, deadline);
-  if (w == 0 &&
-      (got = wire_read_full(s->fd, &n, sizeof n, deadline)) == (long)sizeof n &&
-      n <= reply->max) {
-    reply->len = 0;
-    if (n > reply->cap) {
-      char *d = realloc(reply->data, n);
-      if (!d) goto broken;
-      reply->data = d;
-      reply->cap = n;
-    }
-    if (n == 0 || wire_read_full(s->fd, reply->data, n, deadline) == (long)n) {
-      reply->len = n;
-      return EV_OK;
-    }
-  }
-broken:
-  w = wire_now_ms() >= deadline ? EV_ERR_TIMEOUT : EV_ERR_DIED;
+  if (w == 0 && (w = wire_read_frame(s->fd, reply, deadline)) == 0)
+    return EV_OK;
+  w = w == -2 || wire_now_ms() >= deadline ? EV_ERR_TIMEOUT : EV_ERR_DIED;
   kill_slot(s);
   atomic_fetch_add(&g_kills, 1);
   return w;
 }
 
+/* Idle evaluators end on end of file; give them a moment, then kill. */
 void ev_shutdown(void) {
-  int i;
+  struct timespec pause = {0, 2 * 1000 * 1000};
+  int i, k;
+  pthread_once(&g_pool_once, pool_init);
   pthread_mutex_lock(&g_pool_lock);
-  for (i = 0; i < g_npool; i++)
-    if (!g_pool[i].busy) kill_slot(&g_pool[i]);
+  for (i = 0; i < g_npool; i++) {
+    ev_slot *s = &g_pool[i];
+    if (s->busy || !s->pid) continue;
+    close(s->fd);
+    for (k = 0; k < 500 && waitpid(s->pid, NULL, WNOHANG) == 0; k++)
+      nanosleep(&pause, NULL);
+    if (k == 500) {
+      kill(s->pid, SIGKILL);
+      waitpid(s->pid, NULL, 0);
+    }
+    s->pid = 0;
+    s->fd = -1;
+  }
   pthread_mutex_unlock(&g_pool_lock);
 }

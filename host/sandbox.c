@@ -6,6 +6,7 @@
 #include "sandbox.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +17,32 @@
 #define SBX_HOOK_STEP 1000      /* instructions between hook runs */
 #define SBX_GC_AFTER (8u << 20) /* collect after a call above this */
 
+/* What a built set looked like right after it was built: every value
+ * reachable from it (tables, closures' upvalues, their envs), in walk
+ * order, as (tag, bits) words. Equal after a call means the call left
+ * nothing behind; anything else, and the set is built afresh. */
+typedef struct snapshot {
+  uint64_t *w; /* owned */
+  size_t n, cap;
+  int valid;
+} snapshot;
+
 struct sbx {
   lua_State *L; /* owned */
   size_t mem_used, mem_limit;
   long steps, budget; /* instructions this call */
   int nfiles;
   char names[SBX_MAX_FILES][16];
+  snapshot snaps[SBX_MAX_FILES]; /* per set, as names */
+  snapshot scratch;
+  struct walker *walker; /* owned; made on first use */
 };
 
-static const char CODE_KEY = 'c'; /* registry: name -> wrapped chunk */
+static const char CODE_KEY = 'c';  /* registry: name -> wrapped chunk */
+static const char BUILT_KEY = 'b'; /* registry: name -> built set */
+
+#define SNAP_MAX 65536 /* words; a larger set is rebuilt every call */
+#define SNAP_SEEN 2048 /* objects walked */
 
 static const char *const REQUIRED[] = {"check_plan",        "check_profile",
                                        "check_declaration", "review_chain",
@@ -152,46 +170,112 @@ static void guard_libraries(lua_State *L) {
   lua_pop(L, 1);
 }
 
-/* Pushes a fresh _ENV for one run of a rule file: copies of the allowed
- * names, so that what a run changes there dies with it. */
-static void push_env(lua_State *L) {
-  static const char *const base[] = {
-      "assert", "error",    "ipairs",   "next",     "pairs",
-      "pcall",  "select",   "tonumber", "tostring", "type",
-      "xpcall", "rawequal", "rawlen",   "_VERSION", NULL};
-  static const char *const libs[] = {"string", "table", "math", "utf8", NULL};
-  static const char *const os_names[] = {"time", "date", "clock", "difftime",
-                                         NULL};
+/* The names a rule file may use. Libraries are shared, read-only proxies
+ * (a write raises), so that no run can change what the next one sees;
+ * math.random and math.randomseed are left out: rules are deterministic,
+ * and a seed would carry a value from one call to the next. */
+static const char *const ENV_BASE[] = {
+    "assert", "error",    "ipairs",   "next",     "pairs",
+    "pcall",  "select",   "tonumber", "tostring", "type",
+    "xpcall", "rawequal", "rawlen",   "_VERSION", NULL};
+static const char *const ENV_LIBS[] = {"string", "table", "math",
+                                       "utf8",   "os",    NULL};
+static const char *const ENV_OS[] = {"time", "date", "clock", "difftime", NULL};
+
+static const char ENV_MT_KEY = 'e'; /* registry: the metatable of envs */
+
+static int readonly_newindex(lua_State *L) {
+  return luaL_error(L, "rules cannot change the library '%s'",
+                    lua_tostring(L, lua_upvalueindex(1)));
+}
+
+/* __pairs: the base library's next over the copy (upvalues 2 and 1). */
+static int readonly_pairs(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushnil(L);
+  return 3;
+}
+
+/* Replaces the table on top by a read-only proxy of a copy of it. */
+static void make_readonly(lua_State *L, const char *name) {
+  int t = lua_gettop(L);
+  lua_createtable(L, 0, 32); /* t copy */
+  lua_pushnil(L);
+  while (lua_next(L, t)) { /* t copy k v */
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  lua_createtable(L, 0, 0); /* t copy proxy */
+  lua_createtable(L, 0, 4); /* t copy proxy mt */
+  lua_pushvalue(L, -3);
+  lua_setfield(L, -2, "__index");
+  lua_pushstring(L, name);
+  lua_pushcclosure(L, readonly_newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushvalue(L, -3);
+  lua_getglobal(L, "next");
+  lua_pushcclosure(L, readonly_pairs, 2);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2); /* t copy proxy */
+  lua_replace(L, t);
+  lua_settop(L, t); /* proxy */
+}
+
+/* Builds the metatable of run envs once per state (after guarding): its
+ * __index is the table of allowed names. */
+static void make_env_metatable(lua_State *L) {
   int i;
-  lua_createtable(L, 0, 24); /* env */
-  lua_pushglobaltable(L);    /* env G */
-  for (i = 0; base[i]; i++) {
-    lua_getfield(L, -1, base[i]);
-    lua_setfield(L, -3, base[i]);
+  lua_createtable(L, 0, 1);  /* mt */
+  lua_createtable(L, 0, 24); /* mt allowed */
+  lua_pushglobaltable(L);    /* mt allowed G */
+  for (i = 0; ENV_BASE[i]; i++) {
+    lua_getfield(L, -1, ENV_BASE[i]);
+    lua_setfield(L, -3, ENV_BASE[i]);
   }
-  for (i = 0; libs[i]; i++) {
-    lua_createtable(L, 0, 32);    /* env G copy */
-    lua_getfield(L, -2, libs[i]); /* env G copy lib */
-    lua_pushnil(L);
-    while (lua_next(L, -2)) { /* env G copy lib k v */
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_settable(L, -5);
+  for (i = 0; ENV_LIBS[i]; i++) {
+    if (strcmp(ENV_LIBS[i], "os") == 0) {
+      int k;
+      lua_createtable(L, 0, 4); /* ... os */
+      lua_getfield(L, -2, "os");
+      for (k = 0; ENV_OS[k]; k++) {
+        lua_getfield(L, -1, ENV_OS[k]);
+        lua_setfield(L, -3, ENV_OS[k]);
+      }
+      lua_pop(L, 1);
+    } else {
+      lua_getfield(L, -1, ENV_LIBS[i]);
     }
-    lua_pop(L, 1);
-    lua_setfield(L, -3, libs[i]);
+    make_readonly(L, ENV_LIBS[i]);
+    if (strcmp(ENV_LIBS[i], "math") == 0) { /* from the proxy's copy */
+      lua_getmetatable(L, -1);
+      lua_getfield(L, -1, "__index");
+      lua_pushnil(L);
+      lua_setfield(L, -2, "random");
+      lua_pushnil(L);
+      lua_setfield(L, -2, "randomseed");
+      lua_pop(L, 2);
+    }
+    lua_setfield(L, -3, ENV_LIBS[i]);
   }
-  lua_createtable(L, 0, 4); /* env G os */
-  lua_getfield(L, -2, "os");
-  for (i = 0; os_names[i]; i++) {
-    lua_getfield(L, -1, os_names[i]);
-    lua_setfield(L, -3, os_names[i]);
-  }
-  lua_pop(L, 1);
-  lua_setfield(L, -3, "os");
-  lua_pop(L, 1); /* env */
+  lua_pop(L, 1); /* mt allowed */
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &ENV_MT_KEY);
+}
+
+/* Pushes a fresh _ENV for one run of a rule file: an empty table over the
+ * allowed names, so what a run assigns there dies with it. */
+static void push_env(lua_State *L) {
+  lua_createtable(L, 0, 2);
   lua_pushvalue(L, -1);
   lua_setfield(L, -2, "_G");
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ENV_MT_KEY);
+  lua_setmetatable(L, -2);
 }
 
 /* ---- compiling ------------------------------------------------------- */
@@ -226,6 +310,128 @@ static int compile(lua_State *L, const sbx_file *f, char *err, size_t errlen) {
   }
   lua_remove(L, -2); /* the text */
   return SBX_OK;
+}
+
+/* ---- snapshots ------------------------------------------------------- */
+
+/* The objects one walk has seen: an open-addressing set whose slots are
+ * stamped with the walk's number, so that a new walk starts empty
+ * without clearing. */
+#define SEEN_SLOTS 4096 /* a power of two, twice SNAP_SEEN */
+typedef struct walker {
+  snapshot *snap;
+  const void *slot[SEEN_SLOTS];
+  unsigned stamp[SEEN_SLOTS];
+  unsigned walk;
+  int nseen;
+  int overflow;
+} walker;
+
+static inline void snap_word(walker *w, uint64_t v) {
+  snapshot *s = w->snap;
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 1024;
+    uint64_t *p;
+    if (w->overflow) return;
+    if (cap > SNAP_MAX || !(p = realloc(s->w, cap * sizeof *p))) {
+      w->overflow = 1;
+      return;
+    }
+    s->w = p;
+    s->cap = cap;
+  }
+  s->w[s->n++] = v;
+}
+
+/* Has p been walked? Records it if not. */
+static int snap_seen(walker *w, const void *p) {
+  uintptr_t h = ((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull;
+  unsigned i = (unsigned)(h >> 40) & (SEEN_SLOTS - 1);
+  for (;; i = (i + 1) & (SEEN_SLOTS - 1)) {
+    if (w->stamp[i] != w->walk) break;
+    if (w->slot[i] == p) return 1;
+  }
+  if (++w->nseen > SNAP_SEEN) {
+    w->overflow = 1;
+    return 1;
+  }
+  w->stamp[i] = w->walk;
+  w->slot[i] = p;
+  return 0;
+}
+
+/* Records the value at idx and, the first time, what it reaches. */
+static void snap_value(walker *w, lua_State *L, int idx, int depth) {
+  int t = lua_type(L, idx);
+  idx = lua_absindex(L, idx);
+  snap_word(w, (uint64_t)t);
+  switch (t) {
+  case LUA_TNIL:
+    return;
+  case LUA_TBOOLEAN:
+    snap_word(w, (uint64_t)lua_toboolean(L, idx));
+    return;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) {
+      snap_word(w, (uint64_t)lua_tointeger(L, idx));
+    } else {
+      lua_Number n = lua_tonumber(L, idx);
+      uint64_t bits;
+      memcpy(&bits, &n, sizeof bits);
+      snap_word(w, bits ^ 0x5a5a5a5a5a5a5a5aull);
+    }
+    return;
+  case LUA_TSTRING:
+    snap_word(w, (uint64_t)(uintptr_t)lua_topointer(L, idx));
+    return;
+  default:
+    break;
+  }
+  snap_word(w, (uint64_t)(uintptr_t)lua_topointer(L, idx));
+  if (snap_seen(w, lua_topointer(L, idx)) || w->overflow) return;
+  if (depth > 64 || !lua_checkstack(L, 4)) {
+    w->overflow = 1;
+    return;
+  }
+  if (t == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) { /* k v */
+      snap_value(w, L, -2, depth + 1);
+      snap_value(w, L, -1, depth + 1);
+      lua_pop(L, 1);
+    }
+    snap_word(w, 0xffu); /* end of table */
+  } else if (t == LUA_TFUNCTION) {
+    int n;
+    for (n = 1; lua_getupvalue(L, idx, n); n++) {
+      snap_value(w, L, -1, depth + 1);
+      lua_pop(L, 1);
+    }
+    snap_word(w, 0xfeu); /* end of upvalues */
+  }
+}
+
+/* Takes a snapshot of the value on top into snap. Returns 1 if it fit. */
+static int snap_take(sbx *s, snapshot *snap) {
+  walker *w = s->walker;
+  if (!w && !(w = s->walker = calloc(1, sizeof *w))) return 0;
+  w->snap = snap;
+  w->nseen = 0;
+  w->overflow = 0;
+  if (++w->walk == 0) { /* stamps wrapped: clear them */
+    memset(w->stamp, 0, sizeof w->stamp);
+    w->walk = 1;
+  }
+  snap->n = 0;
+  snap_value(w, s->L, -1, 0);
+  return !w->overflow;
+}
+
+static int set_index(const sbx *s, const char *name) {
+  int i;
+  for (i = 0; i < s->nfiles; i++)
+    if (strcmp(s->names[i], name) == 0) return i;
+  return 0;
 }
 
 /* ---- building a set, inside a protected call -------------------------- */
@@ -281,9 +487,24 @@ typedef struct call_args {
  * result. */
 static int do_call(lua_State *L) {
   call_args *a = lua_touserdata(L, 1);
+  snapshot *snap = &a->s->snaps[set_index(a->s, a->province)];
   int k;
   lua_settop(L, 0);
-  build_set(L, a->s, a->province); /* set */
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &BUILT_KEY);
+  lua_getfield(L, 1, a->province); /* built set|nil */
+  lua_remove(L, 1);
+  if (!snap->valid || !lua_istable(L, 1)) {
+    lua_settop(L, 0);
+    build_set(L, a->s, a->province); /* set */
+    /* keep it for the next call, as it is now */
+    snap->valid = snap_take(a->s, snap);
+    if (snap->valid) {
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &BUILT_KEY);
+      lua_pushvalue(L, 1);
+      lua_setfield(L, -2, a->province);
+      lua_pop(L, 1);
+    }
+  }
   if (a->probe) {
     for (k = 0; REQUIRED[k]; k++) {
       lua_getfield(L, 1, REQUIRED[k]);
@@ -336,16 +557,39 @@ static void after_call(sbx *s) {
   if (s->mem_used > SBX_GC_AFTER) lua_gc(s->L, LUA_GCCOLLECT);
 }
 
+/* Forgets the built set of province unless it is as it was built. */
+static void check_built(sbx *s, const char *province) {
+  snapshot *snap = &s->snaps[set_index(s, province)];
+  lua_State *L = s->L;
+  int same;
+  if (!snap->valid) return;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &BUILT_KEY);
+  lua_getfield(L, -1, province);
+  same = lua_istable(L, -1) && snap_take(s, &s->scratch) &&
+         s->scratch.n == snap->n &&
+         memcmp(s->scratch.w, snap->w, snap->n * sizeof *snap->w) == 0;
+  lua_pop(L, 1);
+  if (!same) {
+    snap->valid = 0;
+    lua_pushnil(L);
+    lua_setfield(L, -2, province);
+  }
+  lua_pop(L, 1);
+}
+
 int sbx_call(sbx *s, const char *province, const char *entry, wire_reader *arg,
              wire_buf *out, char *err, size_t errlen) {
   call_args a = {s, province, entry, arg, 0};
   int rc, w;
   if (!has_file(s, province)) a.province = "default";
   if ((rc = protected_call(s, &a, err, errlen)) != SBX_OK) {
+    s->snaps[set_index(s, a.province)].valid = 0; /* rebuilt next time */
     after_call(s);
     return rc;
   }
   w = wire_put_value(out, s->L, -1);
+  lua_settop(s->L, 0);
+  check_built(s, a.province);
   after_call(s);
   if (w != WIRE_OK) {
     snprintf(err, errlen, "rule result too large or too deep");
@@ -357,8 +601,13 @@ int sbx_call(sbx *s, const char *province, const char *entry, wire_reader *arg,
 /* ---- loading --------------------------------------------------------- */
 
 void sbx_free(sbx *s) {
+  int i;
   if (!s) return;
   if (s->L) lua_close(s->L);
+  for (i = 0; i < SBX_MAX_FILES; i++)
+    free(s->snaps[i].w);
+  free(s->scratch.w);
+  free(s->walker);
   free(s);
 }
 
@@ -386,6 +635,9 @@ int sbx_load(const sbx_file *files, int n, sbx **out, char *err,
   lua_pop(L, 6);
   /* The string metatable reaches the real string table: guard it there. */
   guard_libraries(L);
+  make_env_metatable(L);
+  lua_newtable(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &BUILT_KEY);
   lua_newtable(L); /* code */
   for (i = 0; i < n; i++) {
     if (strlen(files[i].name) >= sizeof s->names[0]) {

@@ -240,33 +240,56 @@ static int wait_fd(int fd, short events, long deadline_ms) {
   }
 }
 
+/* Reads try first and wait only when nothing is there: on a busy host
+ * the answer is often ready, and a poll would cost a system call. */
 long wire_read_full(int fd, void *buf, size_t n, long deadline_ms) {
   size_t got = 0;
   while (got < n) {
-    ssize_t k;
-    int w = wait_fd(fd, POLLIN, deadline_ms);
-    if (w != 0) return w;
-    k = read(fd, (char *)buf + got, n - got);
+    ssize_t k = recv(fd, (char *)buf + got, n - got,
+                     deadline_ms < 0 ? 0 : MSG_DONTWAIT);
     if (k == 0) return 0;
     if (k < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return -1;
+      int w;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      if ((w = wait_fd(fd, POLLIN, deadline_ms)) != 0) return w;
+      continue;
     }
     got += (size_t)k;
   }
   return (long)n;
 }
 
+int wire_read_frame(int fd, wire_buf *b, long deadline_ms) {
+  uint32_t n;
+  long k;
+  b->len = 0;
+  if ((k = wire_read_full(fd, &n, sizeof n, deadline_ms)) != (long)sizeof n)
+    return k == -2 ? -2 : -1;
+  if (n > b->max) return -3;
+  if (n > b->cap) {
+    char *d = realloc(b->data, n);
+    if (!d) return -1;
+    b->data = d;
+    b->cap = n;
+  }
+  if (n && (k = wire_read_full(fd, b->data, n, deadline_ms)) != (long)n)
+    return k == -2 ? -2 : -1;
+  b->len = n;
+  return 0;
+}
+
 int wire_write_full(int fd, const void *buf, size_t n, long deadline_ms) {
   size_t put = 0;
   while (put < n) {
-    ssize_t k;
-    int w = wait_fd(fd, POLLOUT, deadline_ms);
-    if (w != 0) return w;
-    k = send(fd, (const char *)buf + put, n - put, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t k =
+        send(fd, (const char *)buf + put, n - put, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (k < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      return -1;
+      int w;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      if ((w = wait_fd(fd, POLLOUT, deadline_ms)) != 0) return w;
+      continue;
     }
     put += (size_t)k;
   }

@@ -70,6 +70,10 @@ int wire_get_value(wire_reader *r, lua_State *L);
 /* Reads exactly n bytes from fd before the CLOCK_MONOTONIC deadline (ms).
  * Returns n, 0 on end of file, -1 on error, -2 on timeout. */
 long wire_read_full(int fd, void *buf, size_t n, long deadline_ms);
+/* Reads one frame (a 4-byte length, then that many bytes) into b, whose
+ * max caps it. Returns 0, -1 (error or end of file), -2 (timeout) or -3
+ * (frame too large). A deadline below 0 waits for ever. */
+int wire_read_frame(int fd, wire_buf *b, long deadline_ms);
 /* Writes all of buf before the deadline; 0, or -1 (error), -2 (timeout). */
 int wire_write_full(int fd, const void *buf, size_t n, long deadline_ms);
 /* Milliseconds of CLOCK_MONOTONIC. */

@@ -70,8 +70,8 @@ static const char *DEFAULT_LUA =
 /* Province 99 clobbers what it can reach of the libraries. */
 static const char *P99_LUA = "local base = ...\n"
                              "return { clobber = function()\n"
-                             "  string.upper = function() return 'pwned' end\n"
                              "  base.review_chain = nil\n"
+                             "  string.upper = function() return 'pwned' end\n"
                              "  return 'done' end }\n";
 
 static void write_file(const char *name, const char *text) {
@@ -193,8 +193,10 @@ UNIT_TEST(sandbox_keeps_nothing_between_calls) {
 
 UNIT_TEST(sandbox_isolates_shared_tables) {
   lua_State *L = setup();
-  CHECK(strcmp(lua_run(L, "return require('rules').call('99', 'clobber')"),
-               "done") == 0);
+  /* 2026-12-01: the libraries are read-only: a write is refused */
+  CHECK_STR_HAS(lua_run(L, "return select(2, require('rules').call('99', "
+                           "'clobber'))"),
+                "cannot change the library 'string'");
   /* the real string table and other sets are untouched */
   CHECK(strcmp(probe(L, "upper"), "ABCD") == 0);
   CHECK(strcmp(lua_run(L, "return require('rules').call('99', 'probe', "
