@@ -102,6 +102,11 @@ static void send_metrics(struct mg_connection *conn) {
   OUT("# HELP rules_failures_total Rule calls that failed.\n");
   OUT("# TYPE rules_failures_total counter\nrules_failures_total %ld\n",
       rules_failures());
+  OUT("# HELP rules_evaluator_kills_total Rule evaluators killed (deadline "
+      "missed, or died).\n");
+  OUT("# TYPE rules_evaluator_kills_total counter\n"
+      "rules_evaluator_kills_total %ld\n",
+      rules_evaluator_kills());
 #undef OUT
   mg_response_header_start(conn, 200);
   mg_response_header_add(conn, "Content-Type",
