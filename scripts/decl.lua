@@ -128,8 +128,16 @@ function decl.read_form(body, mode)
   return d
 end
 
--- Checks the certificate and that each major is one it corresponds to.
-function decl.check_catalogue(d)
+-- The school of the latest decl.school_of call in this state (one request
+-- at a time per worker thread), for check_catalogue's callers that do not
+-- pass the school.
+local request_school
+
+-- Checks the certificate, that each major is one it corresponds to, and
+-- (with the school, or the one decl.school_of found for this request) that
+-- each major is of a level the school may declare (422 major_level).
+function decl.check_catalogue(d, school)
+  school = school or request_school
   local cert = db.one([[SELECT c.id, c.name, c.level, o.name AS organization FROM certificates c
                         JOIN organizations o ON o.id = c.organization_id
                         WHERE c.id = ? AND c.active = 1]], d.certificate_id)
@@ -144,6 +152,7 @@ function decl.check_catalogue(d)
       f.add("majors[" .. (i - 1) .. "].major", "not_for_certificate", "该专业不属于此证书对应的专业")
     end
   end
+  if school then require("major_levels").check(d.majors, school, f) end
   f.check()
   return cert
 end
@@ -225,6 +234,7 @@ function decl.school_of(ctx)
   local s = db.one("SELECT id, code, name, type, province_code, city_code, active FROM schools WHERE id = ?",
                    ctx.account.school_id)
   if not s then web.fail(404, "not_found", "院校不存在") end
+  request_school = s
   if s.active ~= 1 then
     web.fail(403, "school_inactive", "院校已在院校总库中停用，请联系省级或地市级教育行政部门")
   end
