@@ -448,6 +448,7 @@ function decl.view(id)
                              WHERE r.declaration_id = ? ORDER BY r.id]], id)
   for _, v in ipairs(reviews) do v.created_at = util.iso(v.created_at) end
   r.reviews = reviews
+  r.attachments = require("attachments").list(id)
   return decl.present(r)
 end
 
