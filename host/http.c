@@ -18,6 +18,7 @@
 #include <civetweb.h>
 #include <lua.h>
 
+#include "assets.h"
 #include "rules.h"
 #include "vm.h"
 
@@ -326,6 +327,7 @@ static int handle_api(struct mg_connection *conn,
 static int on_request(struct mg_connection *conn, void *cbdata) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   const char *uri = ri->local_uri;
+  int status;
   (void)cbdata;
   if (atomic_load(&g_draining)) {
     snprintf(t_route, sizeof t_route, "draining");
@@ -346,6 +348,7 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
   if (strncmp(uri, "/api/", 5) == 0 || strcmp(uri, "/api") == 0)
     return handle_api(conn, ri);
   snprintf(t_route, sizeof t_route, "static");
+  if ((status = assets_serve(conn)) != 0) return status; /* hashed assets */
   return 0; /* civetweb serves the file */
 }
 
@@ -416,6 +419,9 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   opts[n++] = "no";
   opts[n++] = "max_request_size";
   opts[n++] = "65536";
+  /* index.html and the like revalidate; hashed assets: assets.c */
+  opts[n++] = "static_file_cache_control";
+  opts[n++] = "no-cache";
   /* The pages load only their own assets; Element Plus and wangEditor
    * need inline styles. */
   opts[n++] = "additional_header";
