@@ -75,7 +75,7 @@ test('issue 13: the session cleared while typing, then 保存, login, and the ty
   await page.fill('input[name=username]', school.username);
   await page.fill('input[name=password]', 'Pass12345');
   await page.click('.auth-card button:has-text("登录")');
-  await page.waitForSelector('.decl-form .draft-restored');
+  await page.waitForSelector('.draft-restored');
   await waitText(page, '.fi-faculty', '专任教师8人，其中双师型5人。');
   await waitText(page, '.fi-venue', '物流实训中心1200平方米。');
   await waitText(page, '.f-certificate', '物流管理');
@@ -103,7 +103,8 @@ test('issue 13: leaving a changed form asks first (side menu, browser back); a C
   await page.waitForSelector('.decl-form');
   await page.click('.fi-faculty [contenteditable]');
   await page.keyboard.type('尚未保存的师资情况。');
-  await page.click('.layout-aside >> text=证书试点申报');
+  // the browser's back
+  await page.goBack();
   await page.waitForSelector('.el-message-box');
   assert((await page.textContent('.el-message-box')).includes('尚未保存'), 'the prompt says why');
   await s.shot('leave-prompt');
@@ -111,10 +112,12 @@ test('issue 13: leaving a changed form asks first (side menu, browser back); a C
   await page.waitForSelector('.el-message-box', { state: 'hidden' });
   assert(page.url().includes(`/school/declare/${plan.id}`), 'still on the form');
   await waitText(page, '.fi-faculty', '尚未保存的师资情况。');
-  await page.goBack();
+  // the side menu
+  await page.click('.layout-aside >> text=证书试点申报');
   await page.waitForSelector('.el-message-box');
   await page.click('.el-message-box button:has-text("继续填写")');
   await page.waitForSelector('.el-message-box', { state: 'hidden' });
+  assert(page.url().includes(`/school/declare/${plan.id}`), 'still on the form');
   await waitText(page, '.fi-faculty', '尚未保存的师资情况。');
   // another tab logs in again: this page's CSRF token is stale; 保存 still saves
   await page.evaluate(async () => {
@@ -214,7 +217,8 @@ test('issue 13: the major picker groups by level with the school\'s own first; a
   await rows.nth(0).locator('.f-trainees input').fill('10');
   await rows.nth(0).locator('.f-trainees input').blur();
   await page.click('.btn-save');
-  await page.waitForFunction(() => !document.querySelector('.majors-table .row-error'));
+  await waitText(page, '.el-message--success', '保存成功');
+  eq(await page.locator('.majors-table .row-error').count(), 0, 'no row error now');
   const d = (await school.client.get(`/api/declarations/${r.data.id}`)).data;
   eq(d.majors.map((m) => m.level), ['高职专科'], 'saved with the 高职专科 major');
   s.assertClean();

@@ -110,6 +110,8 @@ async function guard(m, target) {
 let seq = 0
 async function resolve(opts = {}) {
   const target = parse(location.hash)
+  // the address put back after a refused leave, or an entry of the same page
+  if (opts.fromHash && target.fullPath === route.fullPath) return
   if (leaveGuard && !opts.force && route.fullPath && target.fullPath !== route.fullPath) {
     const from = route.fullPath
     const ok = await leaveGuard()
@@ -147,7 +149,7 @@ async function resolve(opts = {}) {
 }
 
 export function startRouter() {
-  window.addEventListener('hashchange', () => resolve())
+  window.addEventListener('hashchange', () => resolve({ fromHash: true }))
   return resolve()
 }
 
