@@ -148,3 +148,18 @@ test('attachments: deleting a draft deletes its files; names lose their director
   eq((await c.del(`/api/declarations/${id}`)).status, 200, 'draft deleted');
   eq(sql('SELECT count(*) AS n FROM attachments WHERE declaration_id = ?', id)[0].n, 0, 'its files went with it');
 });
+
+test('attachments: a malformed multipart body is 400 in the JSON error shape; multipart elsewhere is not parsed as a form', async () => {
+  const { c, id } = await draftOf('84');
+  const headers = { cookie: c.cookie, 'x-csrf-token': c.csrf, 'content-type': 'multipart/form-data' };
+  const r = await fetch(`${S.main.base}/api/declarations/${id}/attachments`, { method: 'POST', headers, body: '--x\r\nnot a part' });
+  eq(r.status, 400, 'no boundary: 400');
+  const e = await r.json();
+  assert(e.error && e.error.code && /[\u4e00-\u9fff]/.test(e.error.message), `the error shape: ${JSON.stringify(e)}`);
+  const form = new FormData();
+  form.append('file', new Blob([PDF]), 'x.pdf');
+  const other = await fetch(`${S.main.base}/api/declarations/${id}`, {
+    method: 'PUT', headers: { cookie: c.cookie, 'x-csrf-token': c.csrf }, body: form });
+  eq([other.status, (await other.json()).error.code], [400, 'bad_json'], 'a form sent to a JSON endpoint is not JSON');
+  eq(sql('SELECT count(*) AS n FROM attachments WHERE declaration_id = ?', id)[0].n, 0, 'nothing stored');
+});

@@ -12,14 +12,15 @@ import { axeViolations } from './axe.mjs';
 
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n');
 let seq = 0;
+let opsClient = null;
+const ops = async () => (opsClient ||= await apiAs('ops'));
 
 // A new school of the master list with its own account (password Pass12345)
 // and, unless profile is false, a complete profile. Returns {id, username, name, client}.
 async function freshSchool(province, city, { type = '高职', profile = true } = {}) {
   seq++;
   const code = `48${String(process.pid % 1000).padStart(3, '0')}${String(seq).padStart(5, '0')}`;
-  const ops = await apiAs('ops');
-  const r = await ops.post('/api/admin/schools', { code, name: `浏览器测试学院${code}`, province, city, type });
+  const r = await (await ops()).post('/api/admin/schools', { code, name: `浏览器测试学院${code}`, province, city, type });
   eq(r.status, 201, `school ${JSON.stringify(r.data)}`);
   const username = `e${code}`;
   srv.host(['user', 'add', '--role', 'school', '--username', username, '--password', 'Pass12345', '--school', String(r.data.id)]);
@@ -119,10 +120,8 @@ test('issue 13: leaving a changed form asks first (side menu, browser back); a C
   await page.waitForSelector('.el-message-box', { state: 'hidden' });
   assert(page.url().includes(`/school/declare/${plan.id}`), 'still on the form');
   await waitText(page, '.fi-faculty', '尚未保存的师资情况。');
-  // another tab logs in again: this page's CSRF token is stale; 保存 still saves
-  await page.evaluate(async () => {
-    await fetch('/api/logout', { method: 'POST', headers: { 'X-CSRF-Token': 'stale' } });
-  });
+  // another tab logs in again: a new session, so this page's CSRF token is stale;
+  // 保存 still saves (it reads the token again from /api/me and retries once)
   const other = await page.context().newPage();
   await other.goto(`${srv.base}/#/login`);
   await other.fill('input[name=username]', school.username);
@@ -132,8 +131,11 @@ test('issue 13: leaving a changed form asks first (side menu, browser back); a C
   await other.close();
   await s.choose('.f-certificate', 'pop-certificate', 'Web前端开发', 'Web');
   await page.fill('.f-trainees-total input', '20');
+  const saves = [];
+  page.on('response', (r) => { if (r.url().endsWith('/api/declarations') && r.request().method() === 'POST') saves.push(r.status()); });
   await page.click('.btn-save');
   await page.waitForURL(/#\/school\/declarations\/\d+\/edit/);
+  eq(saves, [403, 201], 'refused for the stale token, then saved with the fresh one');
   await s.shot('saved-after-csrf-retry');
   // now unchanged: leaving asks nothing
   await page.click('.layout-aside >> text=证书试点申报');
@@ -183,8 +185,7 @@ test('issue 13: the major picker groups by level with the school\'s own first; a
   const r = await school.client.post('/api/declarations', { plan_id: plan.id, certificate_id: cert.id, trainees_total: 10,
     majors: [{ major: pick['中职'], students: 40, teachers: 3, trainees: 10 }], faculty: '<p>师资</p>', venue: '<p>场地</p>', submit: false });
   eq(r.status, 201, `draft of the 中职 school ${JSON.stringify(r.data)}`);
-  const ops = await apiAs('ops');
-  eq((await ops.put(`/api/admin/schools/${school.id}`, { type: '高职' })).status, 200, 'now a 高职 school');
+  eq((await (await ops()).put(`/api/admin/schools/${school.id}`, { type: '高职' })).status, 200, 'now a 高职 school');
   const s = await session('issue13-majors');
   const { page } = s;
   await s.login(school.username, 'Pass12345');
