@@ -145,6 +145,41 @@ test('issue 13: leaving a changed form asks first (side menu, browser back); a C
   await s.close();
 });
 
+test('issue 13: 保存 stores a draft the rules would refuse, with their warnings beside the fields; 保存并提交 is refused', async () => {
+  const school = await freshSchool('13', '1301');
+  const plan = await openPlanOf(school.client);
+  const s = await session('issue13-warnings');
+  const { page } = s;
+  await s.login(school.username, 'Pass12345');
+  await s.goto(`/school/declare/${plan.id}`);
+  await page.waitForSelector('.decl-form');
+  await s.choose('.f-certificate', 'pop-certificate', '建筑信息模型', 'BIM');
+  await page.click('.btn-pick-majors');
+  await page.waitForSelector('.major-table .el-table__body .el-table__row');
+  await page.click('.major-table .el-table__body tr:not(.major-not-allowed) .el-checkbox');
+  await page.click('.major-dialog .el-dialog__footer .el-button--primary');
+  const row = page.locator('.majors-table .el-table__body .el-table__row').nth(0);
+  await row.locator('.f-students input').fill('10');
+  await row.locator('.f-teachers input').fill('2');
+  // 河北's rule: a major's trainees may not exceed its students
+  await row.locator('.f-trainees input').fill('20');
+  await row.locator('.f-trainees input').blur();
+  await page.click('.btn-save');
+  await page.waitForURL(/#\/school\/declarations\/\d+\/edit/);
+  await page.waitForSelector('.draft-warnings');
+  await waitText(page, '.majors-table .cell-trainees', '申请培训人数不能超过本专业在校学生数');
+  await s.shot('draft-with-warnings');
+  const id = Number(/declarations\/(\d+)\/edit/.exec(page.url())[1]);
+  const d = (await school.client.get(`/api/declarations/${id}`)).data;
+  eq([d.status, d.majors[0].trainees, d.majors[0].students], ['draft', 20, 10], 'the draft is stored as typed');
+  await page.click('.btn-submit');
+  await s.confirm();
+  await waitText(page, '.majors-table .cell-trainees', '申请培训人数不能超过本专业在校学生数');
+  eq((await school.client.get(`/api/declarations/${id}`)).data.status, 'draft', '保存并提交 refused: still a draft');
+  s.assertClean();
+  await s.close();
+});
+
 test('issue 13: 立即申报 leads a school with an incomplete profile to 完善院校基础信息 first, then back to the form', async () => {
   const school = await freshSchool('44', '4401', { profile: false });
   const s = await session('issue13-profile');
