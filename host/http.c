@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include <civetweb.h>
 #include <lua.h>
 
+#include "assets.h"
 #include "rules.h"
 #include "vm.h"
 
@@ -182,6 +184,93 @@ static int read_body(struct mg_connection *conn, char **out, size_t *outlen) {
   return 0;
 }
 
+/* ---- multipart uploads (issue 13: attachments) ----------------------- */
+
+/* An attachment is at most 10 MiB; the rest of a form is small. */
+#define HTTP_MAX_UPLOAD (10 * 1024 * 1024)
+#define HTTP_MAX_FORM (HTTP_MAX_UPLOAD + 64 * 1024)
+
+typedef struct http_upload {
+  char *data; /* malloc'd; the handler frees */
+  size_t len, cap;
+  char name[512]; /* the client's file name */
+  int found, too_large, no_memory;
+} http_upload;
+
+static int upload_found(const char *key, const char *filename, char *path,
+                        size_t pathlen, void *user) {
+  http_upload *u = user;
+  (void)path;
+  (void)pathlen;
+  if (u->found || !filename || strcmp(key, "file") != 0)
+    return MG_FORM_FIELD_STORAGE_SKIP;
+  u->found = 1;
+  snprintf(u->name, sizeof u->name, "%s", filename);
+  return MG_FORM_FIELD_STORAGE_GET;
+}
+
+/* Called for each chunk of the field `file`. */
+static int upload_get(const char *key, const char *value, size_t len,
+                      void *user) {
+  http_upload *u = user;
+  (void)key;
+  if (u->len + len > HTTP_MAX_UPLOAD) {
+    u->too_large = 1;
+    return MG_FORM_FIELD_HANDLE_ABORT;
+  }
+  if (u->len + len + 1 > u->cap) {
+    size_t cap = u->cap ? u->cap : 64 * 1024;
+    char *p;
+    while (cap < u->len + len + 1) cap *= 2;
+    if (!(p = realloc(u->data, cap))) {
+      u->no_memory = 1;
+      return MG_FORM_FIELD_HANDLE_ABORT;
+    }
+    u->data = p;
+    u->cap = cap;
+  }
+  memcpy(u->data + u->len, value, len);
+  u->len += len;
+  u->data[u->len] = '\0';
+  return MG_FORM_FIELD_HANDLE_GET;
+}
+
+static int upload_store(const char *path, long long size, void *user) {
+  (void)path;
+  (void)size;
+  (void)user;
+  return MG_FORM_FIELD_HANDLE_NEXT; /* never asked to store */
+}
+
+/* A multipart/form-data POST to a path ending in /attachments: other
+ * requests keep their body as it is. */
+static int is_upload(struct mg_connection *conn,
+                     const struct mg_request_info *ri) {
+  const char *ct = mg_get_header(conn, "Content-Type");
+  size_t n = strlen(ri->local_uri);
+  return ct && strncasecmp(ct, "multipart/form-data", 19) == 0 &&
+         strcmp(ri->request_method, "POST") == 0 && n > 12 &&
+         strcmp(ri->local_uri + n - 12, "/attachments") == 0;
+}
+
+/* Reads the field `file` of a multipart form with civetweb's form parser
+ * into u (u->data: caller frees). Returns 0, 413 when the file or the form
+ * is too large, or 400 when the form cannot be parsed. */
+static int read_upload(struct mg_connection *conn, http_upload *u) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  struct mg_form_data_handler fdh;
+  memset(u, 0, sizeof *u);
+  if (ri->content_length > HTTP_MAX_FORM) return 413;
+  memset(&fdh, 0, sizeof fdh);
+  fdh.field_found = upload_found;
+  fdh.field_get = upload_get;
+  fdh.field_store = upload_store;
+  fdh.user_data = u;
+  if (mg_handle_form_request(conn, &fdh) < 0 && !u->too_large) return 400;
+  if (u->too_large || u->no_memory) return 413;
+  return 0;
+}
+
 /* ---- handlers ------------------------------------------------------- */
 
 static int handle_api(struct mg_connection *conn,
@@ -193,8 +282,17 @@ static int handle_api(struct mg_connection *conn,
   const char *names[64], *values[64];
   char err[1024];
   int i, status;
+  http_upload upload; /* its data is body */
 
-  if ((status = read_body(conn, &body, &body_len)) != 0) {
+  memset(&upload, 0, sizeof upload);
+  if (is_upload(conn, ri)) {
+    status = read_upload(conn, &upload);
+    body = upload.data;
+    body_len = upload.len;
+    if (status != 0) free(body);
+  } else
+    status = read_body(conn, &body, &body_len);
+  if (status != 0) {
     snprintf(t_route, sizeof t_route, "%s", "body");
     send_error(conn, status, status == 413 ? "too_large" : "bad_request",
                status == 413 ? "请求内容过大" : "请求无法读取");
@@ -213,6 +311,7 @@ static int handle_api(struct mg_connection *conn,
   req.remote = ri->remote_addr;
   req.body = body;
   req.body_len = body_len;
+  if (is_upload(conn, ri)) req.upload_name = upload.name;
   for (i = 0; i < ri->num_headers && i < 64; i++) {
     names[i] = ri->http_headers[i].name;
     values[i] = ri->http_headers[i].value;
@@ -233,6 +332,7 @@ static int handle_api(struct mg_connection *conn,
 static int on_request(struct mg_connection *conn, void *cbdata) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   const char *uri = ri->local_uri;
+  int status;
   (void)cbdata;
   if (atomic_load(&g_draining)) {
     snprintf(t_route, sizeof t_route, "draining");
@@ -253,6 +353,7 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
   if (strncmp(uri, "/api/", 5) == 0 || strcmp(uri, "/api") == 0)
     return handle_api(conn, ri);
   snprintf(t_route, sizeof t_route, "static");
+  if ((status = assets_serve(conn)) != 0) return status; /* hashed assets */
   return 0; /* civetweb serves the file */
 }
 
@@ -323,6 +424,9 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   opts[n++] = "no";
   opts[n++] = "max_request_size";
   opts[n++] = "65536";
+  /* index.html and the like revalidate; hashed assets: assets.c */
+  opts[n++] = "static_file_cache_control";
+  opts[n++] = "no-cache";
   /* The pages load only their own assets; Element Plus and wangEditor
    * need inline styles. */
   opts[n++] = "additional_header";

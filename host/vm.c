@@ -190,6 +190,10 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
   lua_setfield(L, -2, "remote");
   lua_pushlstring(L, req->body ? req->body : "", req->body_len);
   lua_setfield(L, -2, "body");
+  if (req->upload_name) {
+    lua_pushstring(L, req->upload_name);
+    lua_setfield(L, -2, "upload_name");
+  }
   lua_createtable(L, 0, req->nheaders);
   for (i = 0; i < req->nheaders; i++) {
     luaL_Buffer b;

@@ -27,6 +27,9 @@ typedef struct vm_request {
   const char *method, *path, *query, *remote;
   const char *body;
   size_t body_len;
+  /* multipart/form-data upload: body holds the field `file` and
+   * upload_name its file name (NULL: not an upload; "" none sent) */
+  const char *upload_name;
   int nheaders;
   const char *const *header_names; /* nheaders each */
   const char *const *header_values;

@@ -117,6 +117,20 @@ function R.check_declaration(ctx)
   return errors
 end
 
+-- The major levels a school may declare, its own first. ctx: {school =
+-- {type = "本科"|"高职"|"中职"|"技工", province, city}}. Returns a list of
+-- "中职" | "高职专科" | "职业本科".
+R.school_major_levels = {
+  ["中职"] = { "中职" },
+  ["技工"] = { "中职" },
+  ["高职"] = { "高职专科" },
+  ["本科"] = { "职业本科", "高职专科" },
+}
+
+function R.major_levels(ctx)
+  return R.school_major_levels[ctx.school.type] or {}
+end
+
 -- Who reviews, in order: the province only.
 function R.review_chain(ctx)
   return { "province" }

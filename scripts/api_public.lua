@@ -70,18 +70,38 @@ local function certificates(ctx)
   return 200, M.certificates(ctx.query.q or "", false)
 end
 
+-- For a school caller: the majors of its own levels first (in the order
+-- of its rule's major_levels), each marked `allowed`; others keep their
+-- order after them.
+function M.school_first(ctx, rows)
+  local a = ctx.account
+  if not a or a.role ~= "school" then return rows end
+  local school = db.one("SELECT id, type, province_code, city_code FROM schools WHERE id = ?", a.school_id)
+  if not school then return rows end
+  local rank = {}
+  for i, level in ipairs(require("major_levels").of(school)) do rank[level] = i end
+  for i, r in ipairs(rows) do
+    r.allowed = rank[r.level] ~= nil
+    r._key = (rank[r.level] or 100) * 100000 + i
+  end
+  table.sort(rows, function(x, y) return x._key < y._key end)
+  for _, r in ipairs(rows) do r._key = nil end
+  return rows
+end
+
 local function majors(ctx)
   local q = ctx.query.q or ""
   local cert = ctx.query.certificate
   if cert and cert ~= "" then
     local id = math.tointeger(tonumber(cert))
     if not id then web.fail(400, "bad_request", "证书编号无效") end
-    return 200, db.query([[
+    local rows = db.query([[
       SELECT m.code, m.name, m.level FROM certificate_majors cm
       JOIN majors m ON m.code = cm.major_code
       WHERE cm.certificate_id = ?1 AND m.active = 1
         AND (?2 = '' OR instr(m.name, ?2) > 0 OR m.code = ?2)
       ORDER BY m.level, m.code]], id, q)
+    return 200, M.school_first(ctx, rows)
   end
   local level = ctx.query.level or ""
   return 200, db.query([[

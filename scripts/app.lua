@@ -29,7 +29,7 @@ function app.route(method, pattern, handler, opts)
 end
 
 for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_admin",
-                       "api_ops" }) do
+                       "api_ops", "attachments", "notices" }) do
   local ok, m = pcall(require, mod)
   if ok then
     m.register(app.route)

@@ -129,8 +129,9 @@ function decl.read_form(body, mode)
   return d
 end
 
--- Checks the certificate and that each major is one it corresponds to.
-function decl.check_catalogue(d)
+-- Checks the certificate, that each major is one it corresponds to, and
+-- that each major is of a level the school may declare (422 major_level).
+function decl.check_catalogue(d, school)
   local cert = db.one([[SELECT c.id, c.name, c.level, o.name AS organization FROM certificates c
                         JOIN organizations o ON o.id = c.organization_id
                         WHERE c.id = ? AND c.active = 1]], d.certificate_id)
@@ -145,6 +146,7 @@ function decl.check_catalogue(d)
       f.add("majors[" .. (i - 1) .. "].major", "not_for_certificate", "该专业不属于此证书对应的专业")
     end
   end
+  if school then require("major_levels").check(d.majors, school, f) end
   f.check()
   return cert
 end
@@ -319,7 +321,7 @@ function decl.create(ctx)
   need_open(school.province_code, plan, "create", nil, ctx.now)
   local mode = decl.mode_of(school.province_code, plan)
   local d = decl.read_form(b, mode)
-  decl.check_catalogue(d)
+  decl.check_catalogue(d, school)
   local submit = b.submit == true
   local id, verdict = decl.decide_and_write(function()
     return decl.check_rules(school, plan, mode, d, submit)
@@ -375,7 +377,7 @@ function decl.update(ctx, params)
   need_open(school.province_code, plan, submit and "submit" or "edit", cur, ctx.now)
   if submit then require_profile(school) end
   local d = decl.read_form(b, cur.mode)
-  decl.check_catalogue(d)
+  decl.check_catalogue(d, school)
   local _, verdict = decl.decide_and_write(function()
     return decl.check_rules(school, plan, cur.mode, d, submit, cur.id)
   end, function(v)
@@ -499,6 +501,7 @@ function decl.view(id)
                              WHERE r.declaration_id = ? ORDER BY r.id]], id)
   for _, v in ipairs(reviews) do v.created_at = util.iso(v.created_at) end
   r.reviews = reviews
+  r.attachments = require("attachments").list(id)
   return decl.present(r)
 end
 

@@ -3,17 +3,23 @@
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vite'
 import vue from '@vitejs/plugin-vue'
+import Components from 'unplugin-vue-components/vite'
+import { ElementPlusResolver } from 'unplugin-vue-components/resolvers'
+import { compressAssets } from './compress.mjs'
 
 const root = fileURLToPath(new URL('.', import.meta.url))
 
 export default defineConfig({
   root,
   base: './',
-  plugins: [vue()],
+  // Element Plus on demand: each page imports the components (and their CSS)
+  // its template uses, so the login page does not carry the whole library.
+  plugins: [vue(), Components({ resolvers: [ElementPlusResolver({ importStyle: 'css' })], dts: false }), compressAssets()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,
-    // Element Plus and wangEditor are large; they are split into their own chunks below.
+    // wangEditor is large: its own chunk, loaded with the rich-text editor only. Element
+    // Plus is imported on demand, so its components split with the pages that use them.
     chunkSizeWarningLimit: 1500,
     rolldownOptions: {
       output: {
@@ -21,7 +27,6 @@ export default defineConfig({
         codeSplitting: {
           groups: [
             { name: 'wangeditor', test: /node_modules[\\/](@wangeditor|slate|slate-history|snabbdom|prismjs|dom7|i18next|@uppy|@transloadit|preact|immer)/, priority: 2 },
-            { name: 'element-plus', test: /node_modules[\\/](element-plus|@element-plus|@floating-ui|@popperjs|dayjs|lodash-es|lodash-unified|async-validator|@ctrl|@vueuse|normalize-wheel-es|memoize-one)/, priority: 3 },
             { name: 'vue', test: /node_modules[\\/](vue|@vue)[\\/]/, priority: 4 }
           ]
         }

@@ -122,12 +122,17 @@ export function fullProfile() {
 }
 
 let catalogue = null;
-// Certificates that have at least two majors, with their major codes.
+// Certificates that have at least two 高职专科 majors, with those major
+// codes only (`all_majors` keeps every level): the test schools are 高职 or
+// 本科, which may both declare 高职专科 majors.
 export async function certificates() {
   if (!catalogue) {
     const r = await anon().get('/api/certificates');
     eq(r.status, 200, 'certificates');
-    catalogue = r.data.filter((c) => c.majors.length >= 2);
+    const levels = new Map((await anon().get('/api/majors')).data.map((m) => [m.code, m.level]));
+    catalogue = r.data
+      .map((c) => ({ ...c, all_majors: c.majors, majors: c.majors.filter((m) => levels.get(m) === '高职专科') }))
+      .filter((c) => c.majors.length >= 2);
     assert(catalogue.length >= 10, 'enough certificates with majors');
   }
   return catalogue;
@@ -136,7 +141,7 @@ export async function certificates() {
 // A major code that the certificate does not correspond to.
 export async function foreignMajor(cert) {
   const r = await anon().get('/api/majors');
-  const m = r.data.find((x) => !cert.majors.includes(x.code));
+  const m = r.data.find((x) => x.level === '高职专科' && !(cert.all_majors || cert.majors).includes(x.code));
   assert(m, 'a major outside the certificate');
   return m.code;
 }
@@ -197,10 +202,10 @@ export function newSchoolCode(tag) {
 
 // A new school of the master list (added by ops) with a logged-in school
 // account with a phone (`host user add`) and a complete profile.
-export async function freshSchool(province, city, tag) {
+export async function freshSchool(province, city, tag, type = '高职') {
   const code = newSchoolCode(tag);
   const ops = await as('ops');
-  const r = await ops.post('/api/admin/schools', { code, name: `测试职业学院${code}`, province, city, type: '高职' });
+  const r = await ops.post('/api/admin/schools', { code, name: `测试职业学院${code}`, province, city, type });
   eq(r.status, 201, `school added ${JSON.stringify(r.data)}`);
   const phone = newPhone();
   const username = `t${code}`;

@@ -18,11 +18,16 @@ async function declarationAtProvince() {
   const plan = plans.find((p) => p.can_declare && p.mode === 'by_major');
   assert(plan, `an open by-major plan for 河北: ${JSON.stringify(plans)}`);
   const certs = (await school.get('/api/certificates?q=')).data;
-  const cert = certs.find((c) => (c.majors || []).length > 0);
-  assert(cert, 'a certificate with majors');
+  // a certificate with a major of the school's own level (高职专科)
+  let cert = null, major = null;
+  for (const c of certs) {
+    const m = (await school.get(`/api/majors?certificate=${c.id}`)).data.find((x) => x.allowed);
+    if (m) { cert = c; major = m.code; break; }
+  }
+  assert(cert, 'a certificate with a major the school may declare');
   const r = await school.post('/api/declarations', {
     plan_id: plan.id, certificate_id: cert.id, submit: true,
-    majors: [{ major: cert.majors[0], students: 60, teachers: 6, trainees: 30 }],
+    majors: [{ major, students: 60, teachers: 6, trainees: 30 }],
     faculty: '<p>专任教师12人。</p>', venue: '<p>实训室2间。</p>',
   });
   eq(r.status, 201, `declared: ${JSON.stringify(r.data)}`);
@@ -80,7 +85,7 @@ test('admin pages: review chain, 试点院校, 操作日志, the city admin\'s p
   const actions = await page.locator('.audit-table .audit-action').allTextContents();
   eq(actions.map((x) => x.trim()), ['审核通过', '审核通过', '提交申报', '新建申报'], 'this declaration\'s log, newest first');
   await waitText(page, '.audit-table', '待审核 → 审核通过');
-  await waitText(page, '.audit-table', '审核级别:市级');
+  await waitText(page, '.audit-table', '审核级别：市级');
   await s.shot('audit-declaration');
   s.assertClean();
   await s.close();

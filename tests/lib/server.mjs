@@ -95,6 +95,19 @@ export class Client {
     return { status: r.status, data, headers: r.headers };
   }
 
+  // A multipart/form-data POST of one file (field `file` unless named).
+  async upload(path, { name, data, type = 'application/octet-stream', field = 'file' }, headers = {}) {
+    const h = { ...headers };
+    if (this.cookie) h.cookie = this.cookie;
+    if (this.csrf) h['x-csrf-token'] = this.csrf;
+    const form = new FormData();
+    form.append(field, new Blob([data], { type }), name);
+    const r = await fetch(this.base + path, { method: 'POST', headers: h, body: form });
+    const ctype = r.headers.get('content-type') || '';
+    const out = ctype.includes('json') ? await r.json() : Buffer.from(await r.arrayBuffer());
+    return { status: r.status, data: out, headers: r.headers };
+  }
+
   get(p, h) { return this.req('GET', p, undefined, h); }
   post(p, b, h) { return this.req('POST', p, b === undefined ? {} : b, h); }
   put(p, b, h) { return this.req('PUT', p, b, h); }

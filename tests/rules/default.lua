@@ -62,4 +62,11 @@ return {
     input = { mode = "not_by_major" }, expect = { codes = {} } },
   { name = "the plan's mode decides", province = "11", fn = "declaration_mode",
     input = { mode = "not_by_major" }, expect = { equals = "not_by_major" } },
+  -- issue 13: majors fit the school
+  { name = "major levels: 高职 schools declare 高职专科 majors", province = "11", fn = "major_levels",
+    input = { school = { type = "高职" } }, expect = { equals = { "高职专科" } } },
+  { name = "major levels: 本科 schools 职业本科 first, then 高职专科", province = "11", fn = "major_levels",
+    input = { school = { type = "本科" } }, expect = { equals = { "职业本科", "高职专科" } } },
+  { name = "major levels: 中职 and 技工 schools 中职", province = "default", fn = "major_levels",
+    input = { school = { type = "技工" } }, expect = { equals = { "中职" } } },
 }

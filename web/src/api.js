@@ -11,22 +11,22 @@ export function setCsrfToken(token) { csrfToken = token || '' }
 export function onUnauthorized(fn) { unauthorizedHandler = fn }
 
 const STATUS_MESSAGES = {
-  0: '网络连接失败,请检查网络后重试',
+  0: '网络连接失败，请检查网络后重试',
   400: '请求格式有误',
   401: '请先登录',
   403: '没有权限执行此操作',
   404: '数据不存在或无权查看',
   409: '当前状态不允许此操作',
   413: '提交的内容过大',
-  422: '填写的信息有误,请检查',
-  429: '操作过于频繁,请稍后再试',
-  500: '服务器错误,请稍后再试'
+  422: '填写的信息有误，请检查',
+  429: '操作过于频繁，请稍后再试',
+  500: '服务器错误，请稍后再试'
 }
 
 export class ApiError extends Error {
   constructor(status, body) {
     const e = (body && typeof body === 'object' && body.error) || {}
-    super(e.message || STATUS_MESSAGES[status] || (status >= 500 ? STATUS_MESSAGES[500] : '请求失败(' + status + ')'))
+    super(e.message || STATUS_MESSAGES[status] || (status >= 500 ? STATUS_MESSAGES[500] : '请求失败（' + status + '）'))
     this.name = 'ApiError'
     this.fromServer = !!e.message
     this.status = status
@@ -67,9 +67,47 @@ async function request(method, path, body, opts = {}) {
   if (text) {
     try { data = JSON.parse(text) } catch { data = null }
   }
+  // A CSRF failure (the session was renewed in another tab, or the page kept an old
+  // token): read the token again from /api/me and retry once.
+  if (res.status === 403 && data && data.error && data.error.code === 'csrf' && !opts.retried && method !== 'GET') {
+    try {
+      const me = await request('GET', '/api/me', undefined, { quiet401: true })
+      if (me && me.csrf_token) {
+        setCsrfToken(me.csrf_token)
+        return request(method, path, body, { ...opts, retried: true })
+      }
+    } catch (e) {
+      if (e.status === 401 && !opts.quiet401 && unauthorizedHandler) { unauthorizedHandler(e); throw e }
+    }
+  }
   if (!res.ok) {
     const err = new ApiError(res.status, data)
     if (res.status === 401 && !opts.quiet401 && unauthorizedHandler) unauthorizedHandler(err)
+    throw err
+  }
+  return data
+}
+
+// Uploads one file as multipart/form-data (field `file`), with the CSRF header and
+// the same retry and errors as the JSON requests.
+export async function upload(path, file, opts = {}) {
+  const form = new FormData()
+  form.append('file', file, file.name)
+  let res
+  try {
+    res = await fetch(path, { method: 'POST', headers: { Accept: 'application/json', 'X-CSRF-Token': csrfToken }, credentials: 'same-origin', body: form })
+  } catch {
+    throw new ApiError(0, null)
+  }
+  let data = null
+  try { data = await res.json() } catch { data = null }
+  if (res.status === 403 && data && data.error && data.error.code === 'csrf' && !opts.retried) {
+    const me = await request('GET', '/api/me', undefined, {})
+    if (me && me.csrf_token) { setCsrfToken(me.csrf_token); return upload(path, file, { retried: true }) }
+  }
+  if (!res.ok) {
+    const err = new ApiError(res.status, data)
+    if (res.status === 401 && unauthorizedHandler) unauthorizedHandler(err)
     throw err
   }
   return data

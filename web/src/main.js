@@ -1,8 +1,10 @@
-// Entry: Vue 3 + Element Plus (zh-CN), the hash router, and the session.
+// Entry: Vue 3, the hash router, and the session. Element Plus components are
+// imported on demand by each page (unplugin-vue-components in vite.config.js);
+// the message boxes used from scripts bring their styles here.
 import { createApp } from 'vue'
-import ElementPlus from 'element-plus'
-import zhCn from 'element-plus/es/locale/lang/zh-cn'
-import 'element-plus/dist/index.css'
+import 'element-plus/theme-chalk/base.css'
+import 'element-plus/es/components/message/style/css'
+import 'element-plus/es/components/message-box/style/css'
 import './style.css'
 import App from './App.vue'
 import { startRouter, replace, route } from './router.js'
@@ -15,6 +17,5 @@ onUnauthorized(() => {
 })
 
 const app = createApp(App)
-app.use(ElementPlus, { locale: zhCn })
 app.mount('#app')
 startRouter()

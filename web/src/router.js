@@ -27,6 +27,7 @@ const routes = [
   { path: '/admin/pilot-schools', page: () => import('./pages/AdminPilotSchools.vue'), meta: { roles: ADMIN, title: '试点院校' } },
   { path: '/admin/audit', page: () => import('./pages/AdminAudit.vue'), meta: { roles: ADMIN, title: '操作日志' } },
   { path: '/admin/rules', page: () => import('./pages/AdminRules.vue'), meta: { roles: ['province', 'ops'], title: '申报规则' } },
+  { path: '/admin/notices', page: () => import('./pages/AdminNotices.vue'), meta: { roles: ADMIN, title: '通知公告' } },
 
   { path: '/ops/certificates', page: () => import('./pages/OpsCatalog.vue'), meta: { roles: ['ops'], title: '证书目录', catalog: 'certificates' } },
   { path: '/ops/organizations', page: () => import('./pages/OpsCatalog.vue'), meta: { roles: ['ops'], title: '培训评价组织', catalog: 'organizations' } },
@@ -75,11 +76,18 @@ export function push(to) {
   else location.hash = '#' + to
 }
 
+// replace() is also how the session's end sends the user to the login page: no
+// leave prompt then (the form keeps a local draft).
 export function replace(to) {
   const url = location.href.replace(/#.*$/, '') + '#' + to
   history.replaceState(history.state, '', url)
-  resolve()
+  resolve({ force: true })
 }
+
+// A page with unsaved changes registers a guard: an async function that answers
+// whether leaving it is fine (e.g. after asking). Cleared when the page goes.
+let leaveGuard = null
+export function setLeaveGuard(fn) { leaveGuard = fn }
 
 // Decides where a navigation really goes; returns a path to redirect to, or null.
 async function guard(m, target) {
@@ -100,9 +108,21 @@ async function guard(m, target) {
 }
 
 let seq = 0
-async function resolve() {
-  const my = ++seq
+async function resolve(opts = {}) {
   const target = parse(location.hash)
+  // the address put back after a refused leave, or an entry of the same page
+  if (opts.fromHash && target.fullPath === route.fullPath) return
+  if (leaveGuard && !opts.force && route.fullPath && target.fullPath !== route.fullPath) {
+    const from = route.fullPath
+    const ok = await leaveGuard()
+    if (!ok) {
+      // stay: put the address back (the side menu, a link or the browser's back)
+      history.replaceState(history.state, '', location.href.replace(/#.*$/, '') + '#' + from)
+      return
+    }
+    leaveGuard = null
+  }
+  const my = ++seq
   const m = match(target.path)
   navigating.value = true
   try {
@@ -129,7 +149,7 @@ async function resolve() {
 }
 
 export function startRouter() {
-  window.addEventListener('hashchange', resolve)
+  window.addEventListener('hashchange', () => resolve({ fromHash: true }))
   return resolve()
 }
 

@@ -1,0 +1,205 @@
+-- notices: 通知公告 (issue 13). A province admin publishes for its
+-- province's schools, ops for everyone (or for one province); schools see
+-- their province's and the national ones on their first page, pinned
+-- first, newest first. Bodies are rich text sanitized like 师资情况.
+local db = require "db"
+local json = require "json"
+local text = require "text"
+local util = require "util"
+local web = require "web"
+local audit = require "audit"
+
+local M = {}
+
+M.MAX_TITLE_CHARS = 100
+M.MAX_BODY_CHARS = 20000
+
+local COLUMNS = [[n.id, n.province_code AS province, p.name AS province_name, n.title, n.pinned,
+                  n.created_at, n.updated_at, a.username AS author]]
+local FROM = [[ FROM notices n LEFT JOIN provinces p ON p.code = n.province_code
+               LEFT JOIN accounts a ON a.id = n.created_by ]]
+local ORDER = " ORDER BY n.pinned DESC, n.created_at DESC, n.id DESC"
+
+local function present(r, with_author)
+  r.pinned = r.pinned == 1
+  r.province = r.province or json.null
+  r.province_name = r.province_name or "全国"
+  r.created_at, r.updated_at = util.iso(r.created_at), util.iso(r.updated_at)
+  if not with_author then r.author = nil end
+  return r
+end
+
+-- The province whose notices the caller reads (nil: ops, every one).
+local function province_of(ctx)
+  local a = ctx.account
+  if a.role == "school" then
+    local s = db.one("SELECT province_code FROM schools WHERE id = ?", a.school_id)
+    return s and s.province_code or "--"
+  end
+  if a.role == "ops" then return nil end
+  return a.province_code
+end
+
+local function page(ctx, cond, args, with_body, with_author)
+  local pg, size, offset = web.paging(ctx.query)
+  local n = #args
+  local total = db.one("SELECT count(*) AS n" .. FROM .. " WHERE " .. cond, table.unpack(args, 1, n)).n
+  local all = { table.unpack(args, 1, n) }
+  all[n + 1], all[n + 2] = size, offset
+  local items = db.query("SELECT " .. COLUMNS .. (with_body and ", n.body" or "") .. FROM .. " WHERE "
+                         .. cond .. ORDER .. " LIMIT ? OFFSET ?", table.unpack(all, 1, n + 2))
+  for _, r in ipairs(items) do present(r, with_author) end
+  return { total = total, page = pg, size = size, items = items }
+end
+
+-- GET /api/notices: the caller's province's and the national notices.
+local function list(ctx)
+  local p = province_of(ctx)
+  if p == nil then return 200, page(ctx, "1 = 1", {}, true, false) end
+  return 200, page(ctx, "(n.province_code IS NULL OR n.province_code = ?)", { p }, true, false)
+end
+
+-- Whether an admin may change notice n: its province's, or ops any.
+local function writable(ctx, n)
+  local a = ctx.account
+  return a.role == "ops" or (a.role == "province" and n.province_code == a.province_code)
+end
+
+local function scoped(ctx, id)
+  local n = db.one("SELECT id, province_code, title, body, pinned FROM notices WHERE id = ?", id)
+  local a = ctx.account
+  if not n or (a.role ~= "ops" and n.province_code ~= a.province_code) then
+    web.fail(404, "not_found", "通知公告不存在")
+  end
+  return n
+end
+
+-- GET /api/admin/notices: province and city admins their province's, ops
+-- all (?province=13, or ?province=national).
+local function admin_list(ctx)
+  local a = ctx.account
+  if a.role ~= "ops" then
+    return 200, page(ctx, "n.province_code = ?", { a.province_code }, true, true)
+  end
+  local p = ctx.query.province
+  if p == "national" then return 200, page(ctx, "n.province_code IS NULL", {}, true, true) end
+  if p and p ~= "" then return 200, page(ctx, "n.province_code = ?", { p }, true, true) end
+  return 200, page(ctx, "1 = 1", {}, true, true)
+end
+
+-- Reads and checks {title, body, pinned, province (ops only)}; cur: the
+-- stored notice when editing. Raises 422 with every field at fault.
+local function read(ctx, b, cur)
+  local f = web.fields()
+  local out = { pinned = cur and cur.pinned or 0, province = cur and cur.province_code or nil }
+  local title = b.title
+  if title == nil and cur then title = cur.title end
+  if type(title) ~= "string" or util.trim(title) == "" then
+    f.add("title", "required", "请填写标题")
+  elseif not text.ulen(title) or text.ulen(title) > M.MAX_TITLE_CHARS then
+    f.add("title", "too_long", "标题不能超过 " .. M.MAX_TITLE_CHARS .. " 字")
+  else
+    out.title = util.trim(title)
+  end
+  local body = b.body
+  if body == nil and cur then body = cur.body end
+  if type(body) ~= "string" then
+    f.add("body", "required", "请填写正文")
+  elseif #body > 256 * 1024 then
+    f.add("body", "too_long", "正文不能超过 " .. M.MAX_BODY_CHARS .. " 字")
+  else
+    local ok, clean, chars = pcall(text.sanitize, body)
+    if not ok then
+      f.add("body", "invalid", "正文包含无效字符或格式过于复杂")
+    elseif not clean:gsub("<[^>]*>", ""):find("%S") then
+      f.add("body", "required", "请填写正文")
+    elseif chars > M.MAX_BODY_CHARS then
+      f.add("body", "too_long", "正文不能超过 " .. M.MAX_BODY_CHARS .. " 字（当前 " .. chars .. " 字）")
+    else
+      out.body = clean
+    end
+  end
+  if b.pinned ~= nil then
+    if type(b.pinned) ~= "boolean" then
+      f.add("pinned", "type", "置顶应为是或否")
+    else
+      out.pinned = b.pinned and 1 or 0
+    end
+  end
+  local a = ctx.account
+  if a.role ~= "ops" then
+    if b.province ~= nil and b.province ~= a.province_code then
+      f.add("province", "forbidden", "只能发布本省的通知公告")
+    end
+    out.province = a.province_code
+  elseif b.province ~= nil then
+    if b.province == json.null or b.province == "" then
+      out.province = nil
+    elseif type(b.province) ~= "string" or not db.one("SELECT 1 AS x FROM provinces WHERE code = ?", b.province) then
+      f.add("province", "not_found", "省份不存在")
+    else
+      out.province = b.province
+    end
+  end
+  f.check()
+  return out
+end
+
+local function one(id)
+  local r = db.one("SELECT " .. COLUMNS .. ", n.body" .. FROM .. " WHERE n.id = ?", id)
+  return present(r, true)
+end
+
+-- POST /api/admin/notices
+local function create(ctx)
+  local n = read(ctx, ctx.body(), nil)
+  local id = db.transaction(function()
+    local _, new_id = db.exec([[INSERT INTO notices(province_code, title, body, pinned, created_by,
+                                  created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)]],
+      n.province, n.title, n.body, n.pinned, ctx.account.id, ctx.now, ctx.now)
+    audit.log(ctx, "notice.create", "notice", new_id, { province = n.province,
+      detail = { title = n.title, pinned = n.pinned == 1 } })
+    return new_id
+  end)
+  return 201, one(id)
+end
+
+-- PUT /api/admin/notices/{id}
+local function update(ctx, params)
+  local b = ctx.body()
+  db.transaction(function()
+    local cur = scoped(ctx, params.id)
+    if not writable(ctx, cur) then web.fail(403, "forbidden", "没有权限修改该通知公告") end
+    local n = read(ctx, b, cur)
+    db.exec([[UPDATE notices SET province_code = ?, title = ?, body = ?, pinned = ?, updated_at = ?
+              WHERE id = ?]], n.province, n.title, n.body, n.pinned, ctx.now, cur.id)
+    audit.log(ctx, "notice.update", "notice", cur.id, { province = n.province,
+      detail = { title = n.title, pinned = n.pinned == 1 } })
+  end)
+  return 200, one(params.id)
+end
+
+-- DELETE /api/admin/notices/{id}
+local function remove(ctx, params)
+  db.transaction(function()
+    local cur = scoped(ctx, params.id)
+    if not writable(ctx, cur) then web.fail(403, "forbidden", "没有权限删除该通知公告") end
+    db.exec("DELETE FROM notices WHERE id = ?", cur.id)
+    audit.log(ctx, "notice.delete", "notice", cur.id, { province = cur.province_code,
+      detail = { title = cur.title } })
+  end)
+  return 200, { ok = true }
+end
+
+function M.register(route)
+  local ANYONE = { roles = { school = true, city = true, province = true, ops = true } }
+  local ADMINS = { roles = { city = true, province = true, ops = true } }
+  local PROVINCE_OPS = { roles = { province = true, ops = true } }
+  route("GET", "/api/notices", list, ANYONE)
+  route("GET", "/api/admin/notices", admin_list, ADMINS)
+  route("POST", "/api/admin/notices", create, PROVINCE_OPS)
+  route("PUT", "/api/admin/notices/{id}", update, PROVINCE_OPS)
+  route("DELETE", "/api/admin/notices/{id}", remove, PROVINCE_OPS)
+end
+
+return M
