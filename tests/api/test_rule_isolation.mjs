@@ -43,7 +43,12 @@ async function draftBody(c, extra = {}) {
   const mode = p.mode;
   const cert = certs.find((x) => x.majors.length >= 2);
   const b = { plan_id: p.id, certificate_id: cert.id, faculty: FACULTY, venue: VENUE, submit: false };
-  if (mode === 'by_major') b.majors = [{ major: cert.majors[0], students: 100, teachers: 3, trainees: 30 }];
+  if (mode === 'by_major') { // a major of the school's own level
+    const majors = (await c.get(`/api/majors?certificate=${cert.id}`)).data;
+    const own = majors.find((m) => m.allowed !== false);
+    assert(own, 'a major the school may declare');
+    b.majors = [{ major: own.code, students: 100, teachers: 3, trainees: 30 }];
+  }
   else b.trainees_total = 30;
   return { ...b, ...extra };
 }
