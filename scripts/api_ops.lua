@@ -149,7 +149,10 @@ local function list_majors(ctx)
   local where = " WHERE (?1 = '' OR instr(name, ?1) > 0 OR code = ?1) AND (?2 = '' OR level = ?2)"
   local total = db.one("SELECT count(*) AS n FROM majors" .. where, term, level).n
   local items = db.query("SELECT code, name, level, category_name, class_name, active FROM majors"
-    .. where .. " ORDER BY level, code LIMIT ?3 OFFSET ?4", term, level, size, offset)
+    -- the exact name first, then names that begin with the term (建筑工程技术
+    -- before 古建筑工程技术)
+    .. where .. " ORDER BY (name = ?1) DESC, instr(name, ?1), level, code LIMIT ?3 OFFSET ?4",
+    term, level, size, offset)
   for _, m in ipairs(items) do m.active = m.active == 1 end
   return 200, { total = total, page = page, size = size, items = items }
 end
