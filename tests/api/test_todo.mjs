@@ -242,6 +242,22 @@ test('exports: 试点院校, 院校总库 and the audit log as real .xlsx, scope
   fails(await (await as('school131')).get('/api/admin/audit.xlsx'), 403, 'forbidden');
 });
 
+// Regression, issue 14 (2026-12-01): the Excel said 第2批 and 地市级 where the
+// pages say 第二次 and 市级, and 通过 where they say 审核通过.
+test('exports: the declarations workbook uses the pages\' words: 第二次, 市级审核通过, 待审核（省级）, reviewers by name', async () => {
+  const { pid, a, b, A } = await hebeiQueue('待办测试 用词');
+  const rows = readSheet((await (await as('province13')).get(`/api/admin/declarations.xlsx?plan=${pid}`)).data);
+  const h = rows[0];
+  const ra = rows.find((x) => Number(x[h.indexOf('申报编号')]) === a.id);
+  const rb = rows.find((x) => Number(x[h.indexOf('申报编号')]) === b.id);
+  eq([ra[h.indexOf('申报批次')], ra[h.indexOf('状态')], rb[h.indexOf('状态')]], ['第二次', '待审核（省级）', '待审核（市级）'], 'batch and status in words');
+  const log = ra[h.indexOf('审核记录')];
+  assert(log.includes('市级审核通过（王市审（石家庄市教育局））') && !log.includes('地市级'), `the city's approval: ${log}`);
+  assert(log.includes('院校提交'), `the submission: ${log}`);
+  eq(S.main.sms(A.phone).filter((m) => m.template === 'review').map((m) => m.params.result), ['市级审核通过，待省级审核'],
+    'the SMS says 市级 too');
+});
+
 // ---- import --------------------------------------------------------------------
 
 test('import: an .xlsx with Chinese headers, the city by name or code, a per-row report; all or nothing; the template', async () => {

@@ -6,9 +6,16 @@
 // works by keyboard; and axe-core finds no critical or serious violation on
 // any admin or ops page (and their dialogs), for each admin role.
 import { test, assert, eq } from '../lib/harness.mjs';
-import { session, apiAs, srv, waitText } from './ctx.mjs';
+import { session, apiAs as login, srv, waitText } from './ctx.mjs';
 import { Client } from '../lib/server.mjs';
 import { axe } from './axe.mjs';
+
+// API clients, one login per user for the whole file.
+const clients = new Map();
+async function apiAs(user) {
+  if (!clients.has(user)) clients.set(user, await login(user));
+  return clients.get(user);
+}
 
 const iso = (s) => new Date(Date.now() + s * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
 let seq = 0;
