@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, assert, eq } from '../lib/harness.mjs';
 import { Client } from '../lib/server.mjs';
-import { S, as, fails, certificates, body, plan, sql, fixture, freshSchool, newSchoolCode, newPhone, register } from './ctx.mjs';
+import { S, as, fails, certificates, body, plan, setPlan, sql, fixture, freshSchool, newSchoolCode, newPhone, register } from './ctx.mjs';
 import { readSheet } from './xlsx_read.mjs';
 
 // Invented 学校标识码 of this file: 4914xxxxxx.
@@ -96,12 +96,16 @@ test('todo: counts per plan at the caller\'s level (city, province, ops), and mi
   const gz = (await (await as('city4401')).get(`/api/admin/declarations?mine=1&plan=${pid}`)).data;
   eq(gz.total, 0, '广州 sees none');
 
-  // the nearest deadlines: the province's open plans, this one among them
-  const dl = pt.deadlines.find((x) => x.plan_id === pid);
-  assert(dl && dl.days_left >= 29 && dl.days_left <= 30 && dl.pending === 1 && dl.batch_name === '第二次', `deadline: ${JSON.stringify(dl)}`);
-  const ends = pt.deadlines.map((x) => Date.parse(x.ends_at));
-  eq(ends, [...ends].sort((x, y) => x - y), 'nearest first');
+  // the nearest deadlines: the province's published plans still to end, nearest first
+  const nearest = sql(`SELECT id FROM plans WHERE province_code = '13' AND status = 'published'
+    AND ends_at > strftime('%s', 'now') ORDER BY ends_at, id LIMIT 5`).map((x) => x.id);
+  eq(pt.deadlines.map((x) => x.plan_id), nearest, 'the five nearest deadlines of 河北');
   assert(pt.deadlines.every((x) => x.state !== 'closed'), 'no closed plan');
+  setPlan(pid, { ends: 300 });             // this plan now ends among the first
+  const dl = (await prov.get('/api/admin/todo')).data.deadlines.find((x) => x.plan_id === pid);
+  assert(dl, 'ending in five minutes: among the nearest');
+  eq([dl.days_left, dl.pending, dl.batch_name, dl.state], [0, 1, '第二次', 'open'], 'with its count');
+  setPlan(pid, { ends: 30 * 86400 });
 
   // after the city's decision, the count moves on to the province
   eq((await review(city, b.id, 'approve')).status, 200, 'b approved by the city');

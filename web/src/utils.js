@@ -48,7 +48,7 @@ export function batchName(b) {
 export function statusText(d) {
   const st = STATUS[d && d.status]
   if (!st) return (d && d.status) || ''
-  if (d.status === 'pending' && LEVELS[d.review_level]) return st.text + '(' + LEVELS[d.review_level] + ')'
+  if (d.status === 'pending' && LEVELS[d.review_level]) return st.text + '（' + LEVELS[d.review_level] + '）'
   return st.text
 }
 
@@ -164,7 +164,7 @@ function nameOf(v) { return v && typeof v === 'object' ? v.name : v }
 export function certName(d) {
   const name = nameOf(pick(d, 'certificate_name', 'certificate'))
   const level = pick(d, 'certificate_level', 'certificate.level')
-  return name && level && typeof level === 'string' && !String(name).includes(level) ? name + '(' + level + ')' : name
+  return name && level && typeof level === 'string' && !String(name).includes(level) ? name + '（' + level + '）' : name
 }
 export function orgName(d) { return nameOf(pick(d, 'organization_name', 'organization', 'certificate.organization_name', 'certificate.organization')) }
 export function schoolName(d) { return nameOf(pick(d, 'school_name', 'school')) }
@@ -248,6 +248,6 @@ export function auditDetail(detail, entity) {
     else if ((k === 'from' || k === 'to') && typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) val = fmtTime(v)
     else if (typeof v === 'object') val = JSON.stringify(v)
     const key = k === 'level' && entity === 'declaration' ? '审核级别' : (DETAIL_KEYS[k] || k)
-    return key + ':' + val
+    return key + '：' + val
   })
 }
