@@ -374,6 +374,8 @@ test('words: the audit log and the SMS outbox name actions, states and templates
   const ops = await as('ops');
   const c = new Client(S.main.base);
   await c.login('city1301');
+  const me = (await c.get('/api/me')).data;
+  eq([me.name, me.unit], ['王市审', '石家庄市教育局'], '/api/me: the person by name with the unit, for the header');
   const log = (await ops.get('/api/admin/audit?action=account.login&size=5')).data.items;
   assert(log.length > 0, 'logins are logged');
   eq([log[0].action_name, log[0].entity_name], ['登录', '账号'], 'account.login in words');
