@@ -98,6 +98,7 @@ test('city reviewer: 待我审核 → the plan\'s queue → decide, 下一条 �
   await page.click('.btn-batch-do');
   await waitText(page, '.batch-dialog', '请填写审核意见');
   await s.shot('batch-comment-required');
+  eq(await axe(page), [], 'axe: the batch dialog with its error');
   const api = await apiAs('city1301');
   const still = await Promise.all(ids.filter((x) => x !== first).map(async (x) => (await api.get(`/api/admin/declarations/${x}`)).data.status));
   eq(still, ['pending', 'pending'], 'nothing returned without a comment');
@@ -187,6 +188,76 @@ test('keyboard: the side menu is reached with Tab and opens a page with Enter', 
   await page.keyboard.press('Enter');
   await page.waitForSelector('.schools-table');
   assert(page.url().includes('#/admin/schools'), 'Enter opens it');
+  s.assertClean();
+  await s.close();
+});
+
+test('ops: creates a city admin account and changes a school\'s bound phone from the pages', async () => {
+  const s = await session('reviewer/ops-accounts');
+  const { page } = s;
+  await s.login('ops');
+  await s.goto('/ops/accounts');
+  await page.waitForSelector('.accounts-table .el-table__row');
+  await page.click('.btn-add-admin');
+  await page.waitForSelector('.admin-dialog .f-admin-name');
+  await s.choose('.f-admin-province', 'pop-admin-province', '河北省', '河北');
+  await s.choose('.f-admin-city', 'pop-admin-city', '石家庄市', '石家庄');
+  const username = `sjz${process.pid % 10000}e`;
+  const phone = '15922223333';
+  await page.fill('.f-admin-username input', username);
+  await page.fill('.f-admin-name input', '郑审核');
+  await page.fill('.f-admin-phone input', phone);
+  await s.shot('new-admin');
+  await page.click('.btn-create-admin');
+  await waitText(page, '.el-message-box', '初始密码已通过短信发送至 159****3333');
+  await s.confirm();
+  const ops = await apiAs('ops');
+  const sms = (await ops.get(`/api/ops/sms?phone=${phone}`)).data.items;
+  eq(sms.map((m) => m.template_name), ['管理员账号开通'], 'the password went by SMS');
+  const acc = (await ops.get(`/api/ops/accounts?q=${username}`)).data.items[0];
+  eq([acc.role, acc.name, acc.unit], ['city', '郑审核', '石家庄市教育局'], 'a city admin of 石家庄 by name');
+
+  // a school's bound phone
+  await page.fill('.flt-q input', 'school133');
+  await page.keyboard.press('Enter');
+  const row = page.locator('.accounts-table .el-table__row', { hasText: 'school133' });
+  await row.waitFor();
+  await row.locator('.btn-phone').click();
+  await page.waitForSelector('.phone-dialog .f-new-phone');
+  await page.fill('.phone-dialog .f-new-phone input', '12');
+  await page.click('.btn-save-phone');
+  await waitText(page, '.phone-dialog', '请填写正确的手机号码');
+  await page.fill('.phone-dialog .f-new-phone input', '15944445555');
+  await page.click('.btn-save-phone');
+  await waitText(page, '.el-message--success', '绑定手机已更换');
+  eq((await ops.get('/api/ops/sms?phone=15944445555')).data.items.map((m) => m.template), ['phone_changed'], 'the new number told');
+  await waitText(page, '.accounts-table', '159****5555');
+  s.assertClean();
+  await s.close();
+});
+
+test('import: the downloaded .xlsx template uploads as it is, with a per-row report', async () => {
+  const s = await session('reviewer/import-xlsx');
+  const { page } = s;
+  await s.login('city1301');
+  await s.goto('/admin/schools');
+  await page.waitForSelector('.schools-table .el-table__row');
+  await page.click('.btn-import');
+  await page.waitForSelector('.import-dialog .link-template');
+  const href = await page.getAttribute('.import-dialog .link-template', 'href');
+  const tpl = await (await apiAs('city1301')).get(href);
+  eq(tpl.status, 200, 'the template downloads');
+  await page.setInputFiles('.import-dialog .csv-file', { name: '院校导入模板.xlsx',
+    mimeType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', buffer: tpl.data });
+  await waitText(page, '.import-dialog .import-file', '院校导入模板.xlsx');
+  await page.click('.btn-do-import');
+  await page.waitForSelector('.import-report .el-table__row');
+  await waitText(page, '.import-summary', '已导入 1 所院校');
+  await waitText(page, '.import-report', '示例职业技术学院');
+  await waitText(page, '.import-report', '已导入');
+  await s.shot('imported');
+  const found = (await (await apiAs('city1301')).get(`/api/admin/schools?q=${encodeURIComponent('示例职业技术学院')}`)).data.items;
+  eq(found.map((x) => [x.city, x.type]), [['1301', '高职']], 'stored in 石家庄 from the city\'s name');
   s.assertClean();
   await s.close();
 });
