@@ -16,8 +16,8 @@ SAN_OBJ  = $(SRC:host/%.c=build/san/%.o)
 UNIT     = $(wildcard tests/unit/test_*.c) tests/unit/main.c
 
 APT_PKGS = gcc make libcivetweb-dev liblua5.4-dev lua-cjson-dev \
-	       libsqlite3-dev libsodium-dev libedit-dev libxlsxwriter-dev libzip-dev libexpat1-dev \
-	       libgumbo-dev nodejs chromium firefox-esr fonts-wqy-microhei
+	       libsqlite3-dev libsodium-dev libedit-dev libxlsxwriter-dev \
+	       libzip-dev libexpat1-dev libgumbo-dev nodejs chromium firefox-esr fonts-wqy-microhei
 PORT    ?= 8080
 
 .PHONY: all deps run test test-unit test-rules test-api test-e2e sanitize \
