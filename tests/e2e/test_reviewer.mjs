@@ -8,7 +8,7 @@
 import { test, assert, eq } from '../lib/harness.mjs';
 import { session, apiAs as login, srv, waitText } from './ctx.mjs';
 import { Client } from '../lib/server.mjs';
-import { axe } from './axe.mjs';
+import { axeViolations as axe } from './axe.mjs';
 
 // API clients, one login per user for the whole file.
 const clients = new Map();

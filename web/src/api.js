@@ -75,21 +75,7 @@ async function request(method, path, body, opts = {}) {
   return data
 }
 
-// Sends a file as the request body (e.g. an .xlsx to import), typed by its MIME type.
-async function upload(path, blob, type) {
-  const headers = { Accept: 'application/json', 'Content-Type': type || 'application/octet-stream' }
-  if (csrfToken) headers['X-CSRF-Token'] = csrfToken
-  let res
-  try { res = await fetch(path, { method: 'POST', headers, credentials: 'same-origin', body: blob }) } catch { throw new ApiError(0, null) }
-  const text = await res.text()
-  let data = null
-  try { data = text ? JSON.parse(text) : null } catch { data = null }
-  if (!res.ok) throw new ApiError(res.status, data)
-  return data
-}
-
 export const api = {
-  upload,
   get: (path, params, opts) => request('GET', path + qs(params), undefined, opts),
   post: (path, body, opts) => request('POST', path, body === undefined ? {} : body, opts),
   put: (path, body, opts) => request('PUT', path, body, opts),
