@@ -705,7 +705,7 @@ local function view_declaration(ctx, params)
   end
   v.earlier = json.array(earlier)
   local who = {}
-  for _, r in ipairs(db.query("SELECT id, account_id FROM reviews WHERE declaration_id = ? AND level <> 'school'", d.id)) do
+  for _, r in ipairs(db.query("SELECT id, account_id FROM reviews WHERE declaration_id = ?", d.id)) do
     who[r.id] = people.of(r.account_id)
   end
   for _, r in ipairs(v.reviews or {}) do

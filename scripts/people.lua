@@ -31,6 +31,10 @@ function people.of(id)
                      FROM accounts WHERE id = ?]], id)
   if not a then return nil end
   local unit = people.unit(a.role, a.province_code, a.city_code, a.school_id)
+  if a.role == "school" and not a.display_name then
+    -- a school's account stands for the school: its name says who
+    return { name = unit, unit = unit, label = unit }
+  end
   local name = a.display_name or a.username
   return { name = name, unit = unit, label = unit ~= "" and (name .. "（" .. unit .. "）") or name }
 end

@@ -172,7 +172,7 @@ test('review page: the school\'s contact, its earlier declarations with outcomes
   eq([v.contact.name, v.contact.phone, v.contact.email], ['李老师', '13912345678', 'li@example.edu.cn'], 'contact from the profile');
   eq(v.earlier.map((x) => [x.id, x.year, x.batch_name, x.status, x.status_name, x.last_comment]),
     [[e.id, 2024, '第一次', 'returned', '退回修改', '材料不全']], 'the earlier declaration and its outcome');
-  eq(v.reviews.map((x) => x.reviewer), [null, '王市审（石家庄市教育局）'], 'the city reviewer by name and unit');
+  eq(v.reviews.map((x) => x.reviewer), [A.name, '王市审（石家庄市教育局）'], 'the school by its name, the city reviewer by name and unit');
   assert(!v.earlier.some((x) => x.plan_id === pid), 'not itself');
   // the school still sees levels, not reviewers' names
   const mine = (await A.client.get(`/api/declarations/${a.id}`)).data;
