@@ -86,20 +86,27 @@ local SCHOOL_SQL = [[
   LEFT JOIN cities c ON c.code = s.city_code
 ]]
 
-local function list_schools(ctx)
-  local q = ctx.query
-  local page, size, offset = web.paging(q)
+-- The scoped, filtered school list (?q=&city=&province=&active=) shared
+-- by the list and its Excel export: a WHERE clause and its arguments.
+local function school_query(ctx, q)
   local cond, args = scope_sql(ctx)
   local where = " WHERE " .. cond .. [[ AND (? = '' OR instr(s.name, ?) > 0 OR s.code = ?)
     AND (? = '' OR s.city_code = ?) AND (? = '' OR s.province_code = ?)
     AND (? = '' OR s.active = CAST(? AS INTEGER))]]
   local term, city, prov = q.q or "", q.city or "", q.province or ""
   local active = q.active == "true" and "1" or q.active == "false" and "0" or ""
-  local filt = packed(term, term, term, city, city, prov, prov, active, active)
-  local total = db.one("SELECT count(*) AS n FROM schools s" .. where,
-                       unpack_args(args, filt)).n
-  local items = db.query(SCHOOL_SQL .. where .. " ORDER BY s.province_code, s.city_code, s.code LIMIT ? OFFSET ?",
-                         unpack_args(args, filt, packed(size, offset)))
+  return where, packed(unpack_args(args, packed(term, term, term, city, city, prov, prov, active, active)))
+end
+
+local SCHOOL_ORDER = " ORDER BY s.province_code, s.city_code, s.code"
+
+local function list_schools(ctx)
+  local q = ctx.query
+  local page, size, offset = web.paging(q)
+  local where, filt = school_query(ctx, q)
+  local total = db.one("SELECT count(*) AS n FROM schools s" .. where, unpack_args(filt)).n
+  local items = db.query(SCHOOL_SQL .. where .. SCHOOL_ORDER .. " LIMIT ? OFFSET ?",
+                         unpack_args(filt, packed(size, offset)))
   for _, s in ipairs(items) do present_school(s) end
   return 200, { total = total, page = page, size = size, items = items }
 end
@@ -926,18 +933,14 @@ end
 -- GET /api/admin/schools.xlsx?q=&city=&province=&active=: 院校总库 in
 -- scope, with the list's filters.
 local function export_schools(ctx)
-  local q = util.shallow_copy(ctx.query)
-  local rows, page = {}, 1
-  repeat
-    q.page, q.size = tostring(page), "100"
-    local _, data = list_schools({ account = ctx.account, query = q })
-    for _, r in ipairs(data.items) do
-      rows[#rows + 1] = { r.code, r.name, r.province_name or "", r.city_name or "", r.type,
-                          r.authority or "", r.ownership or "", r.active and "启用" or "停用",
-                          r.registered and "已注册" or "未注册" }
-    end
-    page = page + 1
-  until #data.items < 100 or #rows >= 50000
+  local where, filt = school_query(ctx, ctx.query)
+  local rows = {}
+  for _, r in ipairs(db.query(SCHOOL_SQL .. where .. SCHOOL_ORDER .. " LIMIT 50000", unpack_args(filt))) do
+    present_school(r)
+    rows[#rows + 1] = { r.code, r.name, r.province_name or "", r.city_name or "", r.type,
+                        r.authority or "", r.ownership or "", r.active and "启用" or "停用",
+                        r.registered and "已注册" or "未注册" }
+  end
   return xlsx_answer(ctx, "schools", "院校总库",
     { "学校标识码", "学校名称", "省份", "所在城市", "办学类型", "主管部门", "办学性质", "状态", "账号" },
     rows, { 14, 30, 10, 12, 10, 20, 10, 8, 8 })
