@@ -7,7 +7,7 @@ WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	       -Wwrite-strings -Werror
 CPPFLAGS = -D_GNU_SOURCE -I/usr/include/lua5.4 -Ihost
 LDLIBS   = -lcivetweb -llua5.4 -llua5.4-cjson -lsqlite3 -lsodium -ledit \
-	       -lxlsxwriter -lgumbo -lpthread -lm
+	       -lxlsxwriter -lzip -lexpat -lgumbo -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer
 
 SRC      = $(filter-out host/main.c,$(wildcard host/*.c))
@@ -17,7 +17,7 @@ UNIT     = $(wildcard tests/unit/test_*.c) tests/unit/main.c
 
 APT_PKGS = gcc make libcivetweb-dev liblua5.4-dev lua-cjson-dev \
 	       libsqlite3-dev libsodium-dev libedit-dev libxlsxwriter-dev \
-	       libgumbo-dev nodejs chromium firefox-esr fonts-wqy-microhei
+	       libzip-dev libexpat1-dev libgumbo-dev nodejs chromium firefox-esr fonts-wqy-microhei
 PORT    ?= 8080
 
 .PHONY: all deps run test test-unit test-rules test-api test-e2e sanitize \

@@ -36,7 +36,7 @@ static const char USAGE[] =
     "  seed [--demo]                        load reference data (and demo "
     "data)\n"
     "  user add --role school|city|province|ops --username U --password P\n"
-    "           [--province C] [--city C] [--school ID] [--phone N]\n"
+    "           [--province C] [--city C] [--school ID] [--phone N] [--name N]\n"
     "  sms list [--phone N]                 print the SMS outbox, JSON lines\n"
     "  token add --name NAME                make an API token, printed once\n"
     "  repl                                 a Lua prompt with the host's "

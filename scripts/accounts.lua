@@ -34,10 +34,13 @@ end
 
 -- accounts.public(row) -> what /api/me shows of an account
 function accounts.public(a)
+  -- the person by name with the unit (issue 14), for the header of the pages
+  local who = a.id and require("people").of(a.id)
   return {
     id = a.id, username = a.username, role = a.role,
     province = a.province_code, city = a.city_code, school_id = a.school_id,
     must_change_password = a.must_change_password == true or a.must_change_password == 1,
+    name = who and who.name or a.username, unit = who and who.unit or nil,
   }
 end
 

@@ -13,6 +13,8 @@ local sms = require "sms"
 local decl = require "decl"
 local P = require "province_rules"
 local rules = require "rules"
+local people = require "people"
+local words = require "words"
 
 local M = {}
 
@@ -53,6 +55,18 @@ end
 
 local function packed(...) return table.pack(...) end
 
+local XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+-- A workbook of one sheet as a download named base-<Beijing time>.xlsx.
+local function xlsx_answer(ctx, base, title, header, rows, widths)
+  local bytes = require("xlsx").sheet(title, header, rows, widths)
+  local name = base .. "-" .. os.date("!%Y%m%d%H%M", ctx.now + 8 * 3600) .. ".xlsx"
+  return 200, bytes, {
+    raw = true, content_type = XLSX,
+    headers = { { "Content-Disposition", 'attachment; filename="' .. name .. '"' } } }
+end
+
+
 -- ---- 院校总库管理 -----------------------------------------------------
 
 local function present_school(s)
@@ -72,20 +86,27 @@ local SCHOOL_SQL = [[
   LEFT JOIN cities c ON c.code = s.city_code
 ]]
 
-local function list_schools(ctx)
-  local q = ctx.query
-  local page, size, offset = web.paging(q)
+-- The scoped, filtered school list (?q=&city=&province=&active=) shared
+-- by the list and its Excel export: a WHERE clause and its arguments.
+local function school_query(ctx, q)
   local cond, args = scope_sql(ctx)
   local where = " WHERE " .. cond .. [[ AND (? = '' OR instr(s.name, ?) > 0 OR s.code = ?)
     AND (? = '' OR s.city_code = ?) AND (? = '' OR s.province_code = ?)
     AND (? = '' OR s.active = CAST(? AS INTEGER))]]
   local term, city, prov = q.q or "", q.city or "", q.province or ""
   local active = q.active == "true" and "1" or q.active == "false" and "0" or ""
-  local filt = packed(term, term, term, city, city, prov, prov, active, active)
-  local total = db.one("SELECT count(*) AS n FROM schools s" .. where,
-                       unpack_args(args, filt)).n
-  local items = db.query(SCHOOL_SQL .. where .. " ORDER BY s.province_code, s.city_code, s.code LIMIT ? OFFSET ?",
-                         unpack_args(args, filt, packed(size, offset)))
+  return where, packed(unpack_args(args, packed(term, term, term, city, city, prov, prov, active, active)))
+end
+
+local SCHOOL_ORDER = " ORDER BY s.province_code, s.city_code, s.code"
+
+local function list_schools(ctx)
+  local q = ctx.query
+  local page, size, offset = web.paging(q)
+  local where, filt = school_query(ctx, q)
+  local total = db.one("SELECT count(*) AS n FROM schools s" .. where, unpack_args(filt)).n
+  local items = db.query(SCHOOL_SQL .. where .. SCHOOL_ORDER .. " LIMIT ? OFFSET ?",
+                         unpack_args(filt, packed(size, offset)))
   for _, s in ipairs(items) do present_school(s) end
   return 200, { total = total, page = page, size = size, items = items }
 end
@@ -202,64 +223,168 @@ local function update_school(ctx, params)
   return 200, present_school(db.one(SCHOOL_SQL .. " WHERE s.id = ?", cur.id))
 end
 
--- POST /api/admin/schools/import {csv}: columns code,name,city,type and
--- optionally province, authority, ownership. All rows or none.
-local function import_schools(ctx)
-  local b = ctx.body()
-  if type(b.csv) ~= "string" or b.csv == "" then
+-- The import's columns, by their English or Chinese header (the template
+-- uses the Chinese ones).
+local IMPORT_COLUMNS = {
+  code = "code", ["学校标识码"] = "code", name = "name", ["学校名称"] = "name",
+  city = "city", ["所在城市"] = "city", ["城市"] = "city", ["地市"] = "city",
+  type = "type", ["办学类型"] = "type", province = "province", ["省份"] = "province",
+  authority = "authority", ["主管部门"] = "authority", ownership = "ownership", ["办学性质"] = "ownership",
+}
+local TEMPLATE_HEADER = { "学校标识码", "学校名称", "所在城市", "办学类型", "省份", "主管部门", "办学性质" }
+
+-- The rows of an upload: a .xlsx body (by its type or its ZIP signature),
+-- a text/csv body, or JSON {csv}. Returns the header and the data rows
+-- (arrays of strings), each with the number it has in the file.
+local function import_rows(ctx)
+  local req = ctx.req
+  local ctype = (req.headers or {})["content-type"] or ""
+  local body = req.body or ""
+  if ctype:find("spreadsheetml", 1, true) or body:sub(1, 4) == "PK\3\4" then
+    local rows, err = require("xlsx").read(body)
+    if not rows then
+      web.fail(422, "validation_failed", "无法读取该 Excel 文件，请使用 .xlsx 格式",
+               { { field = "file", code = "unreadable", message = "无法读取该 Excel 文件（" .. err .. "）" } })
+    end
+    local header = table.remove(rows, 1) or {}
+    local out = {}
+    for i, r in ipairs(rows) do out[#out + 1] = { n = i + 1, cells = r } end
+    return header, out
+  end
+  local csv
+  if ctype:find("text/csv", 1, true) or ctype:find("text/plain", 1, true) then
+    csv = body
+  else
+    local b = ctx.body()
+    csv = b.csv
+  end
+  if type(csv) ~= "string" or csv == "" then
     web.fail(422, "validation_failed", "请提供 CSV 内容", { { field = "csv", code = "required", message = "请提供 CSV 内容" } })
   end
-  local records, header = util.csv_records(b.csv)
-  local need = { code = true, name = true, type = true }
-  local have = {}
-  for _, h in ipairs(header or {}) do have[util.trim(h)] = true end
-  for k in pairs(need) do
-    if not have[k] then
-      web.fail(422, "validation_failed", "CSV 缺少列 " .. k,
-               { { field = "csv", code = "missing_column", message = "CSV 缺少列 " .. k } })
+  if not require("text").ulen(csv) then
+    web.fail(422, "validation_failed", "CSV 文件应为 UTF-8 编码",
+             { { field = "csv", code = "encoding", message = "CSV 文件应为 UTF-8 编码（Excel 另存为“CSV UTF-8”）" } })
+  end
+  local rows = util.csv(csv)
+  local header = table.remove(rows, 1) or {}
+  local out = {}
+  for i, r in ipairs(rows) do out[#out + 1] = { n = i + 1, cells = r } end
+  return header, out
+end
+
+-- A province by code or name (河北省, 河北); a city of it by code or name
+-- (石家庄市, 石家庄). Unknown values are returned as given, for
+-- read_school to refuse.
+local function province_code(v)
+  if v == nil or v == "" then return nil end
+  local p = db.one("SELECT code FROM provinces WHERE code = ?1 OR name = ?1 OR name = ?1 || '省' OR name = ?1 || '市'", v)
+  return p and p.code or v
+end
+
+local function city_code(v, province)
+  if v == nil or v == "" then return nil end
+  if v:match("^%d+$") then return v end
+  local c = db.one([[SELECT code FROM cities WHERE (?2 IS NULL OR province_code = ?2)
+                       AND (name = ?1 OR name = ?1 || '市') ORDER BY code LIMIT 1]], v, province)
+  return c and c.code or v
+end
+
+-- POST /api/admin/schools/import: an .xlsx file or CSV (columns code,
+-- name, city, type and optionally province, authority, ownership, by
+-- their English or Chinese names; city and province by code or name).
+-- All rows or none; the answer reports every row.
+local function import_schools(ctx)
+  local header, records = import_rows(ctx)
+  local col = {}
+  for i, h in ipairs(header) do
+    local k = IMPORT_COLUMNS[util.trim(h):gsub("^\239\187\191", "")]
+    if k and not col[k] then col[k] = i end
+  end
+  for _, k in ipairs({ "code", "name", "type" }) do
+    if not col[k] then
+      local cn = { code = "学校标识码", name = "学校名称", type = "办学类型" }
+      web.fail(422, "validation_failed", "文件缺少列 " .. cn[k] .. "（" .. k .. "）",
+               { { field = "csv", code = "missing_column", message = "文件缺少列 " .. cn[k] .. "（" .. k .. "）" } })
     end
   end
-  if #records > 5000 then web.fail(413, "too_large", "一次最多导入 5000 行") end
-  local refused, clean, seen = {}, {}, {}
-  for i, r in ipairs(records) do
-    local row = i + 1                      -- the header is row 1
+  local list = {}
+  for _, r in ipairs(records) do
+    local blank = true
+    for _, v in ipairs(r.cells) do if util.trim(v) ~= "" then blank = false end end
+    if not blank then list[#list + 1] = r end
+  end
+  if #list > 5000 then web.fail(413, "too_large", "一次最多导入 5000 行") end
+  local refused, clean, seen, report = {}, {}, {}, {}
+  local function cell(r, k)
+    local v = col[k] and r.cells[col[k]]
+    v = util.trim(v or "")
+    return v ~= "" and v or nil
+  end
+  for _, r in ipairs(list) do
+    local row = r.n
+    local prov = province_code(cell(r, "province"))
+    local city = city_code(cell(r, "city"), prov or (ctx.account.role ~= "ops" and ctx.account.province_code or nil))
+    if not prov and ctx.account.role == "ops" and city then
+      local c = db.one("SELECT province_code FROM cities WHERE code = ?", city)
+      prov = c and c.province_code
+    end
     local ok, res = pcall(read_school, ctx, {
-      code = r.code, name = r.name, type = r.type, city = (r.city ~= "" and r.city) or nil,
-      province = (r.province ~= nil and r.province ~= "") and r.province or nil,
-      authority = r.authority, ownership = r.ownership }, nil)
+      code = cell(r, "code"), name = cell(r, "name"), type = cell(r, "type"),
+      city = city, province = prov, authority = cell(r, "authority"), ownership = cell(r, "ownership") }, nil)
+    local reason
     if not ok then
       if not web.is_http_error(res) then error(res, 0) end
       local reasons = {}
       for _, fe in ipairs(res.fields or {}) do reasons[#reasons + 1] = fe.message end
-      refused[#refused + 1] = { row = row, code = r.code or "", reason = #reasons > 0
-        and table.concat(reasons, "；") or res.message }
+      reason = #reasons > 0 and table.concat(reasons, "；") or res.message
     elseif seen[res.code] then
-      refused[#refused + 1] = { row = row, code = res.code, reason = "与第 " .. seen[res.code] .. " 行学校标识码重复" }
+      reason = "与第 " .. seen[res.code] .. " 行学校标识码重复"
     elseif db.one("SELECT 1 AS x FROM schools WHERE code = ?", res.code) then
-      refused[#refused + 1] = { row = row, code = res.code, reason = "学校标识码已存在" }
+      reason = "学校标识码已存在于院校总库"
     else
       seen[res.code] = row
       clean[#clean + 1] = res
     end
+    if reason then refused[#refused + 1] = { row = row, code = cell(r, "code") or "", reason = reason } end
+    report[#report + 1] = { row = row, code = cell(r, "code") or "", name = cell(r, "name") or "",
+                            ok = reason == nil, result = reason and "未通过" or "可导入", reason = reason or "" }
+  end
+  if #list == 0 then
+    web.fail(422, "validation_failed", "文件中没有院校数据",
+             { { field = "csv", code = "empty", message = "文件中没有院校数据" } })
   end
   if #refused > 0 then
     return 422, { error = { code = "import_refused", message = "有 " .. #refused .. " 行未通过校验，未导入任何数据" },
-                  imported = 0, refused = refused }
+                  imported = 0, refused = refused, rows = report }
   end
   db.transaction(function()
-    for _, s in ipairs(clean) do
-      if db.one("SELECT 1 AS x FROM schools WHERE code = ?", s.code) then
-        web.fail(409, "duplicate", "学校标识码 " .. s.code .. " 已存在（同时有其他导入），未导入任何数据")
+    for _, s_ in ipairs(clean) do
+      if db.one("SELECT 1 AS x FROM schools WHERE code = ?", s_.code) then
+        web.fail(409, "duplicate", "学校标识码 " .. s_.code .. " 已存在（同时有其他导入），未导入任何数据")
       end
       local _, id = db.exec([[INSERT INTO schools(code, name, province_code, city_code, type, authority,
                                 ownership, active, created_at, updated_at)
                               VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)]],
-        s.code, s.name, s.province_code, s.city_code, s.type, s.authority, s.ownership, ctx.now, ctx.now)
+        s_.code, s_.name, s_.province_code, s_.city_code, s_.type, s_.authority, s_.ownership, ctx.now, ctx.now)
       audit.log(ctx, "school.import", "school", id, { after = "active",
-        province = s.province_code, city = s.city_code, detail = { code = s.code, name = s.name } })
+        province = s_.province_code, city = s_.city_code, detail = { code = s_.code, name = s_.name } })
     end
   end)
-  return 200, { imported = #clean, refused = json.array() }
+  for _, r in ipairs(report) do r.result = "已导入" end
+  return 200, { imported = #clean, refused = json.array(), rows = report }
+end
+
+-- GET /api/admin/schools/import-template.xlsx: the import's columns with
+-- an example row of the caller's scope.
+local function import_template(ctx)
+  local a = ctx.account
+  local city = db.one([[SELECT c.name, p.name AS province FROM cities c JOIN provinces p ON p.code = c.province_code
+                        WHERE (?1 IS NULL OR c.code = ?1) AND (?2 IS NULL OR c.province_code = ?2)
+                        ORDER BY c.code LIMIT 1]], a.role == "city" and a.city_code or nil,
+                     a.role ~= "ops" and a.province_code or nil) or { name = "石家庄市", province = "河北省" }
+  return xlsx_answer(ctx, "school-import-template", "院校导入模板", TEMPLATE_HEADER, {
+    { "4113010001", "示例职业技术学院", city.name, "高职", city.province, "省教育厅", "公办" },
+  }, { 14, 30, 12, 10, 10, 16, 10 })
 end
 
 -- ---- 申报计划 -----------------------------------------------------------
@@ -463,9 +588,16 @@ end
 
 -- ---- 申报审核 -----------------------------------------------------------
 
+-- The level whose pending declarations wait for the caller: its role for
+-- a city or province admin; "*" (every level) for ops, who may act at any.
+local function my_level(ctx)
+  return ctx.account.role == "ops" and "*" or ctx.account.role
+end
+
 -- The filtered, scoped declaration list shared by the queue and exports:
--- a WHERE clause with numbered parameters (?1..?8 filters, ?9 the scope)
--- and its arguments (filt.n of them).
+-- a WHERE clause with numbered parameters (?1..?8 filters, ?9 and ?10 the
+-- scope, ?11 mine=1: pending at the caller's level) and its arguments
+-- (filt.n of them).
 local function declaration_query(ctx, q)
   local a = ctx.account
   local scope, value = "1 = 1", nil
@@ -479,11 +611,13 @@ local function declaration_query(ctx, q)
     AND (?3 = '' OR d.review_level = ?3) AND (?4 = '' OR s.city_code = ?4)
     AND (?5 IS NULL OR d.certificate_id = ?5) AND (?6 = '' OR instr(s.name, ?6) > 0 OR s.code = ?6)
     AND (?7 IS NULL OR p.year = ?7) AND (?8 = '' OR s.province_code = ?8)
+    AND (?11 IS NULL OR (d.status = 'pending' AND (?11 = '*' OR d.review_level = ?11)))
     AND d.status <> 'draft']]
+  local mine = (q.mine == "1" or q.mine == "true") and my_level(ctx) or nil
   local filt = packed(web.int_param(q, "plan"), q.status or "", q.level or "", q.city or "",
                       web.int_param(q, "certificate"), q.school or "", web.int_param(q, "year"),
-                      q.province or "", value, value2)
-  filt.n = value2 and 10 or value and 9 or 8
+                      q.province or "", value, value2, mine)
+  filt.n = 11
   return where, filt
 end
 
@@ -502,6 +636,45 @@ local function list_declarations(ctx)
   return 200, { total = total, page = page, size = size, items = items }
 end
 
+-- GET /api/admin/todo: what waits for the caller (待我审核): the count at
+-- its level and scope, per plan, and the nearest deadlines of its plans.
+local function todo(ctx)
+  local a = ctx.account
+  local where, filt = declaration_query(ctx, { mine = "1" })
+  local by_plan = db.query([[SELECT p.id AS plan_id, p.title, p.year, p.batch, p.starts_at, p.ends_at,
+                                    count(*) AS pending, min(d.submitted_at) AS oldest_submitted_at]]
+    .. BASE_FROM .. where .. " GROUP BY p.id ORDER BY p.ends_at, p.id", table.unpack(filt, 1, filt.n))
+  local total = 0
+  for _, r in ipairs(by_plan) do
+    total = total + r.pending
+    r.state = decl.plan_state(r, ctx.now)
+    r.batch_name = util.batch_name(r.batch)
+    r.starts_at, r.ends_at = util.iso(r.starts_at), util.iso(r.ends_at)
+    r.oldest_submitted_at = util.iso(r.oldest_submitted_at)
+  end
+  -- the published plans of the caller's province still to end, nearest first
+  local province = a.role ~= "ops" and a.province_code or nil
+  local deadlines = db.query([[SELECT p.id AS plan_id, p.title, p.year, p.batch, p.starts_at, p.ends_at,
+                                      pr.name AS province_name
+                               FROM plans p JOIN provinces pr ON pr.code = p.province_code
+                               WHERE p.status = 'published' AND p.ends_at > ?1
+                                 AND (?2 IS NULL OR p.province_code = ?2)
+                               ORDER BY p.ends_at, p.id LIMIT 5]], ctx.now, province)
+  local pending_of = {}
+  for _, r in ipairs(by_plan) do pending_of[r.plan_id] = r.pending end
+  for _, r in ipairs(deadlines) do
+    r.state = decl.plan_state(r, ctx.now)
+    r.batch_name = util.batch_name(r.batch)
+    r.days_left = (r.ends_at - ctx.now) // 86400
+    r.pending = pending_of[r.plan_id] or 0
+    r.starts_at, r.ends_at = util.iso(r.starts_at), util.iso(r.ends_at)
+  end
+  local level = my_level(ctx)
+  return 200, { level = level == "*" and "all" or level,
+                level_name = words.LEVEL[level] or "全部级别",
+                pending_for_me = total, by_plan = json.array(by_plan), deadlines = json.array(deadlines) }
+end
+
 local function scoped_declaration(ctx, id)
   local d = db.one([[SELECT d.*, s.province_code, s.city_code, s.name AS school_name
                      FROM declarations d JOIN schools s ON s.id = d.school_id WHERE d.id = ?]], id)
@@ -511,10 +684,41 @@ local function scoped_declaration(ctx, id)
   return d
 end
 
+-- An admin's view of a declaration adds what a reviewer needs beside the
+-- form: the school's contact (from its profile), its earlier declarations
+-- and their outcomes, and each reviewer by name with their unit.
 local function view_declaration(ctx, params)
-  scoped_declaration(ctx, params.id)
+  local d = scoped_declaration(ctx, params.id)
   local v = decl.view(params.id)
   v.review_chain = json.decode(db.one("SELECT review_chain FROM declarations WHERE id = ?", params.id).review_chain or "[]")
+  local p = db.one([[SELECT contact_name, contact_phone, contact_email, address, postcode, website
+                     FROM school_profiles WHERE school_id = ?]], d.school_id) or {}
+  v.contact = { name = p.contact_name or "", phone = p.contact_phone or "", email = p.contact_email or "",
+                address = p.address or "", postcode = p.postcode or "", website = p.website or "" }
+  local earlier = db.query([[SELECT d.id, p.year, p.batch, p.title AS plan_title, c.name AS certificate,
+                                    c.level AS certificate_level, d.status, d.review_level, d.submitted_at,
+                                    d.decided_at, d.trainees_total,
+                                    (SELECT r.comment FROM reviews r WHERE r.declaration_id = d.id
+                                       AND r.decision <> 'submit' ORDER BY r.id DESC LIMIT 1) AS last_comment
+                             FROM declarations d JOIN plans p ON p.id = d.plan_id
+                             JOIN certificates c ON c.id = d.certificate_id
+                             WHERE d.school_id = ? AND d.id <> ? AND d.status <> 'draft'
+                             ORDER BY p.year DESC, p.batch DESC, d.id DESC LIMIT 50]], d.school_id, d.id)
+  for _, e in ipairs(earlier) do
+    e.batch_name = util.batch_name(e.batch)
+    e.status_name = words.STATUS[e.status] or e.status
+    e.submitted_at, e.decided_at = util.iso(e.submitted_at), util.iso(e.decided_at)
+    e.review_level = e.review_level or json.null
+  end
+  v.earlier = json.array(earlier)
+  local who = {}
+  for _, r in ipairs(db.query("SELECT id, account_id FROM reviews WHERE declaration_id = ?", d.id)) do
+    who[r.id] = people.of(r.account_id)
+  end
+  for _, r in ipairs(v.reviews or {}) do
+    local p_ = who[r.id]
+    r.reviewer = p_ and p_.label or json.null
+  end
   return 200, v
 end
 
@@ -528,7 +732,7 @@ local function review_one(ctx, id, decision, comment)
     if d.status ~= "pending" then web.fail(409, "wrong_status", "该申报当前不在待审核状态") end
     local level = a.role == "ops" and d.review_level or a.role
     if d.review_level ~= level then
-      web.fail(409, "not_your_level", d.review_level == "city" and "该申报尚待地市级审核"
+      web.fail(409, "not_your_level", d.review_level == "city" and "该申报尚待市级审核"
                or "该申报已提交省级审核")
     end
     local chain = json.decode(d.review_chain or "") or { "province" }
@@ -556,8 +760,9 @@ local function review_one(ctx, id, decision, comment)
       local info = db.one([[SELECT c.name || '（' || c.level || '）' AS cert, p.title FROM declarations d
                             JOIN certificates c ON c.id = d.certificate_id JOIN plans p ON p.id = d.plan_id
                             WHERE d.id = ?]], id)
-      local result = decision == "approve" and (next_level and ((level == "city" and "地市级" or "省级")
-        .. "审核通过，待" .. (next_level == "city" and "地市级" or "省级") .. "审核") or "审核通过")
+      local L = words.LEVEL
+      local result = decision == "approve" and (next_level and ((L[level] or "")
+        .. "审核通过，待" .. (L[next_level] or "") .. "审核") or "审核通过")
         or RESULT[decision == "return" and "return_" or decision]
       sms.send(ctx, acc.phone, "review", { certificate = info.cert, plan = info.title, result = result,
                                           comment = comment and comment ~= "" and ("意见：" .. comment) or "" })
@@ -652,15 +857,19 @@ local function plan_stats(ctx, params)
     .. "count(DISTINCT CASE WHEN d.status = 'approved' THEN d.school_id END) AS pilots, "
     .. "sum(CASE WHEN d.status = 'approved' THEN coalesce(d.trainees_total, 0) ELSE 0 END) AS approved_trainees"
     .. from .. " AND d.status <> 'draft'", plan.id, unpack_args(args))
+  local declared = 0
+  for st, n in pairs(by_status) do if st ~= "draft" then declared = declared + n end end
+  -- 申报总数 counts submitted declarations only (as the city and
+  -- certificate charts do); drafts are counted apart
   return 200, { plan_id = plan.id, title = plan.title, year = plan.year, by_status = by_status,
+                declared = declared, drafts = by_status.draft,
                 by_city = by_city, by_certificate = by_cert, trainees_total = totals.trainees or 0,
                 approved_trainees = totals.approved_trainees or 0, pilot_schools = totals.pilots or 0 }
 end
 
-local STATUS_CN = { draft = "草稿", pending = "待审核", approved = "审核通过", rejected = "审核不通过",
-                    returned = "退回修改" }
-local LEVEL_CN = { city = "地市级", province = "省级", school = "院校" }
-local DECISION_CN = { submit = "提交", approve = "通过", reject = "不通过", ["return"] = "退回修改" }
+local STATUS_CN = words.STATUS
+local LEVEL_CN = { city = "市级", province = "省级", school = "院校" }
+local DECISION_CN = words.DECISION
 
 -- GET /api/admin/declarations.xlsx?...: the filtered list as a workbook.
 local function export_xlsx(ctx)
@@ -680,27 +889,61 @@ local function export_xlsx(ctx)
         tostring(m.students or "-"), tostring(m.teachers or "-"), tostring(m.trainees or "-"))
     end
     local reviews = {}
-    for _, v in ipairs(db.query([[SELECT level, decision, comment, created_at FROM reviews
+    for _, v in ipairs(db.query([[SELECT level, decision, comment, created_at, account_id FROM reviews
                                   WHERE declaration_id = ? ORDER BY id]], r.id)) do
-      reviews[#reviews + 1] = string.format("%s %s%s%s", util.iso(v.created_at):sub(1, 16):gsub("T", " "),
+      local by = v.level ~= "school" and people.of(v.account_id)
+      reviews[#reviews + 1] = string.format("%s %s%s%s%s", util.iso(v.created_at):sub(1, 16):gsub("T", " "),
         LEVEL_CN[v.level] or v.level, DECISION_CN[v.decision] or v.decision,
-        v.comment and ("：" .. v.comment) or "")
+        by and ("（" .. by.label .. "）") or "", v.comment and ("：" .. v.comment) or "")
     end
     local status = STATUS_CN[r.status] or r.status
     if r.status == "pending" and r.review_level then status = status .. "（" .. (LEVEL_CN[r.review_level] or "") .. "）" end
     rows[#rows + 1] = {
-      r.id, r.year, "第" .. r.batch .. "批", r.plan_title, r.city_name or "", r.school_code, r.school,
+      r.id, r.year, util.batch_name(r.batch), r.plan_title, r.city_name or "", r.school_code, r.school,
       r.certificate, r.certificate_level, r.organization, r.mode == "by_major" and "按专业申报" or "不按专业申报",
       table.concat(majors, "；"), r.trainees_total or 0, status, table.concat(reviews, "\n"),
       r.submitted_at and util.iso(r.submitted_at):sub(1, 16):gsub("T", " ") or "",
     }
   end
-  local bytes = require("xlsx").sheet("证书试点申报", header, rows,
+  return xlsx_answer(ctx, "declarations", "证书试点申报", header, rows,
     { 8, 8, 8, 24, 10, 12, 24, 30, 8, 30, 12, 50, 10, 14, 40, 16 })
-  local name = "declarations-" .. os.date("!%Y%m%d%H%M", ctx.now + 8 * 3600) .. ".xlsx"
-  return 200, bytes, {
-    raw = true, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    headers = { { "Content-Disposition", 'attachment; filename="' .. name .. '"' } } }
+end
+
+-- GET /api/admin/pilot-schools.xlsx?year=: 试点院校 of the year in scope,
+-- with their approved certificates.
+local function export_pilot_schools(ctx)
+  local _, data = pilot_schools(ctx)
+  local rows = {}
+  for i, r in ipairs(data.items) do
+    local certs = {}
+    for _, c in ipairs(db.query([[SELECT c.name || '（' || c.level || '）' AS name, p.batch
+                                  FROM declarations d JOIN certificates c ON c.id = d.certificate_id
+                                  JOIN plans p ON p.id = d.plan_id
+                                  WHERE d.school_id = ? AND d.status = 'approved' AND p.year = ?
+                                  ORDER BY p.batch, c.name]], r.id, data.year)) do
+      certs[#certs + 1] = util.batch_name(c.batch) .. " " .. c.name
+    end
+    rows[i] = { i, data.year, r.code, r.name, r.city_name or "", r.approved, table.concat(certs, "\n") }
+  end
+  return xlsx_answer(ctx, "pilot-schools-" .. data.year, "试点院校",
+    { "序号", "年度", "学校标识码", "学校名称", "所在城市", "审核通过申报数", "审核通过的试点证书" },
+    rows, { 6, 8, 14, 30, 12, 14, 60 })
+end
+
+-- GET /api/admin/schools.xlsx?q=&city=&province=&active=: 院校总库 in
+-- scope, with the list's filters.
+local function export_schools(ctx)
+  local where, filt = school_query(ctx, ctx.query)
+  local rows = {}
+  for _, r in ipairs(db.query(SCHOOL_SQL .. where .. SCHOOL_ORDER .. " LIMIT 50000", unpack_args(filt))) do
+    present_school(r)
+    rows[#rows + 1] = { r.code, r.name, r.province_name or "", r.city_name or "", r.type,
+                        r.authority or "", r.ownership or "", r.active and "启用" or "停用",
+                        r.registered and "已注册" or "未注册" }
+  end
+  return xlsx_answer(ctx, "schools", "院校总库",
+    { "学校标识码", "学校名称", "省份", "所在城市", "办学类型", "主管部门", "办学性质", "状态", "账号" },
+    rows, { 14, 30, 10, 12, 10, 20, 10, 8, 8 })
 end
 
 -- ---- 审计日志与规则 -------------------------------------------------------
@@ -721,11 +964,63 @@ local function audit_log(ctx)
   local total = db.one("SELECT count(*) AS n FROM audit_log" .. where, unpack_args(params)).n
   local items = db.query("SELECT * FROM audit_log" .. where .. " ORDER BY id DESC LIMIT ? OFFSET ?",
                          unpack_args(params, packed(size, offset)))
+  local who = {}
   for _, r in ipairs(items) do
     r.at = util.iso(r.at)
     r.detail = r.detail and json.decode(r.detail) or nil
+    r.action_name = words.ACTION[r.action] or r.action
+    r.entity_name = words.ENTITY[r.entity] or r.entity
+    r.before_name = words.state(r.entity, r.before_status)
+    r.after_name = words.state(r.entity, r.after_status)
+    if r.account_id then
+      who[r.account_id] = who[r.account_id] or people.of(r.account_id) or false
+    end
+    local p_ = r.account_id and who[r.account_id]
+    r.by = p_ and p_.label or r.username or ""
   end
   return 200, { total = total, page = page, size = size, items = items }
+end
+
+-- GET /api/admin/audit.xlsx?entity=&entity_id=&action=: the log in scope
+-- (the newest 20,000 rows), in words.
+local function export_audit(ctx)
+  local q = util.shallow_copy(ctx.query)
+  local rows, page = {}, 1
+  repeat
+    q.page, q.size = tostring(page), "100"
+    local _, data = audit_log({ account = ctx.account, query = q })
+    for _, r in ipairs(data.items) do
+      local change = ""
+      if r.before_status or r.after_status then
+        change = (r.before_status and (r.before_name .. " → ") or "") .. r.after_name
+      end
+      rows[#rows + 1] = { r.at:sub(1, 19):gsub("T", " "), r.by, words.ROLE[r.role] or (r.role or ""),
+                          r.action_name, r.entity_name, r.entity_id or "", change,
+                          words.detail(r.detail), r.remote or "" }
+    end
+    page = page + 1
+  until #data.items < 100 or #rows >= 20000
+  return xlsx_answer(ctx, "audit", "操作日志",
+    { "操作时间", "操作人", "角色", "操作", "操作对象", "对象编号", "状态变化", "详情", "IP地址" },
+    rows, { 18, 28, 16, 14, 12, 10, 20, 50, 14 })
+end
+
+-- GET /api/admin/stats/years: the declarations of every year in scope,
+-- side by side (drafts apart), for the year-over-year chart.
+local function year_stats(ctx)
+  local cond, args = scope_sql(ctx)
+  local rows = db.query([[SELECT p.year, count(DISTINCT p.id) AS plans,
+      sum(CASE WHEN d.status <> 'draft' THEN 1 ELSE 0 END) AS declared,
+      sum(CASE WHEN d.status = 'draft' THEN 1 ELSE 0 END) AS drafts,
+      sum(CASE WHEN d.status = 'pending' THEN 1 ELSE 0 END) AS pending,
+      sum(CASE WHEN d.status = 'approved' THEN 1 ELSE 0 END) AS approved,
+      sum(CASE WHEN d.status = 'rejected' THEN 1 ELSE 0 END) AS rejected,
+      sum(CASE WHEN d.status = 'returned' THEN 1 ELSE 0 END) AS returned,
+      count(DISTINCT CASE WHEN d.status = 'approved' THEN d.school_id END) AS pilot_schools,
+      sum(CASE WHEN d.status <> 'draft' THEN coalesce(d.trainees_total, 0) ELSE 0 END) AS trainees
+    FROM declarations d JOIN plans p ON p.id = d.plan_id JOIN schools s ON s.id = d.school_id
+    WHERE ]] .. cond .. " GROUP BY p.year ORDER BY p.year", unpack_args(args))
+  return 200, { items = json.array(rows) }
 end
 
 -- A load error as the caller may see it: ops and the province whose file
@@ -772,6 +1067,7 @@ function M.register(route)
   route("GET", "/api/admin/schools", list_schools, ADMINS)
   route("POST", "/api/admin/schools", create_school, ADMINS)
   route("POST", "/api/admin/schools/import", import_schools, ADMINS)
+  route("GET", "/api/admin/schools/import-template.xlsx", import_template, ADMINS)
   route("PUT", "/api/admin/schools/{id}", update_school, ADMINS)
   route("GET", "/api/admin/plans", list_plans, ADMINS)
   route("POST", "/api/admin/plans", create_plan, PROVINCE_OPS)
@@ -781,6 +1077,7 @@ function M.register(route)
   route("POST", "/api/admin/plans/{id}/extend", extend_plan, PROVINCE_OPS)
   route("POST", "/api/admin/plans/{id}/close", close_plan, PROVINCE_OPS)
   route("GET", "/api/admin/plans/{id}/stats", plan_stats, ADMINS)
+  route("GET", "/api/admin/todo", todo, ADMINS)
   route("GET", "/api/admin/declarations", list_declarations, ADMINS)
   route("GET", "/api/admin/declarations.xlsx", export_xlsx, ADMINS)
   route("POST", "/api/admin/declarations/batch-review", batch_review, ADMINS)
@@ -788,6 +1085,10 @@ function M.register(route)
   route("POST", "/api/admin/declarations/{id}/review", review, ADMINS)
   route("GET", "/api/admin/pilot-schools", pilot_schools, ADMINS)
   route("GET", "/api/admin/audit", audit_log, ADMINS)
+  route("GET", "/api/admin/audit.xlsx", export_audit, ADMINS)
+  route("GET", "/api/admin/pilot-schools.xlsx", export_pilot_schools, ADMINS)
+  route("GET", "/api/admin/schools.xlsx", export_schools, ADMINS)
+  route("GET", "/api/admin/stats/years", year_stats, ADMINS)
   route("GET", "/api/admin/rules", rules_status, PROVINCE_OPS)
   route("POST", "/api/admin/rules/reload", rules_reload, PROVINCE_OPS)
 end

@@ -10,6 +10,8 @@ local audit = require "audit"
 local sms = require "sms"
 local accounts = require "accounts"
 local public = require "api_public"
+local people = require "people"
+local words = require "words"
 
 local M = {}
 
@@ -147,7 +149,10 @@ local function list_majors(ctx)
   local where = " WHERE (?1 = '' OR instr(name, ?1) > 0 OR code = ?1) AND (?2 = '' OR level = ?2)"
   local total = db.one("SELECT count(*) AS n FROM majors" .. where, term, level).n
   local items = db.query("SELECT code, name, level, category_name, class_name, active FROM majors"
-    .. where .. " ORDER BY level, code LIMIT ?3 OFFSET ?4", term, level, size, offset)
+    -- the exact name first, then names that begin with the term (建筑工程技术
+    -- before 古建筑工程技术)
+    .. where .. " ORDER BY (name = ?1) DESC, instr(name, ?1), level, code LIMIT ?3 OFFSET ?4",
+    term, level, size, offset)
   for _, m in ipairs(items) do m.active = m.active == 1 end
   return 200, { total = total, page = page, size = size, items = items }
 end
@@ -208,6 +213,7 @@ local function list_sms(ctx)
     for _, secret in ipairs({ "password", "code" }) do
       if params[secret] then params[secret] = "******" end
     end
+    r.template_name = words.SMS_TEMPLATE[r.template] or r.template
     local ok, text = pcall(sms.render, r.template, params)
     r.text = ok and text or r.text
     r.params = nil
@@ -228,6 +234,9 @@ local function list_accounts(ctx)
                                   a.failed_logins, a.must_change_password, a.last_login_at]]
     .. from .. where .. " ORDER BY a.id LIMIT ?3 OFFSET ?4", term, role, size, offset)
   for _, r in ipairs(items) do
+    local who = people.of(r.id)
+    r.name, r.unit = who and who.name or r.username, who and who.unit or ""
+    r.role_name = words.ROLE[r.role] or r.role
     r.locked = (r.locked_until or 0) > ctx.now
     r.locked_until = util.iso(r.locked_until)
     r.last_login_at = util.iso(r.last_login_at)
@@ -236,6 +245,83 @@ local function list_accounts(ctx)
     if r.phone then r.phone = r.phone:sub(1, 3) .. "****" .. r.phone:sub(8) end
   end
   return 200, { total = total, page = page, size = size, items = items }
+end
+
+local function mask(phone)
+  return phone and (phone:sub(1, 3) .. "****" .. phone:sub(8)) or nil
+end
+
+-- POST /api/ops/accounts {role = "city"|"province", username, name, phone,
+-- province, city}: an education department's admin account; the initial
+-- password goes to the phone by SMS and must be changed at first login.
+local function create_account(ctx)
+  local b = ctx.body()
+  local f = web.fields()
+  if b.role ~= "city" and b.role ~= "province" then
+    f.add("role", "invalid", "角色应为地市级或省级教育行政部门")
+  end
+  local username = b.username
+  if type(username) ~= "string" or not username:match("^[%w_%.%-]+$") or #username < 3 or #username > 32 then
+    f.add("username", "invalid", "账号应为 3–32 位字母、数字、下划线、点或连字符")
+  end
+  local name = text_field(f, b, "name", "姓名", 30, true)
+  if not util.is_mobile(b.phone) then f.add("phone", "invalid", "请填写正确的手机号码") end
+  local province = type(b.province) == "string"
+    and db.one("SELECT code, name FROM provinces WHERE code = ?", b.province)
+  if not province then f.add("province", "invalid", "请选择省份") end
+  local city
+  if b.role == "city" then
+    city = type(b.city) == "string" and db.one("SELECT code, province_code FROM cities WHERE code = ?", b.city)
+    if not city then
+      f.add("city", "invalid", "请选择城市")
+    elseif province and city.province_code ~= province.code then
+      f.add("city", "not_in_province", "城市不属于该省份")
+    end
+  end
+  f.check()
+  local password = accounts.random_password()
+  local hash = require("auth").hash_password(password)
+  local id = db.transaction(function()
+    if db.one("SELECT 1 AS x FROM accounts WHERE username = ?", username) then
+      web.fail(409, "duplicate", "账号已存在")
+    end
+    local _, new_id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code, city_code,
+                                  phone, must_change_password, created_at, display_name)
+                                VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)]],
+      username, hash, b.role, province.code, city and city.code or nil, b.phone, ctx.now, name)
+    sms.send(ctx, b.phone, "admin_account", {
+      unit = people.unit(b.role, province.code, city and city.code), username = username, password = password })
+    audit.log(ctx, "account.create", "account", new_id, { after = "active", province = province.code,
+      city = city and city.code or nil, detail = { username = username, name = name, role = b.role,
+                                                   phone = mask(b.phone) } })
+    return new_id
+  end)
+  local who = people.of(id)
+  return 201, { id = id, username = username, role = b.role, name = name, unit = who.unit,
+                province = province.code, city = city and city.code or json.null, phone = mask(b.phone),
+                message = "账号已创建，初始密码已通过短信发送至 " .. mask(b.phone) }
+end
+
+-- PUT /api/ops/accounts/{id}/phone {phone}: changes an account's bound
+-- phone (a school asks when its contact leaves); both numbers are told.
+local function change_phone(ctx, params)
+  local a = db.one("SELECT id, username, phone, role, province_code, city_code FROM accounts WHERE id = ?", params.id)
+  if not a then web.fail(404, "not_found", "账号不存在") end
+  local b = ctx.body()
+  if not util.is_mobile(b.phone) then
+    web.fail(422, "validation_failed", "请填写正确的手机号码",
+             { { field = "phone", code = "invalid", message = "请填写正确的手机号码" } })
+  end
+  if b.phone == a.phone then web.fail(409, "unchanged", "新手机号码与原号码相同") end
+  db.transaction(function()
+    db.exec("UPDATE accounts SET phone = ? WHERE id = ?", b.phone, a.id)
+    local p = { username = a.username, new_phone = mask(b.phone), old_phone = mask(a.phone) or "无" }
+    if a.phone then sms.send(ctx, a.phone, "phone_changed", p) end
+    sms.send(ctx, b.phone, "phone_changed", p)
+    audit.log(ctx, "account.phone", "account", a.id, { province = a.province_code, city = a.city_code,
+      detail = { username = a.username, from = mask(a.phone), to = mask(b.phone) } })
+  end)
+  return 200, { ok = true, id = a.id, phone = mask(b.phone), message = "绑定手机已更换，短信已发送至新旧两个号码" }
 end
 
 local function account_of(id)
@@ -334,6 +420,8 @@ function M.register(route)
   route("PUT", "/api/ops/majors/{*code}", save_major, OPS)
   route("GET", "/api/ops/sms", list_sms, OPS)
   route("GET", "/api/ops/accounts", list_accounts, OPS)
+  route("POST", "/api/ops/accounts", create_account, OPS)
+  route("PUT", "/api/ops/accounts/{id}/phone", change_phone, OPS)
   route("POST", "/api/ops/accounts/{id}/reset-password", reset_password, OPS)
   route("POST", "/api/ops/accounts/{id}/unlock", unlock, OPS)
   route("GET", "/api/eligibility", eligibility, { token = true })

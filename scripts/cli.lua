@@ -42,7 +42,7 @@ end
 
 function cli.user_add(args)
   local o, err = parse(args, { role = 1, username = 1, password = 1, province = 1,
-                               city = 1, school = 1, phone = 1 })
+                               city = 1, school = 1, phone = 1, name = 1 })
   if not o then return usage(err) end
   local roles = { school = 1, city = 1, province = 1, ops = 1 }
   if not roles[o.role or ""] then return usage("--role must be school, city, province or ops") end
@@ -66,10 +66,10 @@ function cli.user_add(args)
     end
   end
   local ok, e = pcall(db.exec, [[INSERT INTO accounts(username, password_hash, role, province_code,
-      city_code, school_id, phone, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)]],
+      city_code, school_id, phone, created_at, display_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)]],
     o.username, auth.hash_password(o.password), o.role,
     o.role ~= "ops" and province or nil, (o.role == "city" or o.role == "school") and city or nil,
-    o.role == "school" and school_id or nil, o.phone, os.time())
+    o.role == "school" and school_id or nil, o.phone, os.time(), o.name)
   if not ok then
     io.stderr:write("host: cannot add the account: ", tostring(e):gsub("^db: ", ""), "\n")
     return 1

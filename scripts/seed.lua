@@ -122,16 +122,16 @@ function seed.demo(now, print_fn)
   local logins = {}
   local password = "Demo12345"
   local hash = auth.hash_password(password)
-  local function account(username, role, province, city, school_id, phone)
+  local function account(username, role, province, city, school_id, phone, name)
     if not db.one("SELECT 1 AS x FROM accounts WHERE username = ?", username) then
       db.exec([[INSERT INTO accounts(username, password_hash, role, province_code, city_code,
-                                     school_id, phone, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)]],
-        username, hash, role, province, city, school_id, phone, now)
+                                     school_id, phone, created_at, display_name)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)]],
+        username, hash, role, province, city, school_id, phone, now, name)
     end
     logins[#logins + 1] = { username, role, province or "", city or "" }
   end
-  account("ops", "ops", nil, nil, nil, nil)
+  account("ops", "ops", nil, nil, nil, nil, "赵运维")
   local year = util.beijing_year(now)
   local examples = {
     { "13", "1301", "by_major" }, { "44", "4401", "not_by_major" },
@@ -139,8 +139,8 @@ function seed.demo(now, print_fn)
   }
   for i, ex in ipairs(examples) do
     local p, c, mode = ex[1], ex[2], ex[3]
-    account("province" .. p, "province", p, nil, nil, nil)
-    account("city" .. c, "city", p, c, nil, nil)
+    account("province" .. p, "province", p, nil, nil, nil, ({ "刘省审", "陈省审", "杨省审", "黄省审" })[i])
+    account("city" .. c, "city", p, c, nil, nil, ({ "王市审", "李市审", "周市审", "吴市审" })[i])
     local schools = db.query([[SELECT id, code, name, city_code FROM schools
                                WHERE province_code = ? AND city_code = ? AND type = '高职'
                                ORDER BY code LIMIT 3]], p, c)

@@ -15,6 +15,8 @@ local templates = {
   reset_code = "您正在找回账号 {username} 的密码，验证码：{code}，10分钟内有效。如非本人操作请忽略。",
   password_reset = "账号 {username} 的密码已由平台重置，新密码：{password}。请登录后及时修改。",
   review = "贵校申报的“{certificate}”（{plan}）审核结果：{result}。{comment}",
+  admin_account = "您的{unit}管理员账号已开通。账号：{username}，初始密码：{password}。请登录后修改初始密码，勿向他人泄露。",
+  phone_changed = "账号 {username} 的绑定手机已由平台更换为 {new_phone}（原号码 {old_phone}）。如非本单位申请，请联系平台运维。",
 }
 sms.templates = templates
 

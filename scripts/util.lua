@@ -150,6 +150,24 @@ function util.is_count(v)
   return math.type(v) == "integer" and v >= 0 and v <= 1000000
 end
 
+local DIGITS = { "一", "二", "三", "四", "五", "六", "七", "八", "九" }
+
+-- util.batch_name(2) -> "第二次": a batch as the manual and the pages
+-- name it (第一次 … 第十二次 …).
+function util.batch_name(n)
+  n = math.tointeger(n)
+  if not n or n < 1 then return "" end
+  local s
+  if n < 10 then s = DIGITS[n]
+  elseif n < 100 then
+    s = (n >= 20 and DIGITS[n // 10] or "") .. "十" .. (n % 10 > 0 and DIGITS[n % 10] or "")
+  else s = tostring(n) end
+  return "第" .. s .. "次"
+end
+
+-- The review levels, one wording everywhere (pages, Excel, SMS).
+util.LEVEL_NAMES = { city = "市级", province = "省级" }
+
 function util.shallow_copy(t)
   local out = {}
   for k, v in pairs(t) do out[k] = v end

@@ -52,6 +52,15 @@ function F.rules_version()
   return require("rules").version()
 end
 
+-- xlsx_file {path, header, rows}: writes a workbook (libxlsxwriter, as
+-- Excel would save one: shared strings, numbers as numbers) for an upload.
+function F.xlsx_file(o)
+  local f = assert(io.open(o.path, "wb"))
+  f:write(require("xlsx").sheet(o.title or "Sheet1", o.header, o.rows))
+  f:close()
+  return true
+end
+
 function F.call(name, arg)
   local v = F[name](arg and json.decode(arg) or nil)
   print("@@" .. json.encode(v == nil and json.null or v))

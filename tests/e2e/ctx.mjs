@@ -24,7 +24,8 @@ export async function startAll() {
   }
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
   rmSync(OUT, { recursive: true, force: true });
-  // every test logs in from 127.0.0.1: a generous login limit, as in the API tests
+  // every session logs in from 127.0.0.1: the suite would pass the login
+  // limit per client (30 in 5 minutes) as it grows
   srv = await startServer({ env: { HOST_LOGIN_PER_CLIENT_5MIN: '10000' } });
   browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -46,4 +46,13 @@ function T.counts_and_phones()
   eq(util.is_mobile("23800138000"), false, "prefix")
 end
 
+-- Issue 14 (2026-12-01): the Excel said 第1批 where the pages say 第一次.
+function T.batch_name_is_the_pages_wording()
+  eq(util.batch_name(1), "第一次", "1")
+  eq(util.batch_name(10), "第十次", "10")
+  eq(util.batch_name(12), "第十二次", "12")
+  eq(util.batch_name(20), "第二十次", "20")
+  eq(util.batch_name(0), "", "0")
+end
+
 return T

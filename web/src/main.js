@@ -6,10 +6,12 @@ import 'element-plus/theme-chalk/base.css'
 import 'element-plus/es/components/message/style/css'
 import 'element-plus/es/components/message-box/style/css'
 import './style.css'
+import './a11y.css'
 import App from './App.vue'
 import { startRouter, replace, route } from './router.js'
 import { onUnauthorized } from './api.js'
 import { setMe } from './session.js'
+import { startA11y } from './a11y.js'
 
 onUnauthorized(() => {
   setMe(null)
@@ -19,3 +21,4 @@ onUnauthorized(() => {
 const app = createApp(App)
 app.mount('#app')
 startRouter()
+startA11y()

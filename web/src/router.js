@@ -19,6 +19,7 @@ const routes = [
   { path: '/school/declarations/:id', page: () => import('./pages/DeclarationView.vue'), meta: { roles: ['school'], title: '查看申报' } },
   { path: '/school/declarations/:id/edit', page: () => import('./pages/DeclarationForm.vue'), meta: { roles: ['school'], title: '编辑申报' } },
 
+  { path: '/admin/todo', page: () => import('./pages/AdminTodo.vue'), meta: { roles: ADMIN, title: '待我审核' } },
   { path: '/admin/schools', page: () => import('./pages/AdminSchools.vue'), meta: { roles: ADMIN, title: '院校总库管理' } },
   { path: '/admin/plans', page: () => import('./pages/AdminPlans.vue'), meta: { roles: ADMIN, title: '申报计划' } },
   { path: '/admin/review', page: () => import('./pages/AdminReview.vue'), meta: { roles: ADMIN, title: '申报审核' } },

@@ -64,6 +64,6 @@ export function homeOf(me) {
   if (!me) return '/login'
   if (me.must_change_password) return '/password'
   if (me.role === 'school') return '/school/declarations'
-  if (me.role === 'ops') return '/admin/review'
-  return '/admin/review'
+  // admins start at 待我审核 (issue 14)
+  return '/admin/todo'
 }

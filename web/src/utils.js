@@ -190,6 +190,12 @@ export const AUDIT_ACTIONS = {
   'school.import': '导入院校',
   'school.profile': '完善院校基础信息',
   'account.register': '注册账号',
+  'account.login': '登录',
+  'account.login_failed': '登录失败',
+  'account.logout': '退出登录',
+  'account.reset_requested': '申请找回密码',
+  'account.create': '新增管理员账号',
+  'account.phone': '更换绑定手机',
   'account.password': '修改密码',
   'account.password_reset': '找回密码',
   'account.reset_password': '重置密码',
@@ -220,7 +226,7 @@ const AUDIT_STATES = {
   plan: { draft: '未发布', published: '已发布' },
   school: { active: '启用', inactive: '停用' },
   account: { active: '正常' },
-  rules: { refused: '未生效' }
+  rules: { refused: '未生效', unchanged: '未变化', reloaded: '已重新加载' }
 }
 export function auditState(entity, v) {
   if (v === undefined || v === null || v === '') return ''

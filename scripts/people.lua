@@ -1,0 +1,42 @@
+-- people: how a person is shown to others: the name with the unit
+-- (王敏（石家庄市教育局）), never a bare login name. Units follow from
+-- the account's role and scope.
+local db = require "db"
+
+local people = {}
+
+-- people.unit(role, province_code, city_code, school_id) -> "石家庄市教育局"
+function people.unit(role, province, city, school_id)
+  if role == "ops" then return "国开在线运维" end
+  if role == "school" then
+    local s = school_id and db.one("SELECT name FROM schools WHERE id = ?", school_id)
+    return s and s.name or "院校"
+  end
+  if role == "city" then
+    local c = city and db.one("SELECT name FROM cities WHERE code = ?", city)
+    return (c and c.name or "") .. "教育局"
+  end
+  if role == "province" then
+    local p = province and db.one("SELECT name FROM provinces WHERE code = ?", province)
+    return (p and p.name or "") .. "教育厅"
+  end
+  return ""
+end
+
+-- people.of(account_id) -> {name, unit, label} or nil; label is
+-- "王敏（石家庄市教育局）", the login name standing in for a missing name.
+function people.of(id)
+  if id == nil then return nil end
+  local a = db.one([[SELECT id, username, display_name, role, province_code, city_code, school_id
+                     FROM accounts WHERE id = ?]], id)
+  if not a then return nil end
+  local unit = people.unit(a.role, a.province_code, a.city_code, a.school_id)
+  if a.role == "school" and not a.display_name then
+    -- a school's account stands for the school: its name says who
+    return { name = unit, unit = unit, label = unit }
+  end
+  local name = a.display_name or a.username
+  return { name = name, unit = unit, label = unit ~= "" and (name .. "（" .. unit .. "）") or name }
+end
+
+return people
