@@ -40,8 +40,11 @@ async function cityQueue(title, n) {
     await c.login(`e${code}`, 'Pass12345');
     eq((await c.put('/api/school/profile', { address: '测试路 1 号', postcode: '050000', contact_name: '周老师', contact_phone: '13911112222' })).status, 200, 'profile');
     const cert = certs[i];
+    // a major of the school's own level (高职专科 for a 高职 school)
+    const own = (await c.get(`/api/majors?certificate=${cert.id}`)).data.find((m) => m.allowed !== false);
+    assert(own, 'a major the school may declare');
     const d = await c.post('/api/declarations', { plan_id: p.data.id, certificate_id: cert.id, submit: true,
-      majors: [{ major: cert.majors[0], students: 50, teachers: 4, trainees: 20 }], faculty: '<p>教师5人。</p>', venue: '<p>实训室1间。</p>' });
+      majors: [{ major: own.code, students: 50, teachers: 4, trainees: 20 }], faculty: '<p>教师5人。</p>', venue: '<p>实训室1间。</p>' });
     eq([d.status, d.data.review_level], [201, 'city'], 'pending at the city');
     ids.push(d.data.id);
   }
