@@ -2,7 +2,7 @@
  * http: civetweb server, routing, metrics and the access log.
  * Each worker thread makes its trusted Lua state on its first request and
  * keeps it until the thread exits.
- * Uses: civetweb, vm, rules, pthreads.
+ * Uses: civetweb, peer, vm, rules, pthreads.
  */
 #include "http.h"
 
@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include <civetweb.h>
 #include <lua.h>
 
+#include "peer.h"
 #include "rules.h"
 #include "vm.h"
 
@@ -30,6 +32,11 @@ static atomic_int g_draining; /* stopping: new requests get 503 */
 static __thread lua_State *t_L; /* owned by the thread */
 static __thread struct timespec t_start;
 static __thread char t_route[96];
+static __thread char t_client[PEER_ADDR_LEN]; /* of the request */
+
+/* A connection counted by peer (set in init_connection): closing it
+ * releases its count once, however often civetweb reports the close. */
+static char g_counted;
 
 /* ---- metrics -------------------------------------------------------- */
 
@@ -102,6 +109,11 @@ static void send_metrics(struct mg_connection *conn) {
   OUT("# HELP rules_failures_total Rule calls that failed.\n");
   OUT("# TYPE rules_failures_total counter\nrules_failures_total %ld\n",
       rules_failures());
+  OUT("# HELP http_connections_refused_total Connections over the "
+      "per-address cap.\n");
+  OUT("# TYPE http_connections_refused_total counter\n"
+      "http_connections_refused_total %lu\n",
+      peer_refused());
 #undef OUT
   mg_response_header_start(conn, 200);
   mg_response_header_add(conn, "Content-Type",
@@ -122,6 +134,7 @@ static void send_body(struct mg_connection *conn, int status, const char *ctype,
                       const char *body, size_t len, int nh,
                       const char *const *names, const char *const *values) {
   char n[32];
+  const char *method; /* NULL when the request line did not parse */
   int i;
   mg_response_header_start(conn, status);
   mg_response_header_add(conn, "Content-Type", ctype, -1);
@@ -133,18 +146,43 @@ static void send_body(struct mg_connection *conn, int status, const char *ctype,
     mg_response_header_add(conn, names[i], values[i], -1);
   mg_response_header_send(conn);
   /* HEAD: the headers of the answer, without its body */
-  if (len && strcmp(mg_get_request_info(conn)->request_method, "HEAD") != 0)
+  method = mg_get_request_info(conn)->request_method;
+  if (len && !(method && strcmp(method, "HEAD") == 0))
     mg_write(conn, body, len);
 }
 
-static void send_error(struct mg_connection *conn, int status, const char *code,
-                       const char *message) {
+/* The JSON error of docs/api.md; close adds "Connection: close". */
+static void send_error_ex(struct mg_connection *conn, int status,
+                          const char *code, const char *message, int close) {
+  static const char *const names[] = {"Connection"}, *const values[] = {"close"};
   char body[512];
   int n = snprintf(body, sizeof body,
                    "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
                    message);
-  send_body(conn, status, "application/json; charset=utf-8", body, (size_t)n, 0,
-            NULL, NULL);
+  send_body(conn, status, "application/json; charset=utf-8", body, (size_t)n,
+            close ? 1 : 0, names, values);
+}
+
+static void send_error(struct mg_connection *conn, int status, const char *code,
+                       const char *message) {
+  send_error_ex(conn, status, code, message, 0);
+}
+
+/* Whether the request's length is ambiguous: two Content-Length headers,
+ * one that is not a plain number, or Content-Length with
+ * Transfer-Encoding. civetweb would take the first Content-Length, or
+ * chunked over Content-Length, where a proxy in front may take another:
+ * the way to request smuggling. */
+static int ambiguous_length(const struct mg_request_info *ri) {
+  int i, cl = 0, te = 0;
+  for (i = 0; i < ri->num_headers; i++) {
+    const char *name = ri->http_headers[i].name, *v = ri->http_headers[i].value;
+    if (strcasecmp(name, "Transfer-Encoding") == 0) te++;
+    if (strcasecmp(name, "Content-Length") != 0) continue;
+    cl++;
+    if (!*v || v[strspn(v, "0123456789")] != '\0') return 1;
+  }
+  return cl > 1 || (cl && te);
 }
 
 /* Reads the body into a malloc'd buffer (caller frees). Returns 0, or 413
@@ -205,7 +243,7 @@ static int handle_api(struct mg_connection *conn,
   req.method = ri->request_method;
   req.path = ri->local_uri;
   req.query = ri->query_string;
-  req.remote = ri->remote_addr;
+  req.remote = t_client;
   req.body = body;
   req.body_len = body_len;
   for (i = 0; i < ri->num_headers && i < 64; i++) {
@@ -229,6 +267,17 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   const char *uri = ri->local_uri;
   (void)cbdata;
+  if (ambiguous_length(ri)) {
+    /* answered without reading the body, and the connection closed: what
+     * follows on it could be read as another request */
+    snprintf(t_route, sizeof t_route, "framing");
+    send_error_ex(conn, 400, "bad_request",
+                  "请求长度不明确（Content-Length 重复或与 Transfer-Encoding "
+                  "同时出现）",
+                  1);
+    mg_close_connection(conn);
+    return 400;
+  }
   if (atomic_load(&g_draining)) {
     snprintf(t_route, sizeof t_route, "draining");
     send_error(conn, 503, "unavailable", "服务正在停止，请稍后再试");
@@ -252,10 +301,16 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
 }
 
 static int on_begin(struct mg_connection *conn) {
-  (void)conn;
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  const char *xff[16];
+  int i, n = 0;
   atomic_fetch_add(&g_inflight, 1);
   clock_gettime(CLOCK_MONOTONIC, &t_start);
   t_route[0] = '\0';
+  for (i = 0; i < ri->num_headers && n < 16; i++)
+    if (strcasecmp(ri->http_headers[i].name, "X-Forwarded-For") == 0)
+      xff[n++] = ri->http_headers[i].value;
+  peer_client(ri->remote_addr, xff, n, t_client, sizeof t_client);
   return 0;
 }
 
@@ -273,7 +328,7 @@ static void on_end(const struct mg_connection *conn, int status) {
   metrics_add(t_route[0] ? t_route : "static", status, secs);
   gmtime_r(&wall, &tm);
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  fprintf(stderr, "%s access %s %s %s %d %.1fms %s\n", stamp, ri->remote_addr,
+  fprintf(stderr, "%s access %s %s %s %d %.1fms %s\n", stamp, t_client,
           ri->request_method, ri->local_uri, status, secs * 1000.0,
           t_route[0] ? t_route : "static");
 }
@@ -286,14 +341,52 @@ static void on_exit_thread(const struct mg_context *ctx, int type, void *user) {
   t_L = NULL;
 }
 
+static int on_init_connection(const struct mg_connection *conn, void **data) {
+  (void)conn;
+  *data = &g_counted;
+  return 0;
+}
+
+static void on_connection_close(const struct mg_connection *conn) {
+  if (mg_get_user_connection_data(conn) == &g_counted)
+    peer_release(mg_get_request_info(conn)->remote_addr);
+}
+
+/* Errors civetweb answers itself (a request it cannot parse, a header
+ * timeout, a missing file) in the JSON shape too. */
+static int on_http_error(struct mg_connection *conn, int status,
+                         const char *errmsg) {
+  const char *code = "bad_request", *message = "请求无法读取";
+  (void)errmsg;
+  if (status == 404) code = "not_found", message = "页面不存在";
+  if (status == 405) code = "method_not_allowed", message = "不支持的请求方法";
+  if (status == 408) code = "timeout", message = "请求超时";
+  if (status == 413 || status == 431) code = "too_large", message = "请求内容过大";
+  if (status >= 500) code = "internal", message = "服务器内部错误";
+  send_error_ex(conn, status, code, message, status != 404);
+  return 0;
+}
+
 static int on_log(const struct mg_connection *conn, const char *message) {
   (void)conn;
   fprintf(stderr, "civetweb: %s\n", message);
   return 1;
 }
 
+/* The integer value of the environment variable name, def when unset;
+ * -1 when it is not an integer in [lo, hi]. */
+static long env_long(const char *name, long def, long lo, long hi) {
+  const char *v = getenv(name);
+  char *end;
+  long n;
+  if (!v || !*v) return def;
+  n = strtol(v, &end, 10);
+  return *end || n < lo || n > hi ? -1 : n;
+}
+
 int http_start(int port, int nthreads, char *err, size_t errlen) {
-  char portstr[16], threads[16];
+  char portstr[16], threads[16], timeout[16];
+  long cap, timeout_ms;
   struct mg_callbacks cb;
   struct stat st;
   const char *opts[32];
@@ -302,6 +395,21 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   snprintf(portstr, sizeof portstr, "127.0.0.1:%d", port);
   if (getenv("HOST_LISTEN_ALL")) snprintf(portstr, sizeof portstr, "%d", port);
   snprintf(threads, sizeof threads, "%d", nthreads);
+  timeout_ms = env_long("HOST_REQUEST_TIMEOUT_MS", HTTP_REQUEST_TIMEOUT_MS, 100,
+                        600000);
+  cap = env_long("HOST_CONNECTIONS_PER_CLIENT", HTTP_CONNECTIONS_PER_CLIENT, 0,
+                 1000000);
+  if (timeout_ms < 0 || cap < 0) {
+    snprintf(err, errlen, "%s",
+             timeout_ms < 0
+                 ? "HOST_REQUEST_TIMEOUT_MS: not a number in 100..600000"
+                 : "HOST_CONNECTIONS_PER_CLIENT: not a number >= 0");
+    return HTTP_ERR_START;
+  }
+  if (peer_configure((int)cap, getenv("HOST_TRUSTED_PROXY"), err, errlen) !=
+      PEER_OK)
+    return HTTP_ERR_START;
+  snprintf(timeout, sizeof timeout, "%ld", timeout_ms);
   opts[n++] = "listening_ports";
   opts[n++] = portstr;
   opts[n++] = "num_threads";
@@ -312,8 +420,10 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   opts[n++] = "1";
   opts[n++] = "keep_alive_timeout_ms";
   opts[n++] = "5000";
+  /* the whole header must arrive within it (and each read or write of a
+   * body): a slow client holds a worker that long at most */
   opts[n++] = "request_timeout_ms";
-  opts[n++] = "30000";
+  opts[n++] = timeout;
   opts[n++] = "enable_directory_listing";
   opts[n++] = "no";
   opts[n++] = "max_request_size";
@@ -337,6 +447,9 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   cb.end_request = on_end;
   cb.exit_thread = on_exit_thread;
   cb.log_message = on_log;
+  cb.init_connection = on_init_connection;
+  cb.connection_close = on_connection_close;
+  cb.http_error = on_http_error;
   mg_init_library(0);
   if (!(g_ctx = mg_start(&cb, NULL, opts))) {
     snprintf(err, errlen, "cannot listen on port %d", port);

@@ -26,7 +26,8 @@ export function host(args, opts = {}) {
   return execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 }
 
-export async function startServer({ env = {}, rules, seed = true } = {}) {
+// threads: the --threads option (null: the host's default).
+export async function startServer({ env = {}, rules, seed = true, threads = 8 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'host-test-'));
   const db = join(dir, 'platform.db');
   const port = await freePort();
@@ -34,7 +35,8 @@ export async function startServer({ env = {}, rules, seed = true } = {}) {
   if (rules) common.push('--rules', rules);
   let logins = '';
   if (seed) logins = host(['seed', '--demo', ...common]);
-  const proc = spawn(BIN, ['serve', '--port', String(port), '--threads', '8', ...common], {
+  const opts = threads === null ? [] : ['--threads', String(threads)];
+  const proc = spawn(BIN, ['serve', '--port', String(port), ...opts, ...common], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
