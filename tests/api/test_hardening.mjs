@@ -184,7 +184,9 @@ test('hardening: distributed guessing is slowed account-wide; the owner\'s known
     // 20 guesses from 5 addresses, 4 each: below every address's lock
     for (let a = 1; a <= 5; a++) {
       for (let i = 0; i < 4; i++) {
-        fails(await login(`127.0.3.${a}`, name, `Guess${a}x${i}`), 401, 'bad_credentials');
+        const g = await login(`127.0.3.${a}`, name, `Guess${a}x${i}`);
+        assert(g.status === 401, `guess ${i} from 127.0.3.${a} on ${name}: ${g.status} ${g.text}`);
+        fails(g, 401, "bad_credentials");
       }
     }
     // a sixth, new address is refused even with the right password, for a
