@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -27,16 +28,13 @@
 static struct mg_context *g_ctx;
 static atomic_int g_inflight; /* requests between begin and end */
 static atomic_int g_draining; /* stopping: new requests get 503 */
+static long g_body_ms = HTTP_BODY_TIMEOUT_MS; /* a whole body arrives within */
 
 /* Per worker thread. */
 static __thread lua_State *t_L; /* owned by the thread */
 static __thread struct timespec t_start;
 static __thread char t_route[96];
 static __thread char t_client[PEER_ADDR_LEN]; /* of the request */
-
-/* A connection counted by peer (set in init_connection): closing it
- * releases its count once, however often civetweb reports the close. */
-static char g_counted;
 
 /* ---- metrics -------------------------------------------------------- */
 
@@ -185,21 +183,48 @@ static int ambiguous_length(const struct mg_request_info *ri) {
   return cl > 1 || (cl && te);
 }
 
+/* Milliseconds since t_start. */
+static double elapsed_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - t_start.tv_sec) * 1e3 +
+         (double)(now.tv_nsec - t_start.tv_nsec) / 1e6;
+}
+
 /* Reads the body into a malloc'd buffer (caller frees). Returns 0, or 413
- * when larger than HTTP_MAX_BODY, or 400 on a read error. */
+ * when larger than HTTP_MAX_BODY, or 400 on a read error, or 408 when it
+ * has not all arrived within g_body_ms. civetweb's mg_read waits until it
+ * has all it was asked for, however slowly it comes, so each read asks
+ * for no more than the socket holds (or one byte, which is either
+ * buffered or ends within the request timeout); the deadline is checked
+ * between reads. */
 static int read_body(struct mg_connection *conn, char **out, size_t *outlen) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
-  size_t cap = HTTP_MAX_BODY + 1, len = 0;
+  const peer_conn *pc = peer_conn_of(ri->remote_addr, ri->remote_port);
+  size_t cap = HTTP_MAX_BODY + 1, len = 0, step;
   char *buf;
-  int r = 0;
+  int r = 0, avail;
   *out = NULL;
   *outlen = 0;
   if (ri->content_length > HTTP_MAX_BODY) return 413;
   if (ri->content_length == 0) return 0;
   if (ri->content_length > 0) cap = (size_t)ri->content_length + 1;
   if (!(buf = malloc(cap))) return 413;
-  while (len < cap && (r = mg_read(conn, buf + len, cap - len)) > 0)
+  while (len < cap) {
+    if (elapsed_ms() > (double)g_body_ms &&
+        !(ri->content_length > 0 && len == (size_t)ri->content_length)) {
+      free(buf);
+      return 408;
+    }
+    step = cap - len;
+    if (pc) {
+      if (ioctl(peer_conn_fd(pc), FIONREAD, &avail) != 0 || avail < 1)
+        avail = 1;
+      if ((size_t)avail < step) step = (size_t)avail;
+    }
+    if ((r = mg_read(conn, buf + len, step)) <= 0) break;
     len += (size_t)r;
+  }
   if (len > HTTP_MAX_BODY) {
     free(buf);
     return 413;
@@ -229,8 +254,17 @@ static int handle_api(struct mg_connection *conn,
 
   if ((status = read_body(conn, &body, &body_len)) != 0) {
     snprintf(t_route, sizeof t_route, "%s", "body");
-    send_error(conn, status, status == 413 ? "too_large" : "bad_request",
-               status == 413 ? "请求内容过大" : "请求无法读取");
+    send_error_ex(conn, status,
+                  status == 413   ? "too_large"
+                  : status == 408 ? "timeout"
+                                  : "bad_request",
+                  status == 413   ? "请求内容过大"
+                  : status == 408 ? "请求内容未能及时收到"
+                                  : "请求无法读取",
+                  status == 408);
+    /* civetweb would otherwise read the rest of the body first, as slowly
+     * as it comes */
+    if (status == 408) mg_close_connection(conn);
     return status;
   }
   if (!t_L && !(t_L = vm_new(1, err, sizeof err))) {
@@ -341,15 +375,14 @@ static void on_exit_thread(const struct mg_context *ctx, int type, void *user) {
   t_L = NULL;
 }
 
-static int on_init_connection(const struct mg_connection *conn, void **data) {
-  (void)conn;
-  *data = &g_counted;
-  return 0;
-}
-
+/* Releases the connection's count. civetweb may report a close twice
+ * (after mg_close_connection in a handler): the second finds nothing. The
+ * request info is there once a request was begun to be read, which is
+ * how every served connection ends. */
 static void on_connection_close(const struct mg_connection *conn) {
-  if (mg_get_user_connection_data(conn) == &g_counted)
-    peer_release(mg_get_request_info(conn)->remote_addr);
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  peer_conn *c = ri ? peer_conn_of(ri->remote_addr, ri->remote_port) : NULL;
+  if (c) peer_conn_close(c);
 }
 
 /* Errors civetweb answers itself (a request it cannot parse, a header
@@ -386,7 +419,7 @@ static long env_long(const char *name, long def, long lo, long hi) {
 
 int http_start(int port, int nthreads, char *err, size_t errlen) {
   char portstr[16], threads[16], timeout[16];
-  long cap, timeout_ms;
+  long cap, timeout_ms, body_ms;
   struct mg_callbacks cb;
   struct stat st;
   const char *opts[32];
@@ -399,13 +432,15 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
                         600000);
   cap = env_long("HOST_CONNECTIONS_PER_CLIENT", HTTP_CONNECTIONS_PER_CLIENT, 0,
                  1000000);
-  if (timeout_ms < 0 || cap < 0) {
+  body_ms = env_long("HOST_BODY_TIMEOUT_MS", HTTP_BODY_TIMEOUT_MS, 100, 3600000);
+  if (timeout_ms < 0 || cap < 0 || body_ms < 0) {
     snprintf(err, errlen, "%s",
-             timeout_ms < 0
-                 ? "HOST_REQUEST_TIMEOUT_MS: not a number in 100..600000"
-                 : "HOST_CONNECTIONS_PER_CLIENT: not a number >= 0");
+             timeout_ms < 0 ? "HOST_REQUEST_TIMEOUT_MS: not a number in 100..600000"
+             : cap < 0      ? "HOST_CONNECTIONS_PER_CLIENT: not a number >= 0"
+                            : "HOST_BODY_TIMEOUT_MS: not a number in 100..3600000");
     return HTTP_ERR_START;
   }
+  g_body_ms = body_ms;
   if (peer_configure((int)cap, getenv("HOST_TRUSTED_PROXY"), err, errlen) !=
       PEER_OK)
     return HTTP_ERR_START;
@@ -447,7 +482,6 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   cb.end_request = on_end;
   cb.exit_thread = on_exit_thread;
   cb.log_message = on_log;
-  cb.init_connection = on_init_connection;
   cb.connection_close = on_connection_close;
   cb.http_error = on_http_error;
   mg_init_library(0);

@@ -23,13 +23,22 @@
 #include <unistd.h>
 
 #define PEER_SLOTS 1024  /* addresses with open connections at once */
+#define PEER_CONNS 2048  /* connections open at once */
 #define PEER_TRUSTED 16  /* trusted proxies */
+
+struct peer_conn {
+  int used;
+  int fd;
+  int port;
+  int slot; /* of its address in p_slot */
+};
 
 static pthread_mutex_t p_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
   char addr[PEER_ADDR_LEN]; /* "" when free */
   int open;                 /* connections open from addr */
 } p_slot[PEER_SLOTS];
+static struct peer_conn p_conn[PEER_CONNS];
 static int p_cap;                                /* 0: no cap */
 static char p_trusted[PEER_TRUSTED][PEER_ADDR_LEN];
 static int p_ntrusted;
@@ -95,28 +104,50 @@ static int slot_of(const char *addr, int add) {
   return add ? free_slot : -1;
 }
 
-/* Counts a new connection from addr. Returns 1 if admitted, 0 over the
- * cap. Trusted proxies are counted and always admitted; an address that
- * finds no slot is admitted uncounted. */
-static int admit(const char *addr) {
-  int i, ok = 1;
+/* Counts a new connection fd from addr:port. Returns 1 if admitted, 0
+ * over the cap. Trusted proxies are counted and always admitted; when the
+ * tables are full the connection is admitted uncounted. */
+static int admit(int fd, const char *addr, int port) {
+  int i, c, ok = 1;
   pthread_mutex_lock(&p_lock);
-  if ((i = slot_of(addr, 1)) >= 0) {
-    if (p_cap && p_slot[i].open >= p_cap && !peer_trusted(addr))
+  for (c = 0; c < PEER_CONNS && p_conn[c].used; c++)
+    ;
+  if (c < PEER_CONNS && (i = slot_of(addr, 1)) >= 0) {
+    if (p_cap && p_slot[i].open >= p_cap && !peer_trusted(addr)) {
       ok = 0;
-    else
+    } else {
       p_slot[i].open++;
+      p_conn[c] = (struct peer_conn){1, fd, port, i};
+    }
   }
   pthread_mutex_unlock(&p_lock);
   return ok;
 }
 
-void peer_release(const char *addr) {
+peer_conn *peer_conn_of(const char *addr, int port) {
+  peer_conn *found = NULL;
+  int c;
+  pthread_mutex_lock(&p_lock);
+  for (c = 0; c < PEER_CONNS && !found; c++)
+    if (p_conn[c].used && p_conn[c].port == port &&
+        strcmp(p_slot[p_conn[c].slot].addr, addr) == 0)
+      found = &p_conn[c];
+  pthread_mutex_unlock(&p_lock);
+  return found;
+}
+
+int peer_conn_fd(const peer_conn *c) { return c->fd; }
+
+void peer_conn_close(peer_conn *c) {
   int i;
   pthread_mutex_lock(&p_lock);
-  if ((i = slot_of(addr, 0)) >= 0 && --p_slot[i].open <= 0) {
-    p_slot[i].open = 0;
-    p_slot[i].addr[0] = '\0';
+  if (c->used) {
+    i = c->slot;
+    c->used = 0;
+    if (--p_slot[i].open <= 0) {
+      p_slot[i].open = 0;
+      p_slot[i].addr[0] = '\0';
+    }
   }
   pthread_mutex_unlock(&p_lock);
 }
@@ -151,16 +182,19 @@ int accept(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   char host[PEER_ADDR_LEN];
-  int s = accept4(fd, (struct sockaddr *)&ss, &sl, 0);
+  int port, s = accept4(fd, (struct sockaddr *)&ss, &sl, 0);
   if (s < 0) return s;
   if (addr.__sockaddr__ && len) {
     memcpy(addr.__sockaddr__, &ss, *len < sl ? *len : sl);
     *len = sl;
   }
+  port = ss.ss_family == AF_INET
+             ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+             : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
   if ((ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
       getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, NULL, 0,
                   NI_NUMERICHOST) == 0 &&
-      !admit(host)) {
+      !admit(s, host, port)) {
     refuse(s);
     errno = EAGAIN;
     return -1;

@@ -23,8 +23,18 @@ int peer_configure(int cap, const char *trusted, char *err, size_t errlen);
 /* Whether addr (numeric, as civetweb's remote_addr) is a trusted proxy. */
 int peer_trusted(const char *addr);
 
-/* The connection from addr is closed: one fewer open from it. */
-void peer_release(const char *addr);
+/* An open connection, as accept() counted it. */
+typedef struct peer_conn peer_conn;
+
+/* The connection from addr:port (civetweb's remote_addr and remote_port),
+ * or NULL if it was not counted. Borrowed: valid until peer_conn_close. */
+peer_conn *peer_conn_of(const char *addr, int port);
+
+/* Its socket. */
+int peer_conn_fd(const peer_conn *c);
+
+/* The connection is closing: one fewer open from its address. */
+void peer_conn_close(peer_conn *c);
 
 /* Connections refused over the cap since the start. */
 unsigned long peer_refused(void);

@@ -19,6 +19,7 @@ function hardened() {
     env: {
       HOST_TRUSTED_PROXY: '127.0.0.7, 127.0.0.8', HOST_COOKIE_SECURE: '1',
       HOST_CONNECTIONS_PER_CLIENT: String(CAP), HOST_REQUEST_TIMEOUT_MS: '2000',
+      HOST_BODY_TIMEOUT_MS: '1500',
     },
   });
 }
@@ -160,6 +161,31 @@ test('hardening: a client over the per-address connection cap is refused while a
     if (again !== 200) await sleep(50);
   }
   eq(again, 200, 'served again after its connections closed');
+});
+
+test('hardening: a body trickled a byte at a time is cut off at the body deadline (2026-12-01)', async () => {
+  const h = await hardened();
+  const body = JSON.stringify({ username: 'school131', password: 'wrongpass1' });
+  const sock = net.connect({ port: h.port, host: '127.0.0.1' });
+  let got = '';
+  sock.setEncoding('utf8');
+  sock.on('data', (d) => { got += d; });
+  sock.on('error', () => {});
+  const ended = new Promise((r) => sock.on('close', r));
+  await new Promise((r) => sock.on('connect', r));
+  sock.write(`POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+  // one byte every 100 ms: each read sees data long before the 2 s read
+  // timeout, so only the deadline on the whole body (1.5 s here) ends it
+  let sent = 0;
+  const drip = setInterval(() => { if (sent < body.length && !sock.destroyed) sock.write(body[sent++]); }, 100);
+  const closed = await Promise.race([ended.then(() => true), sleep(15000).then(() => false)]);
+  clearInterval(drip);
+  sock.destroy();
+  assert(closed, 'the server closed the connection');
+  assert(sent < body.length, `cut off before the whole body came (${sent} of ${body.length} bytes)`);
+  const [r] = responses(got);
+  jsonError(r, 408);
+  eq(r.body.error.code, 'timeout', 'code');
 });
 
 test('hardening: a stranger\'s wrong passwords lock the stranger\'s address, not the owner (2026-12-01)', async () => {

@@ -50,8 +50,8 @@ UNIT_TEST(peer_client_believes_x_forwarded_for_from_trusted_proxies_only) {
   CHECK(peer_configure(0, NULL, err, sizeof err) == PEER_OK);
 }
 
-UNIT_TEST(peer_release_of_an_unknown_address_is_harmless) {
-  peer_release("192.0.2.99");
-  peer_release("");
+UNIT_TEST(peer_conn_of_an_uncounted_connection_is_null) {
+  CHECK(peer_conn_of("192.0.2.99", 4000) == NULL);
+  CHECK(peer_conn_of("", 0) == NULL);
   CHECK(peer_refused() == 0);
 }
