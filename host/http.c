@@ -152,7 +152,8 @@ static void send_body(struct mg_connection *conn, int status, const char *ctype,
 /* The JSON error of docs/api.md; close adds "Connection: close". */
 static void send_error_ex(struct mg_connection *conn, int status,
                           const char *code, const char *message, int close) {
-  static const char *const names[] = {"Connection"}, *const values[] = {"close"};
+  static const char *const names[] = {"Connection"}, *const values[] = {
+                                                         "close"};
   char body[512];
   int n = snprintf(body, sizeof body,
                    "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
@@ -394,7 +395,8 @@ static int on_http_error(struct mg_connection *conn, int status,
   if (status == 404) code = "not_found", message = "页面不存在";
   if (status == 405) code = "method_not_allowed", message = "不支持的请求方法";
   if (status == 408) code = "timeout", message = "请求超时";
-  if (status == 413 || status == 431) code = "too_large", message = "请求内容过大";
+  if (status == 413 || status == 431)
+    code = "too_large", message = "请求内容过大";
   if (status >= 500) code = "internal", message = "服务器内部错误";
   send_error_ex(conn, status, code, message, status != 404);
   return 0;
@@ -428,16 +430,18 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   snprintf(portstr, sizeof portstr, "127.0.0.1:%d", port);
   if (getenv("HOST_LISTEN_ALL")) snprintf(portstr, sizeof portstr, "%d", port);
   snprintf(threads, sizeof threads, "%d", nthreads);
-  timeout_ms = env_long("HOST_REQUEST_TIMEOUT_MS", HTTP_REQUEST_TIMEOUT_MS, 100,
-                        600000);
+  timeout_ms =
+      env_long("HOST_REQUEST_TIMEOUT_MS", HTTP_REQUEST_TIMEOUT_MS, 100, 600000);
   cap = env_long("HOST_CONNECTIONS_PER_CLIENT", HTTP_CONNECTIONS_PER_CLIENT, 0,
                  1000000);
-  body_ms = env_long("HOST_BODY_TIMEOUT_MS", HTTP_BODY_TIMEOUT_MS, 100, 3600000);
+  body_ms =
+      env_long("HOST_BODY_TIMEOUT_MS", HTTP_BODY_TIMEOUT_MS, 100, 3600000);
   if (timeout_ms < 0 || cap < 0 || body_ms < 0) {
     snprintf(err, errlen, "%s",
-             timeout_ms < 0 ? "HOST_REQUEST_TIMEOUT_MS: not a number in 100..600000"
-             : cap < 0      ? "HOST_CONNECTIONS_PER_CLIENT: not a number >= 0"
-                            : "HOST_BODY_TIMEOUT_MS: not a number in 100..3600000");
+             timeout_ms < 0
+                 ? "HOST_REQUEST_TIMEOUT_MS: not a number in 100..600000"
+             : cap < 0 ? "HOST_CONNECTIONS_PER_CLIENT: not a number >= 0"
+                       : "HOST_BODY_TIMEOUT_MS: not a number in 100..3600000");
     return HTTP_ERR_START;
   }
   g_body_ms = body_ms;

@@ -22,9 +22,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PEER_SLOTS 1024  /* addresses with open connections at once */
-#define PEER_CONNS 2048  /* connections open at once */
-#define PEER_TRUSTED 16  /* trusted proxies */
+#define PEER_SLOTS 1024 /* addresses with open connections at once */
+#define PEER_CONNS 2048 /* connections open at once */
+#define PEER_TRUSTED 16 /* trusted proxies */
 
 struct peer_conn {
   int used;
@@ -39,7 +39,7 @@ static struct {
   int open;                 /* connections open from addr */
 } p_slot[PEER_SLOTS];
 static struct peer_conn p_conn[PEER_CONNS];
-static int p_cap;                                /* 0: no cap */
+static int p_cap; /* 0: no cap */
 static char p_trusted[PEER_TRUSTED][PEER_ADDR_LEN];
 static int p_ntrusted;
 static atomic_ulong p_refused;
@@ -49,8 +49,10 @@ static atomic_ulong p_refused;
 static int normalize(const char *s, size_t n, char *out) {
   char buf[PEER_ADDR_LEN];
   unsigned char bin[sizeof(struct in6_addr)];
-  while (n && (*s == ' ' || *s == '\t')) s++, n--;
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+  while (n && (*s == ' ' || *s == '\t'))
+    s++, n--;
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    n--;
   if (n == 0 || n >= sizeof buf) return 0;
   memcpy(buf, s, n);
   buf[n] = '\0';
@@ -92,7 +94,7 @@ int peer_trusted(const char *addr) {
   return 0;
 }
 
-/* The slot of addr, or a free one when add (NULL if none). Under p_lock. */
+/* The slot of addr, or a free one when add (-1 if none). Under p_lock. */
 static int slot_of(const char *addr, int add) {
   int i, free_slot = -1;
   for (i = 0; i < PEER_SLOTS; i++) {
@@ -136,7 +138,9 @@ peer_conn *peer_conn_of(const char *addr, int port) {
   return found;
 }
 
-int peer_conn_fd(const peer_conn *c) { return c->fd; }
+int peer_conn_fd(const peer_conn *c) {
+  return c->fd;
+}
 
 void peer_conn_close(peer_conn *c) {
   int i;
@@ -152,7 +156,9 @@ void peer_conn_close(peer_conn *c) {
   pthread_mutex_unlock(&p_lock);
 }
 
-unsigned long peer_refused(void) { return atomic_load(&p_refused); }
+unsigned long peer_refused(void) {
+  return atomic_load(&p_refused);
+}
 
 /* Answers s with 429 without blocking, reads what the client already sent
  * (so that the close sends FIN, not RST, and the answer arrives), closes. */
