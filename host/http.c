@@ -392,6 +392,7 @@ static int on_http_error(struct mg_connection *conn, int status,
                          const char *errmsg) {
   const char *code = "bad_request", *message = "请求无法读取";
   (void)errmsg;
+  if (status < 400) return 1; /* no body (204, 304): civetweb's own */
   if (status == 404) code = "not_found", message = "页面不存在";
   if (status == 405) code = "method_not_allowed", message = "不支持的请求方法";
   if (status == 408) code = "timeout", message = "请求超时";

@@ -3,9 +3,11 @@
 // lockout per account and client address, X-Forwarded-For from a trusted
 // proxy only, the Secure cookie and ambiguous request framing. Each
 // failed before its fix.
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { test, assert, eq } from '../lib/harness.mjs';
+import { BIN } from '../lib/server.mjs';
 import { S, as, sql, fixture, fails, newSchool, server } from './ctx.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -322,5 +324,19 @@ test('hardening: a request civetweb cannot parse gets the JSON error shape (2026
     const rs = responses(await exchange(S.main.port, bytes));
     eq(rs.length, 1, `one answer to ${JSON.stringify(bytes)}: ${JSON.stringify(rs)}`);
     jsonError(rs[0], 400);
+  }
+  const missing = responses(await exchange(S.main.port, 'GET /no-such-file.js HTTP/1.1\r\nHost: x\r\n\r\n'));
+  jsonError(missing[0], 404);
+  eq(missing[0].body.error.code, 'not_found', 'a missing file');
+});
+
+test('hardening: a bad connection setting stops serve with a message (2026-12-01)', async () => {
+  for (const [name, value] of [['HOST_TRUSTED_PROXY', '127.0.0.1, proxy.example'],
+    ['HOST_CONNECTIONS_PER_CLIENT', 'many'], ['HOST_REQUEST_TIMEOUT_MS', '5'], ['HOST_BODY_TIMEOUT_MS', '1e3']]) {
+    const r = spawnSync(BIN, ['serve', '--port', String(S.main.port), '--db', S.main.db], {
+      env: { ...process.env, [name]: value }, encoding: 'utf8', timeout: 20000,
+    });
+    assert(r.status !== 0 && r.status !== null, `${name}=${value}: exits with failure (${r.status})`);
+    assert(r.stderr.includes(name), `${name}=${value}: says which setting: ${r.stderr.slice(0, 300)}`);
   }
 });
