@@ -112,6 +112,11 @@ static void send_metrics(struct mg_connection *conn) {
   OUT("# TYPE http_connections_refused_total counter\n"
       "http_connections_refused_total %lu\n",
       peer_refused());
+  OUT("# HELP rules_evaluator_kills_total Rule evaluators killed (deadline "
+      "missed, or died).\n");
+  OUT("# TYPE rules_evaluator_kills_total counter\n"
+      "rules_evaluator_kills_total %ld\n",
+      rules_evaluator_kills());
 #undef OUT
   mg_response_header_start(conn, 200);
   mg_response_header_add(conn, "Content-Type",

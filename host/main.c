@@ -21,6 +21,7 @@
 
 #include "auth.h"
 #include "db.h"
+#include "evaluator.h"
 #include "http.h"
 #include "repl.h"
 #include "rules.h"
@@ -200,6 +201,8 @@ int main(int argc, char **argv) {
   struct stat st;
   const char *cmd;
 
+  /* Rule calls start this binary again as their evaluator process. */
+  if (argc > 1 && strcmp(argv[1], EVALUATOR_ARG) == 0) evaluator_main();
   find_root(vm_paths.root, sizeof vm_paths.root);
   snprintf(vm_paths.db, sizeof vm_paths.db, "%s/data/platform.db",
            vm_paths.root);

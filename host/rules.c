@@ -1,12 +1,13 @@
 /*
- * rules: sandboxed province rule sets with hot reload.
+ * rules: the province rule sets in force, reloads, and the `rules` module.
  *
  * The sources of the set in force are an immutable, reference-counted
- * rules_src. Each thread that calls rules owns a rules_vm: its own
- * lua_State built from one rules_src, rebuilt when the generation moves
- * on. Values cross between the caller's state and the sandbox by deep
- * copy, so a rule never holds a reference into trusted code.
- * Uses: Lua 5.4, pthreads, POSIX dirent/stat.
+ * rules_src, keyed by a hash of its names and texts. Rules never run in
+ * this process: a call is a request to an evaluator process (evaluator.h)
+ * that holds the set by key, loaded on its first use there; a reload
+ * first loads the new set in an evaluator (which compiles and probes it
+ * under the deadline) and only then makes it the set in force.
+ * Uses: wire, evaluator, Lua 5.4, pthreads, POSIX dirent/stat.
  */
 #include "rules.h"
 
@@ -23,35 +24,28 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#define RULES_MEM_LIMIT (32u << 20) /* bytes per sandbox state */
-#define RULES_BUDGET 2000000L       /* VM instructions per call */
-#define RULES_HOOK_STEP 1000        /* instructions between hook runs */
-#define RULES_MAX_FILES 64
-#define RULES_COPY_DEPTH 24
-#define RULES_COPY_ITEMS 200000
+#include "evaluator.h"
+#include "sandbox.h"
+#include "wire.h"
+
+#define RULES_MAX_FILES SBX_MAX_FILES
+#define RULES_MAX_SOURCE (1u << 20) /* bytes of one rule file */
+#define RULES_ARG_MAX (1u << 20)    /* bytes of an encoded argument */
 
 /* The sources of one rule set. Immutable once published. */
 typedef struct rules_src {
   int refs; /* guarded by g_lock */
   int nfiles;
   struct {
-    char *name; /* "default" or "13"; owned */
-    char *path; /* dir/name.lua; owned */
-    char *text; /* owned */
+    char *name;      /* "default" or "13"; owned */
+    char *chunkname; /* "13.lua" or, for `rules check`, the path; owned */
+    char *text;      /* owned */
     size_t len;
   } files[RULES_MAX_FILES];
-  char version[17]; /* FNV-1a 64 of names and texts */
+  char version[17]; /* FNV-1a 64 of names and texts: the set's key */
   long generation;
   time_t loaded_at;
 } rules_src;
-
-/* A sandbox state and the accounting its allocator and hook use. */
-typedef struct rules_vm {
-  lua_State *L;   /* owned */
-  rules_src *src; /* counted reference */
-  size_t mem_used, mem_limit;
-  long steps, budget; /* instructions this call */
-} rules_vm;
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t g_reload_lock =
@@ -59,13 +53,10 @@ static pthread_mutex_t g_reload_lock =
 static rules_src *g_src;       /* in force; guarded by g_lock */
 static char g_dir[1024];
 static char g_last_error[1024]; /* guarded by g_lock */
+static char g_last_file[16];    /* the set g_last_error is about */
 static char g_signature[64];    /* poll signature; main thread */
 static atomic_long g_generation;
 static atomic_long g_failures;
-
-static const char *const REQUIRED[] = {"check_plan",        "check_profile",
-                                       "check_declaration", "review_chain",
-                                       "deadline",          NULL};
 
 /* ---- sources -------------------------------------------------------- */
 
@@ -78,7 +69,7 @@ static void src_release(rules_src *s) {
   if (!last) return;
   for (i = 0; i < s->nfiles; i++) {
     free(s->files[i].name);
-    free(s->files[i].path);
+    free(s->files[i].chunkname);
     free(s->files[i].text);
   }
   free(s);
@@ -90,7 +81,8 @@ static char *slurp(const char *path, size_t *len) {
   long n;
   if (!f) return NULL;
   if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-      fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+      (size_t)n <= RULES_MAX_SOURCE && fseek(f, 0, SEEK_SET) == 0 &&
+      (buf = malloc((size_t)n + 1))) {
     if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
       buf[n] = '\0';
       *len = (size_t)n;
@@ -116,20 +108,22 @@ static int rule_file_name(const char *name, char *stem, size_t stemlen) {
   return 0;
 }
 
-static int src_add(rules_src *s, const char *stem, const char *path, char *err,
-                   size_t errlen) {
+/* Adds the file at path as set stem, named chunkname in messages. */
+static int src_add(rules_src *s, const char *stem, const char *path,
+                   const char *chunkname, char *err, size_t errlen) {
   size_t len = 0;
   char *text;
   if (s->nfiles == RULES_MAX_FILES) {
-    snprintf(err, errlen, "%s: too many rule files", path);
+    snprintf(err, errlen, "%s: too many rule files", chunkname);
     return RULES_ERR_IO;
   }
   if (!(text = slurp(path, &len))) {
-    snprintf(err, errlen, "%s: cannot read", path);
+    snprintf(err, errlen, "%s: cannot read (or larger than %u bytes)",
+             chunkname, RULES_MAX_SOURCE);
     return RULES_ERR_IO;
   }
   s->files[s->nfiles].name = strdup(stem);
-  s->files[s->nfiles].path = strdup(path);
+  s->files[s->nfiles].chunkname = strdup(chunkname);
   s->files[s->nfiles].text = text;
   s->files[s->nfiles].len = len;
   s->nfiles++;
@@ -168,20 +162,23 @@ static int src_read_dir(const char *dir, rules_src **out, char *err,
   if (!s) goto done;
   s->refs = 1;
   if (!(d = opendir(dir))) {
-    snprintf(err, errlen, "%s: cannot open rules directory", dir);
+    snprintf(err, errlen, "cannot open the rules directory");
     goto done;
   }
-  while ((e = readdir(d)) && n < RULES_MAX_FILES)
+  while ((e = readdir(d)) && n < RULES_MAX_FILES - 1)
     if (rule_file_name(e->d_name, stem, sizeof stem) &&
         strcmp(stem, "default") != 0)
       names[n++] = strdup(e->d_name);
   qsort(names, (size_t)n, sizeof *names, cmp_str);
   snprintf(path, sizeof path, "%s/default.lua", dir);
-  if ((rc = src_add(s, "default", path, err, errlen)) != RULES_OK) goto done;
+  if ((rc = src_add(s, "default", path, "default.lua", err, errlen)) !=
+      RULES_OK)
+    goto done;
   for (i = 0; i < n; i++) {
     rule_file_name(names[i], stem, sizeof stem);
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    if ((rc = src_add(s, stem, path, err, errlen)) != RULES_OK) goto done;
+    if ((rc = src_add(s, stem, path, names[i], err, errlen)) != RULES_OK)
+      goto done;
   }
   src_version(s);
   *out = s;
@@ -195,320 +192,94 @@ done:
   return rc;
 }
 
-/* ---- the sandbox state ---------------------------------------------- */
+/* ---- requests to evaluators ------------------------------------------ */
 
-/* Allocator with a cap: refusing makes Lua raise a memory error. */
-static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-  rules_vm *vm = ud;
-  size_t old = ptr ? osize : 0;
-  void *p;
-  if (nsize == 0) {
-    free(ptr);
-    vm->mem_used -= old;
-    return NULL;
+static int put_load(wire_buf *b, const rules_src *s) {
+  int i, rc = wire_frame_begin(b);
+  if (rc == WIRE_OK) rc = wire_put_u8(b, 'L');
+  if (rc == WIRE_OK) rc = wire_put_str(b, s->version, strlen(s->version));
+  if (rc == WIRE_OK) rc = wire_put_u32(b, (uint32_t)s->nfiles);
+  for (i = 0; i < s->nfiles && rc == WIRE_OK; i++) {
+    rc = wire_put_str(b, s->files[i].name, strlen(s->files[i].name));
+    if (rc == WIRE_OK)
+      rc =
+          wire_put_str(b, s->files[i].chunkname, strlen(s->files[i].chunkname));
+    if (rc == WIRE_OK) rc = wire_put_str(b, s->files[i].text, s->files[i].len);
   }
-  if (nsize > old && vm->mem_used + (nsize - old) > vm->mem_limit) return NULL;
-  p = realloc(ptr, nsize);
-  if (p) vm->mem_used = vm->mem_used - old + nsize;
-  return p;
-}
-
-/* Count hook: once the budget is spent it re-arms itself for every
- * instruction, so a pcall inside the rule cannot swallow the error. */
-static void vm_hook(lua_State *L, lua_Debug *ar) {
-  rules_vm *vm = *(rules_vm **)lua_getextraspace(L);
-  (void)ar;
-  vm->steps += RULES_HOOK_STEP;
-  if (vm->steps > vm->budget) {
-    lua_sethook(L, vm_hook, LUA_MASKCOUNT, 1);
-    luaL_error(L, "rule exceeded its instruction budget (%d)", (int)vm->budget);
-  }
-}
-
-static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (!msg)
-    msg =
-        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
-
-/* Runs the function below nargs arguments with the budget armed, leaving
- * one result (or the error message) on the stack. Returns a LUA_ status. */
-static int vm_pcall(rules_vm *vm, int nargs) {
-  lua_State *L = vm->L;
-  int base = lua_gettop(L) - nargs, rc;
-  lua_pushcfunction(L, msghandler);
-  lua_insert(L, base);
-  vm->steps = 0;
-  vm->budget = RULES_BUDGET;
-  vm->mem_limit = RULES_MEM_LIMIT;
-  lua_sethook(L, vm_hook, LUA_MASKCOUNT, RULES_HOOK_STEP);
-  rc = lua_pcall(L, nargs, 1, base);
-  lua_sethook(L, NULL, 0, 0);
-  vm->mem_limit = (size_t)-1; /* host-side copies never fail */
-  lua_remove(L, base);
-  if (rc == LUA_ERRMEM) {
-    lua_pop(L, 1);
-    lua_pushliteral(L, "rule exceeded its memory limit");
-  }
+  if (rc == WIRE_OK) wire_frame_end(b);
   return rc;
 }
 
-/* Pushes a fresh _ENV for one rule file: copies of the allowed names. */
-static void push_env(lua_State *L) {
-  static const char *const base[] = {
-      "assert", "error",    "ipairs",   "next",     "pairs",
-      "pcall",  "select",   "tonumber", "tostring", "type",
-      "xpcall", "rawequal", "rawlen",   "_VERSION", NULL};
-  static const char *const libs[] = {"string", "table", "math", "utf8", NULL};
-  static const char *const os_names[] = {"time", "date", "clock", "difftime",
-                                         NULL};
-  int i;
-  lua_createtable(L, 0, 24); /* env */
-  lua_pushglobaltable(L);    /* env G */
-  for (i = 0; base[i]; i++) {
-    lua_getfield(L, -1, base[i]);
-    lua_setfield(L, -3, base[i]);
-  }
-  for (i = 0; libs[i]; i++) {
-    lua_newtable(L);              /* env G copy */
-    lua_getfield(L, -2, libs[i]); /* env G copy lib */
-    lua_pushnil(L);
-    while (lua_next(L, -2)) { /* env G copy lib k v */
-      lua_pushvalue(L, -2);
-      lua_insert(L, -2);
-      lua_settable(L, -5);
-    }
-    lua_pop(L, 1);
-    lua_setfield(L, -3, libs[i]);
-  }
-  lua_newtable(L); /* env G os */
-  lua_getfield(L, -2, "os");
-  for (i = 0; os_names[i]; i++) {
-    lua_getfield(L, -1, os_names[i]);
-    lua_setfield(L, -3, os_names[i]);
-  }
-  lua_pop(L, 1);
-  lua_setfield(L, -3, "os");
-  lua_pop(L, 1); /* env */
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -2, "_G");
+/* Reads an 'E' reply's code and message into err; returns the code. */
+static int reply_error(const wire_buf *reply, char *err, size_t errlen) {
+  wire_reader r = {reply->data + 1, reply->data + reply->len};
+  unsigned code = 0;
+  const char *msg = "rule failed";
+  size_t n = strlen(msg);
+  if (wire_get_u8(&r, &code) != WIRE_OK ||
+      wire_get_str(&r, &msg, &n) != WIRE_OK)
+    msg = "rule failed", n = strlen(msg);
+  snprintf(err, errlen, "%.*s", (int)n, msg);
+  return -(int)code;
 }
 
-/* Loads file i as text into a fresh env and runs it with nargs arguments
- * taken from the stack top. Leaves the chunk's result. */
-static int run_file(rules_vm *vm, const rules_src *s, int i, int nargs,
-                    char *err, size_t errlen) {
-  lua_State *L = vm->L;
-  char chunkname[2100];
+static void exchange_error(int rc, char *err, size_t errlen) {
+  if (rc == EV_ERR_TIMEOUT)
+    snprintf(err, errlen, "rule exceeded its deadline (%ld ms)",
+             ev_deadline_ms());
+  else
+    snprintf(err, errlen, "rule evaluator ended during the call");
+}
+
+/* Loads s in an evaluator (compiling and probing every set there) under
+ * the deadline. Returns RULES_OK or an error with the message. */
+static int try_set(rules_src *s, char *err, size_t errlen) {
+  wire_buf req, reply;
+  ev_slot *slot;
   int rc;
-  snprintf(chunkname, sizeof chunkname, "@%s", s->files[i].path);
-  if (luaL_loadbufferx(L, s->files[i].text, s->files[i].len, chunkname, "t") !=
-      LUA_OK) {
-    snprintf(err, errlen, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1 + nargs);
-    return RULES_ERR_LOAD;
+  long deadline = wire_now_ms() + ev_deadline_ms();
+  wire_init(&req, EV_REQUEST_MAX);
+  wire_init(&reply, EV_REPLY_MAX);
+  if (put_load(&req, s) != WIRE_OK) {
+    snprintf(err, errlen, "rules: the set is too large");
+    rc = RULES_ERR_LOAD;
+    goto done;
   }
-  push_env(L);
-  lua_setupvalue(L, -2, 1); /* its _ENV */
-  lua_insert(L, -1 - nargs);
-  if ((rc = vm_pcall(vm, nargs)) != LUA_OK) {
-    snprintf(err, errlen, "%s", lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return RULES_ERR_LOAD;
+  if (!(slot = ev_acquire("@load", deadline + ev_deadline_ms(), &rc, err,
+                          errlen))) {
+    rc = RULES_ERR_LOAD;
+    goto done;
   }
-  if (!lua_istable(L, -1)) {
-    snprintf(err, errlen, "%s: must return a table of rules, returned %s",
-             s->files[i].path, luaL_typename(L, -1));
-    lua_pop(L, 1);
-    return RULES_ERR_SHAPE;
+  rc = ev_exchange(slot, &req, &reply, deadline);
+  ev_release(slot);
+  if (rc != EV_OK) {
+    exchange_error(rc, err, errlen);
+    if (rc == EV_ERR_TIMEOUT)
+      snprintf(err + strlen(err), errlen - strlen(err),
+               " while loading the rule files");
+    rc = RULES_ERR_LOAD;
+  } else if (reply.len < 1 || reply.data[0] != 'O') {
+    rc = reply.len > 0 && reply.data[0] == 'E' &&
+                 reply_error(&reply, err, errlen) == SBX_ERR_SHAPE
+             ? RULES_ERR_SHAPE
+             : RULES_ERR_LOAD;
+  } else {
+    rc = RULES_OK;
   }
-  return RULES_OK;
-}
-
-static const char SETS_KEY = 's'; /* registry: province -> set */
-
-/* ---- guards for library functions that loop in C -------------------- */
-/* The count hook runs between VM instructions only, so a C function that
- * loops long (pattern backtracking, string.rep of an empty string, a huge
- * table.move) would escape the budget. These wrappers refuse such calls
- * and otherwise call the original, kept as upvalue 1. */
-
-#define RULES_MAX_REP (1 << 20)  /* bytes or repetitions */
-#define RULES_MAX_MATCH_COST 1e7 /* ~ subject^quantifiers */
-#define RULES_MAX_MOVE 1000000
-
-static int call_original(lua_State *L) {
-  int n = lua_gettop(L);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, n, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
-static int guarded_rep(lua_State *L) {
-  size_t l, lsep = 0;
-  lua_Integer n;
-  luaL_checklstring(L, 1, &l);
-  n = luaL_checkinteger(L, 2);
-  luaL_optlstring(L, 3, "", &lsep);
-  if (n > RULES_MAX_REP ||
-      (n > 0 && (lua_Unsigned)n * (l + lsep) > RULES_MAX_REP))
-    return luaL_error(L, "string.rep: result too large for a rule");
-  return call_original(L);
-}
-
-/* find, match, gmatch, gsub: backtracking costs about subject length to
- * the power of the quantifiers in the pattern. Upvalue 2: is find. */
-static int guarded_match(lua_State *L) {
-  size_t ls, lp, i;
-  double cost = 1;
-  int quantifiers = 0;
-  const char *p;
-  luaL_checklstring(L, 1, &ls);
-  p = luaL_checklstring(L, 2, &lp);
-  if (lua_toboolean(L, lua_upvalueindex(2)) && lua_toboolean(L, 4))
-    return call_original(L); /* a plain find */
-  for (i = 0; i < lp; i++) {
-    if (p[i] == '%')
-      i++;
-    else if (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?')
-      quantifiers++;
-  }
-  for (i = 0; i < (size_t)quantifiers && cost <= RULES_MAX_MATCH_COST; i++)
-    cost *= (double)ls + 1;
-  if (lp > 256 || cost > RULES_MAX_MATCH_COST)
-    return luaL_error(L, "pattern too complex for its subject in a rule");
-  return call_original(L);
-}
-
-static int guarded_move(lua_State *L) {
-  lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
-  if (e >= f && (lua_Unsigned)e - (lua_Unsigned)f >= RULES_MAX_MOVE)
-    return luaL_error(L, "table.move: range too large for a rule");
-  return call_original(L);
-}
-
-/* Replaces lib[name] (lib on top) by fn with the original as upvalue 1
- * and flag as upvalue 2. */
-static void guard(lua_State *L, const char *name, lua_CFunction fn, int flag) {
-  lua_getfield(L, -1, name);
-  lua_pushboolean(L, flag);
-  lua_pushcclosure(L, fn, 2);
-  lua_setfield(L, -2, name);
-}
-
-static void guard_libraries(lua_State *L) {
-  lua_getglobal(L, "string"); /* the real one: strings' __index */
-  lua_pushnil(L);
-  lua_setfield(L, -2, "dump");
-  guard(L, "rep", guarded_rep, 0);
-  guard(L, "find", guarded_match, 1);
-  guard(L, "match", guarded_match, 0);
-  guard(L, "gmatch", guarded_match, 0);
-  guard(L, "gsub", guarded_match, 0);
-  lua_pop(L, 1);
-  lua_getglobal(L, "table");
-  guard(L, "move", guarded_move, 0);
-  lua_pop(L, 1);
-}
-
-/* Builds a sandbox state holding every set of s. Returns RULES_OK and
- * fills vm (L, src reference), or an error naming the file and line. */
-static int vm_build(rules_vm *vm, rules_src *s, char *err, size_t errlen) {
-  lua_State *L;
-  int i, rc = RULES_OK;
-  vm->mem_used = 0;
-  vm->mem_limit = (size_t)-1; /* capped inside vm_pcall only */
-  if (!(L = lua_newstate(vm_alloc, vm))) {
-    snprintf(err, errlen, "rules: cannot create a Lua state");
-    return RULES_ERR_LOAD;
-  }
-  *(rules_vm **)lua_getextraspace(L) = vm;
-  vm->L = L;
-  luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
-  luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
-  luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
-  luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
-  luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
-  luaL_requiref(L, LUA_OSLIBNAME, luaopen_os, 1);
-  lua_pop(L, 6);
-  /* The string metatable reaches the real string table: guard it there. */
-  guard_libraries(L);
-
-  lua_newtable(L); /* sets */
-  for (i = 0; i < s->nfiles && rc == RULES_OK; i++) {
-    /* Each set starts from its own run of default.lua, so a province can
-     * change its base without touching anyone else's. */
-    if ((rc = run_file(vm, s, 0, 0, err, errlen)) != RULES_OK) break;
-    if (i > 0) { /* sets merged */
-      /* The province sees a pristine base of its own; its entries are then
-       * merged into the first copy, whose functions see them by late
-       * binding (default's check_profile reads the province's fields). */
-      if ((rc = run_file(vm, s, 0, 0, err, errlen)) != RULES_OK) {
-        lua_pop(L, 1);
-        break;
-      } /* sets merged base */
-      if ((rc = run_file(vm, s, i, 1, err, errlen)) != RULES_OK) {
-        lua_pop(L, 1);
-        break;
-      } /* sets base over */
-      lua_pushnil(L);
-      while (lua_next(L, -2)) { /* sets base over k v */
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_settable(L, -5);
-      }
-      lua_pop(L, 1); /* sets merged */
-    }
-    for (int k = 0; REQUIRED[k]; k++) {
-      lua_getfield(L, -1, REQUIRED[k]);
-      if (!lua_isfunction(L, -1)) {
-        snprintf(err, errlen, "%s: the rule set has no function '%s'",
-                 s->files[i].path, REQUIRED[k]);
-        rc = RULES_ERR_SHAPE;
-      }
-      lua_pop(L, 1);
-      if (rc != RULES_OK) break;
-    }
-    if (rc != RULES_OK) {
-      lua_pop(L, 1);
-      break;
-    }
-    lua_setfield(L, -2, s->files[i].name);
-  }
-  if (rc != RULES_OK) {
-    lua_close(L);
-    vm->L = NULL;
-    return rc;
-  }
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &SETS_KEY);
-  lua_gc(L, LUA_GCCOLLECT);
-  vm->src = s;
-  pthread_mutex_lock(&g_lock);
-  s->refs++;
-  pthread_mutex_unlock(&g_lock);
-  return RULES_OK;
-}
-
-static void vm_clear(rules_vm *vm) {
-  if (vm->L) lua_close(vm->L);
-  vm->L = NULL;
-  src_release(vm->src);
-  vm->src = NULL;
+done:
+  wire_free(&req);
+  wire_free(&reply);
+  return rc;
 }
 
 /* ---- loading and reloading ------------------------------------------ */
 
-static int try_set(rules_src *s, char *err, size_t errlen) {
-  rules_vm probe;
-  int rc;
-  memset(&probe, 0, sizeof probe);
-  rc = vm_build(&probe, s, err, errlen);
-  vm_clear(&probe);
-  return rc;
+/* The set an error message is about: the stem of its "NN.lua:" prefix. */
+static void error_file(const char *err, char *stem, size_t stemlen) {
+  const char *dot = strstr(err, ".lua");
+  stem[0] = '\0';
+  if (dot && dot - err < (long)stemlen && dot - err > 0)
+    snprintf(stem, stemlen, "%.*s", (int)(dot - err), err);
 }
 
 /* Reloads are serialised: two at once could publish different sets under
@@ -524,6 +295,7 @@ static int reload_locked(char *err, size_t errlen) {
     src_release(s);
     pthread_mutex_lock(&g_lock);
     g_last_error[0] = '\0';
+    g_last_file[0] = '\0';
     pthread_mutex_unlock(&g_lock);
     return RULES_UNCHANGED;
   }
@@ -537,6 +309,7 @@ static int reload_locked(char *err, size_t errlen) {
   old = g_src;
   g_src = s;
   g_last_error[0] = '\0';
+  g_last_file[0] = '\0';
   atomic_store(&g_generation, s->generation);
   pthread_mutex_unlock(&g_lock);
   src_release(old);
@@ -544,6 +317,7 @@ static int reload_locked(char *err, size_t errlen) {
 fail:
   pthread_mutex_lock(&g_lock);
   snprintf(g_last_error, sizeof g_last_error, "%s", err);
+  error_file(err, g_last_file, sizeof g_last_file);
   pthread_mutex_unlock(&g_lock);
   return rc;
 }
@@ -611,6 +385,9 @@ long rules_generation(void) {
 long rules_failures(void) {
   return atomic_load(&g_failures);
 }
+long rules_evaluator_kills(void) {
+  return ev_kills();
+}
 
 void rules_shutdown(void) {
   rules_src *s;
@@ -619,6 +396,7 @@ void rules_shutdown(void) {
   g_src = NULL;
   pthread_mutex_unlock(&g_lock);
   src_release(s);
+  ev_shutdown();
 }
 
 int rules_check_files(int n, char **files, const char *fallback_dir, char *err,
@@ -634,7 +412,7 @@ int rules_check_files(int n, char **files, const char *fallback_dir, char *err,
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - files[i]) : 1,
              slash ? files[i] : ".");
     if (strcmp(base, "default.lua") == 0) {
-      rc = src_add(s, "default", files[i], err, errlen);
+      rc = src_add(s, "default", files[i], files[i], err, errlen);
     } else {
       FILE *f;
       snprintf(defpath, sizeof defpath, "%s/default.lua", dir);
@@ -644,169 +422,143 @@ int rules_check_files(int n, char **files, const char *fallback_dir, char *err,
         fclose(f);
       if (!rule_file_name(base, stem, sizeof stem))
         snprintf(stem, sizeof stem, "check");
-      rc = src_add(s, "default", defpath, err, errlen);
-      if (rc == RULES_OK) rc = src_add(s, stem, files[i], err, errlen);
+      rc = src_add(s, "default", defpath, defpath, err, errlen);
+      if (rc == RULES_OK)
+        rc = src_add(s, stem, files[i], files[i], err, errlen);
     }
-    if (rc == RULES_OK) rc = try_set(s, err, errlen);
+    if (rc == RULES_OK) {
+      src_version(s);
+      rc = try_set(s, err, errlen);
+    }
     src_release(s);
   }
   return rc;
 }
 
-/* ---- crossing between states ---------------------------------------- */
-
-/* Copies the value at from[idx] onto to's stack: nil, booleans, numbers,
- * strings and tables of those (functions and userdata become nil).
- * *budget counts items left; depth guards cycles. */
-static void copy_value(lua_State *from, int idx, lua_State *to, int depth,
-                       long *budget) {
-  idx = lua_absindex(from, idx);
-  if (--*budget < 0) {
-    lua_pushnil(to);
-    return;
-  }
-  switch (lua_type(from, idx)) {
-  case LUA_TBOOLEAN:
-    lua_pushboolean(to, lua_toboolean(from, idx));
-    break;
-  case LUA_TNUMBER:
-    if (lua_isinteger(from, idx))
-      lua_pushinteger(to, lua_tointeger(from, idx));
-    else
-      lua_pushnumber(to, lua_tonumber(from, idx));
-    break;
-  case LUA_TSTRING: {
-    size_t len;
-    const char *s = lua_tolstring(from, idx, &len);
-    lua_pushlstring(to, s, len);
-    break;
-  }
-  case LUA_TTABLE:
-    if (depth >= RULES_COPY_DEPTH || !lua_checkstack(from, 4) ||
-        !lua_checkstack(to, 4)) {
-      *budget = -1; /* the caller reports it */
-      lua_pushnil(to);
-      break;
-    }
-    lua_newtable(to);
-    lua_pushnil(from);
-    while (lua_next(from, idx)) { /* from: k v */
-      int kt = lua_type(from, -2);
-      if (kt == LUA_TSTRING || kt == LUA_TNUMBER) {
-        copy_value(from, -2, to, depth + 1, budget);
-        copy_value(from, -1, to, depth + 1, budget);
-        if (lua_isnil(to, -2))
-          lua_pop(to, 2);
-        else
-          lua_rawset(to, -3);
-      }
-      lua_pop(from, 1);
-    }
-    break;
-  default:
-    lua_pushnil(to);
-  }
-}
-
 /* ---- the `rules` module --------------------------------------------- */
 
-static const char *const RULES_VM_MT = "host.rules.vm";
+/* A state's buffers for requests and replies, freed with the state. */
+typedef struct call_bufs {
+  wire_buf req, reply, load;
+} call_bufs;
 
-static int l_vm_gc(lua_State *L) {
-  rules_vm *vm = luaL_checkudata(L, 1, RULES_VM_MT);
-  vm_clear(vm);
+static const char *const BUFS_MT = "host.rules.bufs";
+
+static int l_bufs_gc(lua_State *L) {
+  call_bufs *b = luaL_checkudata(L, 1, BUFS_MT);
+  wire_free(&b->req);
+  wire_free(&b->reply);
+  wire_free(&b->load);
   return 0;
 }
 
-/* This caller's sandbox, current with the generation in force. */
-static rules_vm *caller_vm(lua_State *L) {
-  static const char VM_KEY = 'v';
-  rules_vm *vm;
-  rules_src *s;
-  char err[1024];
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &VM_KEY);
-  vm = lua_touserdata(L, -1);
+static call_bufs *state_bufs(lua_State *L) {
+  static const char BUFS_KEY = 'b';
+  call_bufs *b;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &BUFS_KEY);
+  b = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  if (!vm) {
-    vm = lua_newuserdatauv(L, sizeof *vm, 0);
-    memset(vm, 0, sizeof *vm);
-    luaL_setmetatable(L, RULES_VM_MT);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &VM_KEY);
-  }
-  if (vm->src && vm->src->generation == atomic_load(&g_generation)) return vm;
+  if (b) return b;
+  b = lua_newuserdatauv(L, sizeof *b, 0);
+  wire_init(&b->req, RULES_ARG_MAX);
+  wire_init(&b->reply, EV_REPLY_MAX);
+  wire_init(&b->load, EV_REQUEST_MAX);
+  luaL_setmetatable(L, BUFS_MT);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &BUFS_KEY);
+  return b;
+}
+
+/* The set in force, referenced (caller releases), or NULL. */
+static rules_src *src_in_force(void) {
+  rules_src *s;
   pthread_mutex_lock(&g_lock);
   s = g_src;
   if (s) s->refs++;
   pthread_mutex_unlock(&g_lock);
-  if (!s) luaL_error(L, "rules: no rule set is loaded");
-  vm_clear(vm);
-  if (vm_build(vm, s, err, sizeof err) != RULES_OK) {
-    src_release(s);
-    luaL_error(L, "rules: %s", err);
+  return s;
+}
+
+/* Sends the call in b->req, loading s there first if the evaluator lacks
+ * it. Pure C: nothing here raises. Returns EV_OK with the reply in
+ * b->reply, or an EV_ error with a message. */
+static int call_evaluator(call_bufs *b, rules_src *s, const char *tenant,
+                          char *err, size_t errlen) {
+  long start = wire_now_ms(), deadline = start + ev_deadline_ms();
+  int rc;
+  ev_slot *slot =
+      ev_acquire(tenant, start + 2 * ev_deadline_ms(), &rc, err, errlen);
+  if (!slot) return rc;
+  deadline = wire_now_ms() + ev_deadline_ms();
+  rc = ev_exchange(slot, &b->req, &b->reply, deadline);
+  if (rc == EV_OK && b->reply.len == 1 && b->reply.data[0] == 'M') {
+    wire_reset(&b->load, EV_REQUEST_MAX, -1);
+    if (put_load(&b->load, s) != WIRE_OK) {
+      ev_release(slot);
+      snprintf(err, errlen, "rules: the set is too large");
+      return EV_ERR_DIED;
+    }
+    rc = ev_exchange(slot, &b->load, &b->reply, deadline);
+    if (rc == EV_OK && (b->reply.len < 1 || b->reply.data[0] != 'O')) {
+      ev_release(slot);
+      if (b->reply.len > 0 && b->reply.data[0] == 'E')
+        reply_error(&b->reply, err, errlen);
+      else
+        snprintf(err, errlen, "rules: the set did not load");
+      return EV_ERR_DIED;
+    }
+    if (rc == EV_OK) rc = ev_exchange(slot, &b->req, &b->reply, deadline);
   }
-  src_release(s); /* vm_build took its own */
-  return vm;
+  ev_release(slot);
+  if (rc != EV_OK) exchange_error(rc, err, errlen);
+  return rc;
 }
 
 /* rules.call(province, name, arg) -> result | nil, message
- * Runs set[name](arg) of the province (or the default set) in this
- * caller's sandbox. A non-function entry is returned as a value. */
+ * Runs set[name](arg) of the province (or the default set) in an
+ * evaluator, in a fresh environment, under the deadline. A non-function
+ * entry is returned as a value. */
 static int l_rules_call(lua_State *L) {
   const char *prov = luaL_optstring(L, 1, "default");
   const char *name = luaL_checkstring(L, 2);
-  rules_vm *vm = caller_vm(L);
-  lua_State *R = vm->L;
-  long budget = RULES_COPY_ITEMS;
-  int top = lua_gettop(R), rc;
+  int hasarg = !lua_isnoneornil(L, 3), rc = WIRE_OK;
+  call_bufs *b = state_bufs(L);
+  rules_src *s;
+  char err[4096];
+  wire_reader r;
 
-  lua_rawgetp(R, LUA_REGISTRYINDEX, &SETS_KEY);
-  if (lua_getfield(R, -1, prov) != LUA_TTABLE) {
-    lua_pop(R, 1);
-    lua_getfield(R, -1, "default");
-  }
-  lua_getfield(R, -1, name); /* sets set fn */
-  if (!lua_isfunction(R, -1)) {
-    copy_value(R, -1, L, 0, &budget);
-    lua_settop(R, top);
-    return 1;
-  }
-  copy_value(L, 3, R, 0, &budget);
-  if (budget < 0) {
-    lua_settop(R, top);
+  if (strlen(prov) >= 16 || strlen(name) >= 64)
+    return luaL_error(L, "rules: bad province or entry name");
+  if (!(s = src_in_force()))
+    return luaL_error(L, "rules: no rule set is loaded");
+  wire_reset(&b->req, RULES_ARG_MAX, 200000);
+  rc = wire_frame_begin(&b->req);
+  if (rc == WIRE_OK) rc = wire_put_u8(&b->req, 'C');
+  if (rc == WIRE_OK) rc = wire_put_str(&b->req, s->version, strlen(s->version));
+  if (rc == WIRE_OK) rc = wire_put_str(&b->req, prov, strlen(prov));
+  if (rc == WIRE_OK) rc = wire_put_str(&b->req, name, strlen(name));
+  if (rc == WIRE_OK) rc = wire_put_u8(&b->req, hasarg ? 1 : 0);
+  if (rc == WIRE_OK && hasarg) rc = wire_put_value(&b->req, L, 3);
+  if (rc != WIRE_OK) {
+    src_release(s);
     return luaL_error(L, "rules: argument too large or too deep");
   }
-  rc = vm_pcall(vm, 1);
-  if (rc != LUA_OK) {
-    atomic_fetch_add(&g_failures, 1);
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s", lua_tostring(R, -1));
-    lua_settop(R, top);
-    return 2;
+  wire_frame_end(&b->req);
+  rc = call_evaluator(b, s, prov, err, sizeof err);
+  src_release(s);
+  if (rc == EV_OK && b->reply.len >= 1 && b->reply.data[0] == 'O') {
+    r.p = b->reply.data + 1;
+    r.end = b->reply.data + b->reply.len;
+    if (wire_get_value(&r, L) == WIRE_OK) return 1;
+    snprintf(err, sizeof err, "rule result malformed");
+  } else if (rc == EV_OK && b->reply.len >= 1 && b->reply.data[0] == 'E') {
+    reply_error(&b->reply, err, sizeof err);
+  } else if (rc == EV_OK) {
+    snprintf(err, sizeof err, "rule evaluator answered out of turn");
   }
-  budget = RULES_COPY_ITEMS;
-  copy_value(R, -1, L, 0, &budget);
-  lua_settop(R, top);
-  if (budget < 0) {
-    atomic_fetch_add(&g_failures, 1);
-    lua_pop(L, 1);
-    lua_pushnil(L);
-    lua_pushliteral(L, "rule result too large or too deep");
-    return 2;
-  }
-  /* A rule that keeps memory across calls (in its upvalues) would starve
-   * every other province on this thread: start this thread afresh. */
-  if (vm->mem_used > RULES_MEM_LIMIT / 2) {
-    lua_gc(R, LUA_GCCOLLECT);
-    if (vm->mem_used > RULES_MEM_LIMIT / 2) {
-      fprintf(stderr,
-              "rules: %s.%s keeps %zu bytes across calls; "
-              "rebuilding this thread's rule state\n",
-              prov, name, vm->mem_used);
-      atomic_fetch_add(&g_failures, 1);
-      vm_clear(vm);
-    }
-  }
-  return 1;
+  atomic_fetch_add(&g_failures, 1);
+  lua_pushnil(L);
+  lua_pushstring(L, err);
+  return 2;
 }
 
 /* rules.version() -> the hex version of the set in force */
@@ -822,10 +574,12 @@ static int l_rules_version(lua_State *L) {
   return 1;
 }
 
-/* rules.status() -> {version, generation, loaded_at, last_error, dir,
- *                    files = {{province, path}...}, failures} */
+/* rules.status() -> {version, generation, loaded_at, last_error,
+ *   last_error_province, files = {{province, path}...}, failures,
+ *   evaluators, deadline_ms, evaluator_kills}. path is the file's name in
+ *   the rules directory, never a server path. */
 static int l_rules_status(lua_State *L) {
-  char version[17] = "", error[1024], paths[RULES_MAX_FILES][128],
+  char version[17] = "", error[1024], file[16], paths[RULES_MAX_FILES][128],
        names[RULES_MAX_FILES][16];
   long generation;
   time_t loaded_at = 0;
@@ -837,10 +591,11 @@ static int l_rules_status(lua_State *L) {
     loaded_at = g_src->loaded_at;
     for (n = 0; n < g_src->nfiles; n++) {
       snprintf(names[n], sizeof names[n], "%s", g_src->files[n].name);
-      snprintf(paths[n], sizeof paths[n], "%s", g_src->files[n].path);
+      snprintf(paths[n], sizeof paths[n], "%s", g_src->files[n].chunkname);
     }
   }
   snprintf(error, sizeof error, "%s", g_last_error);
+  snprintf(file, sizeof file, "%s", g_last_file);
   generation = atomic_load(&g_generation);
   pthread_mutex_unlock(&g_lock);
   lua_newtable(L);
@@ -863,28 +618,37 @@ static int l_rules_status(lua_State *L) {
   if (error[0]) {
     lua_pushstring(L, error);
     lua_setfield(L, -2, "last_error");
+    lua_pushstring(L, file);
+    lua_setfield(L, -2, "last_error_province");
   }
-  lua_pushstring(L, g_dir);
-  lua_setfield(L, -2, "dir");
   lua_pushinteger(L, generation);
   lua_setfield(L, -2, "generation");
   lua_pushinteger(L, atomic_load(&g_failures));
   lua_setfield(L, -2, "failures");
+  lua_pushinteger(L, ev_pool_size());
+  lua_setfield(L, -2, "evaluators");
+  lua_pushinteger(L, ev_deadline_ms());
+  lua_setfield(L, -2, "deadline_ms");
+  lua_pushinteger(L, ev_kills());
+  lua_setfield(L, -2, "evaluator_kills");
   return 1;
 }
 
-/* rules.reload() -> true, "reloaded"|"unchanged" | false, message */
+/* rules.reload() -> true, "reloaded"|"unchanged" | false, message,
+ * province the message is about ("" when none) */
 static int l_rules_reload(lua_State *L) {
-  char err[1024];
+  char err[1024], file[16];
   int rc = rules_reload(err, sizeof err);
   if (rc == RULES_OK || rc == RULES_UNCHANGED) {
     lua_pushboolean(L, 1);
     lua_pushstring(L, rc == RULES_OK ? "reloaded" : "unchanged");
-  } else {
-    lua_pushboolean(L, 0);
-    lua_pushstring(L, err);
+    return 2;
   }
-  return 2;
+  error_file(err, file, sizeof file);
+  lua_pushboolean(L, 0);
+  lua_pushstring(L, err);
+  lua_pushstring(L, file);
+  return 3;
 }
 
 static const luaL_Reg rules_funcs[] = {
@@ -896,8 +660,8 @@ static const luaL_Reg rules_funcs[] = {
 };
 
 int luaopen_host_rules(lua_State *L) {
-  if (luaL_newmetatable(L, RULES_VM_MT)) {
-    lua_pushcfunction(L, l_vm_gc);
+  if (luaL_newmetatable(L, BUFS_MT)) {
+    lua_pushcfunction(L, l_bufs_gc);
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);

@@ -1,11 +1,11 @@
 /*
- * rules: the province rule sets. Provides loading rules/default.lua and
- * rules/<province code>.lua into a sandbox (allowlisted _ENV, text-only
- * chunks, a memory cap per state, an instruction budget that pcall cannot
- * swallow), hot reload by generation number (checked in a fresh state
- * first, swapped in only when good), the per-thread sandbox states that
- * run the rules, and the Lua module `rules` that scripts/ call.
- * Uses: Lua 5.4, pthreads, POSIX dirent/stat.
+ * rules: the province rule sets. Provides reading rules/default.lua and
+ * rules/<province code>.lua as the set in force, hot reload by generation
+ * number (the new set is loaded and probed in an evaluator process first,
+ * swapped in only when good), and the Lua module `rules` that scripts/
+ * call. Rules are evaluated in evaluator processes (evaluator.h) in the
+ * sandbox (sandbox.h), never in the caller's process.
+ * Uses: wire, evaluator, Lua 5.4, pthreads, POSIX dirent/stat.
  */
 #ifndef HOST_RULES_H
 #define HOST_RULES_H
@@ -34,9 +34,11 @@ int rules_reload(char *err, size_t errlen);
  * look. Returns what rules_reload returned, or RULES_UNCHANGED. */
 int rules_poll(void);
 
-/* Generation in force (starts at 1), and rule call failures so far. */
+/* Generation in force (starts at 1), rule call failures so far, and
+ * evaluator processes killed (deadline missed, died) so far. */
 long rules_generation(void);
 long rules_failures(void);
+long rules_evaluator_kills(void);
 
 /* Checks files as `host rules check` does: each in a fresh sandbox, a
  * province file on top of the default.lua beside it (or fallback_dir's).
@@ -44,12 +46,10 @@ long rules_failures(void);
 int rules_check_files(int n, char **files, const char *fallback_dir, char *err,
                       size_t errlen);
 
-/* Frees what rules_init made (at exit). */
+/* Frees what rules_init made and ends the evaluators (at exit). */
 void rules_shutdown(void);
 
-/* Lua: pushes the `rules` module (call, version, status, reload). The
- * calling state gets its own sandbox state, made on first use and rebuilt
- * when the generation changes, freed with the calling state. */
+/* Lua: pushes the `rules` module (call, version, status, reload). */
 int luaopen_host_rules(lua_State *L);
 
 #endif

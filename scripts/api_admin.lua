@@ -397,19 +397,27 @@ local function update_plan(ctx, params)
   end)
 end
 
+-- The province's rules decide before the write transaction (a rule never
+-- holds the write lock); the write then checks that the plan is still the
+-- one they decided on.
 local function publish_plan(ctx, params)
-  return change_plan(ctx, params.id, function(cur)
-    if cur.status == "published" then web.fail(409, "published", "计划已发布") end
-    local problems = P.errors(cur.province_code, "check_plan", {
-      year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
-      starts_at = cur.starts_at, ends_at = cur.ends_at })
-    if #problems > 0 then
-      web.fail(422, "validation_failed", "计划不符合本省申报规则", problems)
+  local cur = scoped_plan(ctx, params.id)
+  if cur.status == "published" then web.fail(409, "published", "计划已发布") end
+  local problems = P.errors(cur.province_code, "check_plan", {
+    year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
+    starts_at = cur.starts_at, ends_at = cur.ends_at })
+  if #problems > 0 then
+    web.fail(422, "validation_failed", "计划不符合本省申报规则", problems)
+  end
+  return change_plan(ctx, params.id, function(now)
+    if now.status == "published" then web.fail(409, "published", "计划已发布") end
+    for _, k in ipairs({ "year", "batch", "title", "mode", "starts_at", "ends_at" }) do
+      if now[k] ~= cur[k] then web.fail(409, "conflict", "计划刚被修改，请刷新后重新发布") end
     end
     db.exec("UPDATE plans SET status = 'published', published_at = ?, updated_at = ? WHERE id = ?",
-            ctx.now, ctx.now, cur.id)
-    audit.log(ctx, "plan.publish", "plan", cur.id, { before = "draft", after = "published",
-      province = cur.province_code, detail = { rules_version = P.version() } })
+            ctx.now, ctx.now, now.id)
+    audit.log(ctx, "plan.publish", "plan", now.id, { before = "draft", after = "published",
+      province = now.province_code, detail = { rules_version = P.version() } })
   end)
 end
 
@@ -720,6 +728,17 @@ local function audit_log(ctx)
   return 200, { total = total, page = page, size = size, items = items }
 end
 
+-- A load error as the caller may see it: ops and the province whose file
+-- it is (or anyone, for the national defaults) see the message; another
+-- province sees that its own rules are unchanged, not the other's text.
+local function scoped_rules_error(ctx, message, province)
+  if not message then return nil end
+  if ctx.account.role == "ops" or province == "default" or province == ctx.account.province_code then
+    return message
+  end
+  return "另一省份的规则文件有误，当前生效的规则未变"
+end
+
 local function rules_status(ctx)
   local st = rules.status()
   local sets = json.array()
@@ -727,26 +746,22 @@ local function rules_status(ctx)
   for _, f in ipairs(st.files or {}) do
     if ops or f.province == "default" or f.province == ctx.account.province_code then
       sets[#sets + 1] = { province = f.province, path = "rules/" .. f.path:match("[^/]+$"),
-                          name = rules.call(f.province, "name") or f.province }
+                          name = P.try(f.province, "name") or f.province }
     end
   end
-  -- a province admin sees a load error of its own file or of the defaults
-  local last_error = st.last_error
-  if last_error and not ops and not (last_error:find("/" .. ctx.account.province_code .. "%.lua:")
-      or last_error:find("default%.lua:")) then
-    last_error = "另一省份的规则文件有误，当前生效的规则未变"
-  end
-  if last_error then last_error = last_error:gsub("[^%s:]*/(rules/[%w_]+%.lua)", "%1") end
+  local last_error = scoped_rules_error(ctx, st.last_error, st.last_error_province)
   return 200, { version = st.version, generation = st.generation, loaded_at = util.iso(st.loaded_at),
-                last_error = last_error or json.null, failures = st.failures, sets = sets }
+                last_error = last_error or json.null, failures = st.failures,
+                evaluators = st.evaluators, deadline_ms = st.deadline_ms, sets = sets }
 end
 
 local function rules_reload(ctx)
-  local ok, what = rules.reload()
+  local ok, what, province = rules.reload()
+  local message = not ok and scoped_rules_error(ctx, what, province) or nil
   audit.log(ctx, "rules.reload", "rules", nil, { province = ctx.account.province_code,
-    after = ok and what or "refused", detail = { message = not ok and what or nil, version = rules.version() } })
+    after = ok and what or "refused", detail = { message = message, version = rules.version() } })
   if not ok then
-    web.fail(422, "rules_invalid", "规则文件有误，已保留当前生效的规则：" .. what)
+    web.fail(422, "rules_invalid", "规则文件有误，已保留当前生效的规则：" .. message)
   end
   local _, st = rules_status(ctx)
   st.result = what

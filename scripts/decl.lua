@@ -9,6 +9,7 @@ local util = require "util"
 local web = require "web"
 local audit = require "audit"
 local P = require "province_rules"
+local log = require "log"
 
 local decl = {}
 
@@ -154,9 +155,17 @@ local function others_in_plan(school_id, plan_id, except_id)
                 school_id, plan_id, except_id or 0).n
 end
 
--- Applies the province's check_declaration; raises 422 on any failure.
+-- The province's verdict on a declaration, decided before any write (no
+-- rule runs inside a write transaction): the findings of check_declaration
+-- and, when submitting, the review chain, with the count they were decided
+-- on, so that the write can re-check it cheaply under the lock (see
+-- decl.still_valid). Submitting: findings are a 422, and a rule failure a
+-- 500. Saving a draft (保存): the findings come back as warnings beside the
+-- saved draft, and a rule failure is a warning too, so typed work is never
+-- lost to a province's rule.
 function decl.check_rules(school, plan, mode, d, submit, except_id)
-  local list = P.errors(school.province_code, "check_declaration", {
+  local others = others_in_plan(school.id, plan.id, except_id)
+  local input = {
     submit = submit, mode = mode,
     plan = { id = plan.id, year = plan.year, batch = plan.batch, mode = plan.mode },
     school = { id = school.id, type = school.type, province = school.province_code, city = school.city_code },
@@ -164,12 +173,50 @@ function decl.check_rules(school, plan, mode, d, submit, except_id)
       certificate_id = d.certificate_id, majors = d.majors, trainees_total = d.trainees_total,
       faculty_chars = d.faculty_chars, venue_chars = d.venue_chars,
     },
-    others_in_plan = others_in_plan(school.id, plan.id, except_id),
-  })
-  if #list > 0 then
-    web.fail(422, "validation_failed", submit and "申报内容不符合要求，请检查标出的项目"
-             or "申报内容有误，请检查标出的项目", list)
+    others_in_plan = others,
+  }
+  local verdict = { others = others, plan_id = plan.id, except_id = except_id }
+  if submit then
+    local list = P.errors(school.province_code, "check_declaration", input)
+    if #list > 0 then
+      web.fail(422, "validation_failed", "申报内容不符合要求，请检查标出的项目", list)
+    end
+    verdict.warnings = {}
+    verdict.chain = decl.review_chain(school, plan, d)
+  else
+    local list, err = P.try_errors(school.province_code, "check_declaration", input)
+    if not list then
+      log.error("rule " .. school.province_code .. ".check_declaration failed on a draft: " .. err)
+      list = { { field = "", code = "rule_failed",
+                 message = "省级申报规则执行出错，草稿已保存；提交前请联系管理员" } }
+    end
+    verdict.warnings = list
   end
+  return verdict
+end
+
+-- Marks a failed re-check, so that the caller decides again.
+local STALE = setmetatable({}, { __tostring = function() return "declaration verdict stale" end })
+
+-- Under the write lock: is what the verdict was decided on still so?
+-- Raises STALE if not.
+function decl.still_valid(school, verdict)
+  if others_in_plan(school.id, verdict.plan_id, verdict.except_id) ~= verdict.others then
+    error(STALE, 0)
+  end
+end
+
+-- Decides with decide() and writes with write(verdict) in one write
+-- transaction, deciding again (at most three times) when a concurrent
+-- write changed what the decision rested on.
+function decl.decide_and_write(decide, write)
+  for _ = 1, 3 do
+    local verdict = decide()
+    local ok, result = pcall(db.transaction, write, verdict)
+    if ok then return result, verdict end
+    if result ~= STALE then error(result, 0) end
+  end
+  web.fail(409, "conflict", "申报数据正在被同时修改，请稍后重试")
 end
 
 function decl.mode_of(province, plan)
@@ -206,9 +253,9 @@ local function store_majors(id, majors)
   end
 end
 
--- Moves a stored declaration to pending at the first level of its chain.
-local function submit_stored(ctx, school, plan, id, d, before)
-  local chain = decl.review_chain(school, plan, d)
+-- Moves a stored declaration to pending at the first level of its chain
+-- (decided before the write, in decl.check_rules).
+local function submit_stored(ctx, school, id, chain, before)
   local version = P.version()
   db.exec([[UPDATE declarations SET status = 'pending', review_level = ?, review_chain = ?,
             rules_version = ?, submitted_at = ?, updated_at = ? WHERE id = ?]],
@@ -274,10 +321,10 @@ function decl.create(ctx)
   local d = decl.read_form(b, mode)
   decl.check_catalogue(d)
   local submit = b.submit == true
-  local id = db.transaction(function()
-    -- under the write lock, so that concurrent saves count each other
-    -- (e.g. a province's limit of certificates per plan)
-    decl.check_rules(school, plan, mode, d, submit)
+  local id, verdict = decl.decide_and_write(function()
+    return decl.check_rules(school, plan, mode, d, submit)
+  end, function(v)
+    decl.still_valid(school, v)
     duplicate_guard(school.id, plan.id, d.certificate_id)
     local _, new_id = db.exec([[INSERT INTO declarations(school_id, plan_id, certificate_id, status, mode,
                                   trainees_total, faculty, venue, created_by, created_at, updated_at)
@@ -287,10 +334,12 @@ function decl.create(ctx)
     store_majors(new_id, d.majors)
     audit.log(ctx, "declaration.create", "declaration", new_id, {
       after = "draft", province = school.province_code, city = school.city_code })
-    if submit then submit_stored(ctx, school, plan, new_id, d, "draft") end
+    if submit then submit_stored(ctx, school, new_id, v.chain, "draft") end
     return new_id
   end)
-  return 201, decl.view(id)
+  local out = decl.view(id)
+  out.warnings = json.array(verdict.warnings)
+  return 201, out
 end
 
 -- The caller's own declaration (404 for anyone else's).
@@ -327,10 +376,12 @@ function decl.update(ctx, params)
   if submit then require_profile(school) end
   local d = decl.read_form(b, cur.mode)
   decl.check_catalogue(d)
-  db.transaction(function()
-    local now_status = db.one("SELECT status FROM declarations WHERE id = ?", cur.id).status
-    if now_status ~= cur.status then web.fail(409, "wrong_status", "申报状态已变化，请刷新") end
-    decl.check_rules(school, plan, cur.mode, d, submit, cur.id)
+  local _, verdict = decl.decide_and_write(function()
+    return decl.check_rules(school, plan, cur.mode, d, submit, cur.id)
+  end, function(v)
+    local now = db.one("SELECT status, updated_at FROM declarations WHERE id = ?", cur.id)
+    if not now or now.status ~= cur.status then web.fail(409, "wrong_status", "申报状态已变化，请刷新") end
+    decl.still_valid(school, v)
     duplicate_guard(school.id, plan.id, d.certificate_id, cur.id)
     db.exec([[UPDATE declarations SET certificate_id = ?, trainees_total = ?, faculty = ?, venue = ?,
               updated_at = ? WHERE id = ?]],
@@ -338,9 +389,11 @@ function decl.update(ctx, params)
     store_majors(cur.id, d.majors)
     audit.log(ctx, "declaration.update", "declaration", cur.id, {
       before = cur.status, after = cur.status, province = school.province_code, city = school.city_code })
-    if submit then submit_stored(ctx, school, plan, cur.id, d, cur.status) end
+    if submit then submit_stored(ctx, school, cur.id, v.chain, cur.status) end
   end)
-  return 200, decl.view(cur.id)
+  local out = decl.view(cur.id)
+  out.warnings = json.array(verdict.warnings)
+  return 200, out
 end
 
 -- The stored declaration as a form, for submitting it as it is.
@@ -366,13 +419,21 @@ function decl.submit(ctx, params)
   local plan = load_plan(school, cur.plan_id)
   need_open(school.province_code, plan, "submit", cur, ctx.now)
   require_profile(school)
-  db.transaction(function()
-    -- read again under the write lock: a concurrent save may have changed it
+  local stored
+  decl.decide_and_write(function()
+    -- the stored form as it is now; the write checks it did not change
+    stored = db.one("SELECT updated_at FROM declarations WHERE id = ?", cur.id)
     local now = own(ctx, params.id)
     if not EDITABLE[now.status] then web.fail(409, "wrong_status", "当前状态不能提交") end
-    local d = stored_form(now)
-    decl.check_rules(school, plan, now.mode, d, true, now.id)
-    submit_stored(ctx, school, plan, now.id, d, now.status)
+    local v = decl.check_rules(school, plan, now.mode, stored_form(now), true, now.id)
+    v.status, v.updated_at = now.status, stored.updated_at
+    return v
+  end, function(v)
+    local now = db.one("SELECT status, updated_at FROM declarations WHERE id = ?", cur.id)
+    if not now or not EDITABLE[now.status] then web.fail(409, "wrong_status", "当前状态不能提交") end
+    if now.status ~= v.status or now.updated_at ~= v.updated_at then error(STALE, 0) end
+    decl.still_valid(school, v)
+    submit_stored(ctx, school, cur.id, v.chain, now.status)
   end)
   return 200, decl.view(cur.id)
 end

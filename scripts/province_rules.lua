@@ -1,33 +1,87 @@
 -- province_rules: how scripts/ ask the province's rule set (rules/) a
--- question. A rule that fails (an error, its budget or memory spent) is a
--- 500 for the request, logged with the rule's message; the server goes on.
+-- question. Rules run in evaluator processes (host/evaluator.c) under a
+-- deadline; here their answers are checked before anyone relies on them.
+-- Fail closed: a rule that fails (an error, its budget, memory or
+-- deadline spent) or answers in the wrong shape is a rule failure, never
+-- "no findings". A failure is a 500 `rule_failed` for the request, logged
+-- with the rule's message; the server goes on.
 local rules = require "rules"
 local web = require "web"
 local log = require "log"
 
 local P = {}
 
-function P.call(province, name, arg)
+-- Bounds on what a check may answer (beyond them the answer is refused).
+P.MAX_FINDINGS = 100
+P.MAX_MESSAGE = 500   -- characters of a finding's message
+P.MAX_FIELD = 200     -- bytes of a finding's field path
+P.MAX_CODE = 64       -- bytes of a finding's code
+
+local function fail(province, name, err)
+  log.error("rule " .. province .. "." .. name .. " failed: " .. err)
+  web.fail(500, "rule_failed", "省级申报规则执行出错，请联系管理员")
+end
+
+-- P.try(province, name, arg) -> result | nil, message (never raises for a
+-- rule's failure)
+function P.try(province, name, arg)
   local result, err = rules.call(province, name, arg)
-  if result == nil and err then
-    log.error("rule " .. province .. "." .. name .. " failed: " .. err)
-    web.fail(500, "rule_failed", "省级申报规则执行出错，请联系管理员")
-  end
+  if result == nil and err then return nil, err end
   return result
 end
 
--- A list of {field, code, message} from a check, sanitized.
-function P.errors(province, name, arg)
-  local list = P.call(province, name, arg)
-  local out = {}
-  if type(list) ~= "table" then return out end
-  for _, e in ipairs(list) do
-    if type(e) == "table" then
-      out[#out + 1] = { field = tostring(e.field or ""), code = tostring(e.code or "rule"),
-                        message = tostring(e.message or "不符合本省申报规则") }
+function P.call(province, name, arg)
+  local result, err = P.try(province, name, arg)
+  if result == nil and err then fail(province, name, err) end
+  return result
+end
+
+local function text_ok(v, max)
+  return type(v) == "string" and #v <= max and utf8.len(v) ~= nil
+end
+
+-- Checks that list is a list of findings {field, code, message} within
+-- the bounds; returns the clean list, or nil and what is wrong.
+function P.findings(list)
+  if type(list) ~= "table" then
+    return nil, "a check must return a list of findings, returned " .. type(list)
+  end
+  local n = #list
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      return nil, "a check must return a list (found key " .. tostring(k) .. ")"
     end
   end
+  if n > P.MAX_FINDINGS then
+    return nil, "a check returned " .. n .. " findings (at most " .. P.MAX_FINDINGS .. ")"
+  end
+  local out = {}
+  for i, e in ipairs(list) do
+    if type(e) ~= "table" then
+      return nil, "finding " .. i .. " is a " .. type(e) .. ", not {field, code, message}"
+    end
+    local field, code, message = e.field or "", e.code or "rule", e.message or "不符合本省申报规则"
+    if not text_ok(field, P.MAX_FIELD) or not text_ok(code, P.MAX_CODE)
+        or not text_ok(message, 4 * P.MAX_MESSAGE) or utf8.len(message) > P.MAX_MESSAGE then
+      return nil, "finding " .. i .. " has a field, code or message of the wrong type or too long"
+    end
+    out[i] = { field = field, code = code, message = message }
+  end
   return out
+end
+
+-- P.try_errors(province, name, arg) -> findings | nil, message
+function P.try_errors(province, name, arg)
+  local list, err = P.try(province, name, arg)
+  if list == nil and err then return nil, err end
+  return P.findings(list)
+end
+
+-- A list of {field, code, message} from a check; a failure is a 500.
+function P.errors(province, name, arg)
+  local list, err = P.try_errors(province, name, arg)
+  if not list then fail(province, name, err) end
+  return list
 end
 
 function P.version()

@@ -302,8 +302,15 @@ test('广东: at most 5 certificates per school in a plan (422 too_many_certific
   }
   fails(await c.post('/api/declarations', body(pid, certs[5], 'not_by_major')),
     422, 'validation_failed', 'certificate_id', 'too_many_certificates');
-  fails(await c.post('/api/declarations', body(pid, certs[5], 'not_by_major', { submit: false })),
-    422, 'validation_failed', 'certificate_id', 'too_many_certificates');
+  // 2026-12-01: 保存 always saves; the rule's finding comes back as a warning
+  const draft = await c.post('/api/declarations', body(pid, certs[5], 'not_by_major', { submit: false }));
+  eq(draft.status, 201, 'a sixth draft is saved');
+  eq(draft.data.status, 'draft', 'as a draft');
+  eq(draft.data.warnings.map((w) => [w.field, w.code]), [['certificate_id', 'too_many_certificates']],
+    'with the rule\'s finding as a warning');
+  fails(await c.post(`/api/declarations/${draft.data.id}/submit`), 422, 'validation_failed',
+    'certificate_id', 'too_many_certificates');
+  eq((await c.del(`/api/declarations/${draft.data.id}`)).status, 200, 'the draft deleted');
   // another school of 广东 is not limited by this one's
   const other = await as('school443');
   eq((await other.post('/api/declarations', body(pid, certs[5], 'not_by_major'))).status, 201, 'another school');
@@ -318,8 +325,10 @@ test('广东: at most 5 certificates per school in a plan (422 too_many_certific
     eq((await c.post('/api/declarations', body(pid2, certs[i], 'not_by_major'))).status, 201, `plan 2, certificate ${i + 1}`);
   }
   await warm(c);
+  // (submitted: a draft over the limit is saved with a warning; rules are
+  // decided before the write and the count re-checked under the lock)
   const race = await Promise.all([4, 5, 6, 7, 8, 9, 10, 11].map((i) =>
-    c.post('/api/declarations', body(pid2, certs[i], 'not_by_major', { submit: false }))));
+    c.post('/api/declarations', body(pid2, certs[i], 'not_by_major'))));
   eq(race.map((r) => r.status).sort(), [201, 422, 422, 422, 422, 422, 422, 422], 'one more at most, even when concurrent');
   eq(sql('SELECT count(*) AS n FROM declarations WHERE plan_id = ? AND school_id = (SELECT school_id FROM accounts WHERE username = ?)',
     pid2, 'school442')[0].n, 5, 'five in the plan');

@@ -70,8 +70,8 @@ static const char *DEFAULT_LUA =
 /* Province 99 clobbers what it can reach of the libraries. */
 static const char *P99_LUA = "local base = ...\n"
                              "return { clobber = function()\n"
-                             "  string.upper = function() return 'pwned' end\n"
                              "  base.review_chain = nil\n"
+                             "  string.upper = function() return 'pwned' end\n"
                              "  return 'done' end }\n";
 
 static void write_file(const char *name, const char *text) {
@@ -178,18 +178,14 @@ UNIT_TEST(sandbox_guards_long_c_loops) {
   lua_close(L);
 }
 
-/* 2026-11-28: a rule keeping memory across calls starved other sets. */
-UNIT_TEST(sandbox_rebuilds_a_state_that_hoards) {
+/* 2026-11-28: a rule keeping memory across calls starved other sets.
+ * 2026-12-01: and a rule kept the previous caller's values in an upvalue:
+ * every call now runs in a fresh environment, so nothing carries over. */
+UNIT_TEST(sandbox_keeps_nothing_between_calls) {
   lua_State *L = setup();
-  int i, dropped = 0, last = 0;
-  for (i = 0; i < 20; i++) {
-    const char *r = probe(L, "hoard");
-    int n = atoi(r);
-    CHECK(n > 0);              /* no call fails */
-    if (n < last) dropped = 1; /* the state was rebuilt */
-    last = n;
-  }
-  CHECK(dropped);
+  int i;
+  for (i = 0; i < 20; i++)
+    CHECK(strcmp(probe(L, "hoard"), "1") == 0); /* a fresh hoard each time */
   CHECK(strcmp(probe(L, "ok"), "42") == 0);
   CHECK_STR_HAS(probe(L, "deep"), "too large or too deep");
   lua_close(L);
@@ -197,8 +193,10 @@ UNIT_TEST(sandbox_rebuilds_a_state_that_hoards) {
 
 UNIT_TEST(sandbox_isolates_shared_tables) {
   lua_State *L = setup();
-  CHECK(strcmp(lua_run(L, "return require('rules').call('99', 'clobber')"),
-               "done") == 0);
+  /* 2026-12-01: the libraries are read-only: a write is refused */
+  CHECK_STR_HAS(lua_run(L, "return select(2, require('rules').call('99', "
+                           "'clobber'))"),
+                "cannot change the library 'string'");
   /* the real string table and other sets are untouched */
   CHECK(strcmp(probe(L, "upper"), "ABCD") == 0);
   CHECK(strcmp(lua_run(L, "return require('rules').call('99', 'probe', "

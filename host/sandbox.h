@@ -1,0 +1,58 @@
+/*
+ * sandbox: province rule sets evaluated in a capped Lua state. Provides
+ * loading a set of rule sources (default.lua and province files) into a
+ * state of its own, compiled once and probed; and calling one entry of a
+ * province's set in a fresh environment: every call rebuilds the set from
+ * the compiled chunks, so nothing one call leaves in an upvalue or a table
+ * reaches the next. Each call has an instruction budget that pcall inside
+ * the rule cannot swallow, a memory cap (a custom lua_Alloc), guarded C
+ * library functions, and a result encoded with a byte cap.
+ * This runs inside an evaluator process (evaluator.h), which adds the
+ * wall-clock deadline that holds whatever the rule does.
+ * Uses: Lua 5.4, wire.
+ */
+#ifndef HOST_SANDBOX_H
+#define HOST_SANDBOX_H
+
+#include <stddef.h>
+
+#include "wire.h"
+
+enum {
+  SBX_OK = 0,
+  SBX_ERR_LOAD = -2,  /* a file failed to compile or run */
+  SBX_ERR_SHAPE = -3, /* a set lacks a required function, or bad shape */
+  SBX_ERR_CALL = -4,  /* the call raised, or spent its budget or memory */
+  SBX_ERR_RESULT = -5 /* the result was too large or too deep */
+};
+
+#define SBX_MEM_LIMIT (32u << 20) /* bytes a call may allocate */
+#define SBX_BUDGET 2000000L       /* VM instructions per call */
+#define SBX_MAX_FILES 64
+
+/* One file of a set: borrowed for the duration of sbx_load. */
+typedef struct sbx_file {
+  const char *name;      /* "default" or a province code such as "13" */
+  const char *chunkname; /* shown in messages: "13.lua" */
+  const char *text;
+  size_t len;
+} sbx_file;
+
+typedef struct sbx sbx;
+
+/* Loads n files (files[0] is the default set) into a new state, checks
+ * that every province's set has the required functions. Returns SBX_OK
+ * with *out (caller frees with sbx_free), or an error with
+ * "chunkname:line: message" in err. */
+int sbx_load(const sbx_file *files, int n, sbx **out, char *err, size_t errlen);
+void sbx_free(sbx *s);
+
+/* Calls entry of province's set (the default set for a province with no
+ * file) with the value read from arg (may be NULL: no argument), in a
+ * fresh environment. A non-function entry is returned as its value. The
+ * result is appended to out, which caps its size. Returns SBX_OK or an
+ * error with the message in err. */
+int sbx_call(sbx *s, const char *province, const char *entry, wire_reader *arg,
+             wire_buf *out, char *err, size_t errlen);
+
+#endif
