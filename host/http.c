@@ -2,7 +2,7 @@
  * http: civetweb server, routing, metrics and the access log.
  * Each worker thread makes its trusted Lua state on its first request and
  * keeps it until the thread exits.
- * Uses: civetweb, vm, rules, pthreads.
+ * Uses: civetweb, peer, vm, rules, pthreads.
  */
 #include "http.h"
 
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -19,6 +20,7 @@
 #include <lua.h>
 
 #include "assets.h"
+#include "peer.h"
 #include "rules.h"
 #include "vm.h"
 
@@ -27,11 +29,13 @@
 static struct mg_context *g_ctx;
 static atomic_int g_inflight; /* requests between begin and end */
 static atomic_int g_draining; /* stopping: new requests get 503 */
+static long g_body_ms = HTTP_BODY_TIMEOUT_MS; /* a whole body arrives within */
 
 /* Per worker thread. */
 static __thread lua_State *t_L; /* owned by the thread */
 static __thread struct timespec t_start;
 static __thread char t_route[96];
+static __thread char t_client[PEER_ADDR_LEN]; /* of the request */
 
 /* ---- metrics -------------------------------------------------------- */
 
@@ -104,6 +108,11 @@ static void send_metrics(struct mg_connection *conn) {
   OUT("# HELP rules_failures_total Rule calls that failed.\n");
   OUT("# TYPE rules_failures_total counter\nrules_failures_total %ld\n",
       rules_failures());
+  OUT("# HELP http_connections_refused_total Connections over the "
+      "per-address cap.\n");
+  OUT("# TYPE http_connections_refused_total counter\n"
+      "http_connections_refused_total %lu\n",
+      peer_refused());
   OUT("# HELP rules_evaluator_kills_total Rule evaluators killed (deadline "
       "missed, or died).\n");
   OUT("# TYPE rules_evaluator_kills_total counter\n"
@@ -129,6 +138,7 @@ static void send_body(struct mg_connection *conn, int status, const char *ctype,
                       const char *body, size_t len, int nh,
                       const char *const *names, const char *const *values) {
   char n[32];
+  const char *method; /* NULL when the request line did not parse */
   int i;
   mg_response_header_start(conn, status);
   mg_response_header_add(conn, "Content-Type", ctype, -1);
@@ -140,35 +150,88 @@ static void send_body(struct mg_connection *conn, int status, const char *ctype,
     mg_response_header_add(conn, names[i], values[i], -1);
   mg_response_header_send(conn);
   /* HEAD: the headers of the answer, without its body */
-  if (len && strcmp(mg_get_request_info(conn)->request_method, "HEAD") != 0)
+  method = mg_get_request_info(conn)->request_method;
+  if (len && !(method && strcmp(method, "HEAD") == 0))
     mg_write(conn, body, len);
 }
 
-static void send_error(struct mg_connection *conn, int status, const char *code,
-                       const char *message) {
+/* The JSON error of docs/api.md; close adds "Connection: close". */
+static void send_error_ex(struct mg_connection *conn, int status,
+                          const char *code, const char *message, int close) {
+  static const char *const names[] = {"Connection"}, *const values[] = {
+                                                         "close"};
   char body[512];
   int n = snprintf(body, sizeof body,
                    "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
                    message);
-  send_body(conn, status, "application/json; charset=utf-8", body, (size_t)n, 0,
-            NULL, NULL);
+  send_body(conn, status, "application/json; charset=utf-8", body, (size_t)n,
+            close ? 1 : 0, names, values);
+}
+
+static void send_error(struct mg_connection *conn, int status, const char *code,
+                       const char *message) {
+  send_error_ex(conn, status, code, message, 0);
+}
+
+/* Whether the request's length is ambiguous: two Content-Length headers,
+ * one that is not a plain number, or Content-Length with
+ * Transfer-Encoding. civetweb would take the first Content-Length, or
+ * chunked over Content-Length, where a proxy in front may take another:
+ * the way to request smuggling. */
+static int ambiguous_length(const struct mg_request_info *ri) {
+  int i, cl = 0, te = 0;
+  for (i = 0; i < ri->num_headers; i++) {
+    const char *name = ri->http_headers[i].name, *v = ri->http_headers[i].value;
+    if (strcasecmp(name, "Transfer-Encoding") == 0) te++;
+    if (strcasecmp(name, "Content-Length") != 0) continue;
+    cl++;
+    if (!*v || v[strspn(v, "0123456789")] != '\0') return 1;
+  }
+  return cl > 1 || (cl && te);
+}
+
+/* Milliseconds since t_start. */
+static double elapsed_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (double)(now.tv_sec - t_start.tv_sec) * 1e3 +
+         (double)(now.tv_nsec - t_start.tv_nsec) / 1e6;
 }
 
 /* Reads the body into a malloc'd buffer (caller frees). Returns 0, or 413
- * when larger than HTTP_MAX_BODY, or 400 on a read error. */
+ * when larger than HTTP_MAX_BODY, or 400 on a read error, or 408 when it
+ * has not all arrived within g_body_ms. civetweb's mg_read waits until it
+ * has all it was asked for, however slowly it comes, so each read asks
+ * for no more than the socket holds (or one byte, which is either
+ * buffered or ends within the request timeout); the deadline is checked
+ * between reads. */
 static int read_body(struct mg_connection *conn, char **out, size_t *outlen) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
-  size_t cap = HTTP_MAX_BODY + 1, len = 0;
+  const peer_conn *pc = peer_conn_of(ri->remote_addr, ri->remote_port);
+  size_t cap = HTTP_MAX_BODY + 1, len = 0, step;
   char *buf;
-  int r = 0;
+  int r = 0, avail;
   *out = NULL;
   *outlen = 0;
   if (ri->content_length > HTTP_MAX_BODY) return 413;
   if (ri->content_length == 0) return 0;
   if (ri->content_length > 0) cap = (size_t)ri->content_length + 1;
   if (!(buf = malloc(cap))) return 413;
-  while (len < cap && (r = mg_read(conn, buf + len, cap - len)) > 0)
+  while (len < cap) {
+    if (elapsed_ms() > (double)g_body_ms &&
+        !(ri->content_length > 0 && len == (size_t)ri->content_length)) {
+      free(buf);
+      return 408;
+    }
+    step = cap - len;
+    if (pc) {
+      if (ioctl(peer_conn_fd(pc), FIONREAD, &avail) != 0 || avail < 1)
+        avail = 1;
+      if ((size_t)avail < step) step = (size_t)avail;
+    }
+    if ((r = mg_read(conn, buf + len, step)) <= 0) break;
     len += (size_t)r;
+  }
   if (len > HTTP_MAX_BODY) {
     free(buf);
     return 413;
@@ -294,8 +357,17 @@ static int handle_api(struct mg_connection *conn,
     status = read_body(conn, &body, &body_len);
   if (status != 0) {
     snprintf(t_route, sizeof t_route, "%s", "body");
-    send_error(conn, status, status == 413 ? "too_large" : "bad_request",
-               status == 413 ? "请求内容过大" : "请求无法读取");
+    send_error_ex(conn, status,
+                  status == 413   ? "too_large"
+                  : status == 408 ? "timeout"
+                                  : "bad_request",
+                  status == 413   ? "请求内容过大"
+                  : status == 408 ? "请求内容未能及时收到"
+                                  : "请求无法读取",
+                  status == 408);
+    /* civetweb would otherwise read the rest of the body first, as slowly
+     * as it comes */
+    if (status == 408) mg_close_connection(conn);
     return status;
   }
   if (!t_L && !(t_L = vm_new(1, err, sizeof err))) {
@@ -308,7 +380,7 @@ static int handle_api(struct mg_connection *conn,
   req.method = ri->request_method;
   req.path = ri->local_uri;
   req.query = ri->query_string;
-  req.remote = ri->remote_addr;
+  req.remote = t_client;
   req.body = body;
   req.body_len = body_len;
   if (is_upload(conn, ri)) req.upload_name = upload.name;
@@ -334,6 +406,17 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
   const char *uri = ri->local_uri;
   int status;
   (void)cbdata;
+  if (ambiguous_length(ri)) {
+    /* answered without reading the body, and the connection closed: what
+     * follows on it could be read as another request */
+    snprintf(t_route, sizeof t_route, "framing");
+    send_error_ex(conn, 400, "bad_request",
+                  "请求长度不明确（Content-Length 重复或与 Transfer-Encoding "
+                  "同时出现）",
+                  1);
+    mg_close_connection(conn);
+    return 400;
+  }
   if (atomic_load(&g_draining)) {
     snprintf(t_route, sizeof t_route, "draining");
     send_error(conn, 503, "unavailable", "服务正在停止，请稍后再试");
@@ -358,10 +441,16 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
 }
 
 static int on_begin(struct mg_connection *conn) {
-  (void)conn;
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  const char *xff[16];
+  int i, n = 0;
   atomic_fetch_add(&g_inflight, 1);
   clock_gettime(CLOCK_MONOTONIC, &t_start);
   t_route[0] = '\0';
+  for (i = 0; i < ri->num_headers && n < 16; i++)
+    if (strcasecmp(ri->http_headers[i].name, "X-Forwarded-For") == 0)
+      xff[n++] = ri->http_headers[i].value;
+  peer_client(ri->remote_addr, xff, n, t_client, sizeof t_client);
   return 0;
 }
 
@@ -379,7 +468,7 @@ static void on_end(const struct mg_connection *conn, int status) {
   metrics_add(t_route[0] ? t_route : "static", status, secs);
   gmtime_r(&wall, &tm);
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  fprintf(stderr, "%s access %s %s %s %d %.1fms %s\n", stamp, ri->remote_addr,
+  fprintf(stderr, "%s access %s %s %s %d %.1fms %s\n", stamp, t_client,
           ri->request_method, ri->local_uri, status, secs * 1000.0,
           t_route[0] ? t_route : "static");
 }
@@ -392,14 +481,53 @@ static void on_exit_thread(const struct mg_context *ctx, int type, void *user) {
   t_L = NULL;
 }
 
+/* Releases the connection's count. civetweb may report a close twice
+ * (after mg_close_connection in a handler): the second finds nothing. The
+ * request info is there once a request was begun to be read, which is
+ * how every served connection ends. */
+static void on_connection_close(const struct mg_connection *conn) {
+  const struct mg_request_info *ri = mg_get_request_info(conn);
+  peer_conn *c = ri ? peer_conn_of(ri->remote_addr, ri->remote_port) : NULL;
+  if (c) peer_conn_close(c);
+}
+
+/* Errors civetweb answers itself (a request it cannot parse, a header
+ * timeout, a missing file) in the JSON shape too. */
+static int on_http_error(struct mg_connection *conn, int status,
+                         const char *errmsg) {
+  const char *code = "bad_request", *message = "请求无法读取";
+  (void)errmsg;
+  if (status < 400) return 1; /* no body (204, 304): civetweb's own */
+  if (status == 404) code = "not_found", message = "页面不存在";
+  if (status == 405) code = "method_not_allowed", message = "不支持的请求方法";
+  if (status == 408) code = "timeout", message = "请求超时";
+  if (status == 413 || status == 431)
+    code = "too_large", message = "请求内容过大";
+  if (status >= 500) code = "internal", message = "服务器内部错误";
+  send_error_ex(conn, status, code, message, status != 404);
+  return 0;
+}
+
 static int on_log(const struct mg_connection *conn, const char *message) {
   (void)conn;
   fprintf(stderr, "civetweb: %s\n", message);
   return 1;
 }
 
+/* The integer value of the environment variable name, def when unset;
+ * -1 when it is not an integer in [lo, hi]. */
+static long env_long(const char *name, long def, long lo, long hi) {
+  const char *v = getenv(name);
+  char *end;
+  long n;
+  if (!v || !*v) return def;
+  n = strtol(v, &end, 10);
+  return *end || n < lo || n > hi ? -1 : n;
+}
+
 int http_start(int port, int nthreads, char *err, size_t errlen) {
-  char portstr[16], threads[16];
+  char portstr[16], threads[16], timeout[16];
+  long cap, timeout_ms, body_ms;
   struct mg_callbacks cb;
   struct stat st;
   const char *opts[32];
@@ -408,6 +536,25 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   snprintf(portstr, sizeof portstr, "127.0.0.1:%d", port);
   if (getenv("HOST_LISTEN_ALL")) snprintf(portstr, sizeof portstr, "%d", port);
   snprintf(threads, sizeof threads, "%d", nthreads);
+  timeout_ms =
+      env_long("HOST_REQUEST_TIMEOUT_MS", HTTP_REQUEST_TIMEOUT_MS, 100, 600000);
+  cap = env_long("HOST_CONNECTIONS_PER_CLIENT", HTTP_CONNECTIONS_PER_CLIENT, 0,
+                 1000000);
+  body_ms =
+      env_long("HOST_BODY_TIMEOUT_MS", HTTP_BODY_TIMEOUT_MS, 100, 3600000);
+  if (timeout_ms < 0 || cap < 0 || body_ms < 0) {
+    snprintf(err, errlen, "%s",
+             timeout_ms < 0
+                 ? "HOST_REQUEST_TIMEOUT_MS: not a number in 100..600000"
+             : cap < 0 ? "HOST_CONNECTIONS_PER_CLIENT: not a number >= 0"
+                       : "HOST_BODY_TIMEOUT_MS: not a number in 100..3600000");
+    return HTTP_ERR_START;
+  }
+  g_body_ms = body_ms;
+  if (peer_configure((int)cap, getenv("HOST_TRUSTED_PROXY"), err, errlen) !=
+      PEER_OK)
+    return HTTP_ERR_START;
+  snprintf(timeout, sizeof timeout, "%ld", timeout_ms);
   opts[n++] = "listening_ports";
   opts[n++] = portstr;
   opts[n++] = "num_threads";
@@ -418,8 +565,10 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   opts[n++] = "1";
   opts[n++] = "keep_alive_timeout_ms";
   opts[n++] = "5000";
+  /* the whole header must arrive within it (and each read or write of a
+   * body): a slow client holds a worker that long at most */
   opts[n++] = "request_timeout_ms";
-  opts[n++] = "30000";
+  opts[n++] = timeout;
   opts[n++] = "enable_directory_listing";
   opts[n++] = "no";
   opts[n++] = "max_request_size";
@@ -446,6 +595,8 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   cb.end_request = on_end;
   cb.exit_thread = on_exit_thread;
   cb.log_message = on_log;
+  cb.connection_close = on_connection_close;
+  cb.http_error = on_http_error;
   mg_init_library(0);
   if (!(g_ctx = mg_start(&cb, NULL, opts))) {
     snprintf(err, errlen, "cannot listen on port %d", port);

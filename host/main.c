@@ -31,7 +31,7 @@ static const char USAGE[] =
     "usage: host COMMAND [options]\n"
     "\n"
     "commands:\n"
-    "  serve [--port 8080] [--threads 16]   serve the API and the pages\n"
+    "  serve [--port 8080] [--threads 128]  serve the API and the pages\n"
     "  migrate                              apply pending schema/ migrations\n"
     "  seed [--demo]                        load reference data (and demo "
     "data)\n"
@@ -197,7 +197,7 @@ static int rules_cmd(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   char *rest[256];
-  int nrest = 0, i, port = 8080, threads = 16, rc;
+  int nrest = 0, i, port = 8080, threads = HTTP_THREADS, rc;
   struct stat st;
   const char *cmd;
 

@@ -69,10 +69,39 @@ end
 
 local DUMMY_HASH
 
--- The key counting a username's failed logins (existing or not, so that a
--- lock says nothing about whether the account exists).
+-- Failed logins are counted per (client address, username), locking that
+-- pair only, so that a stranger's guesses do not lock the owner out of
+-- the owner's own address; and per username for the attempts from
+-- addresses the account has not logged in from lately, with a higher
+-- threshold, so that guessing from many addresses is slowed too. Names
+-- count alike whether the account exists or not, so that a lock says
+-- nothing about it.
+local KNOWN_SECONDS = 30 * 86400     -- an address stays known that long
+
+-- The key of a username's account-wide count.
 function M.fail_key(username)
   return "login:fail:" .. username
+end
+
+-- The key of the count of (addr, username); addresses hold no "|", so a
+-- key names one pair.
+local function pair_key(username, addr)
+  return "login:addr:" .. addr .. "|" .. username
+end
+
+-- M.clear_failures(username): ends every lock of username, on every
+-- address (ops' unlock, a password reset).
+function M.clear_failures(username)
+  db.exec("DELETE FROM rate_events WHERE key = ?", M.fail_key(username))
+  db.exec([[DELETE FROM rate_events WHERE key >= 'login:addr:' AND key < 'login:addr;'
+            AND substr(key, instr(key, '|') + 1) = ?]], username)
+end
+
+-- Whether account a logged in from addr lately.
+local function known_address(a, addr, now)
+  return a ~= nil and db.one([[SELECT 1 AS x FROM login_addresses
+                               WHERE account_id = ? AND addr = ? AND last_at > ?]],
+                             a.id, addr, now - KNOWN_SECONDS) ~= nil
 end
 
 local function login(ctx)
@@ -87,21 +116,37 @@ local function login(ctx)
     web.fail(429, "rate_limited", "登录尝试过于频繁，请稍后再试")
   end
   -- Each attempt counts as a failure up front, so parallel guesses cannot
-  -- slip past the limit together; a success clears the count.
+  -- slip past the limit together; a success clears its address's count.
   local max, window = ratelimit.limit("login_failures_before_lock"), ratelimit.limit("lock_seconds")
-  if not db.transaction(ratelimit.allow, M.fail_key(b.username), max, window, ctx.now) then
-    web.fail(429, "locked", "密码错误次数过多，账号已暂时锁定，请稍后再试或找回密码")
-  end
+  local account_max = ratelimit.limit("login_failures_account")
+  local remote = ctx.remote or ""
   local a = db.one([[SELECT id, username, password_hash, role, active, province_code, city_code,
                             must_change_password FROM accounts WHERE username = ?]], b.username)
+  local known = known_address(a, remote, ctx.now)
+  local pair, wide = pair_key(b.username, remote), M.fail_key(b.username)
+  -- true when a lock is in force for this address
+  local function locked()
+    return ratelimit.count(pair, window, ctx.now) >= max
+        or (not known and ratelimit.count(wide, window, ctx.now) >= account_max)
+  end
+  local wide_hit                      -- the attempt's account-wide event
+  if db.transaction(function()
+    if locked() then return true end
+    ratelimit.hit(pair, ctx.now)
+    if not known then wide_hit = ratelimit.hit(wide, ctx.now) end
+    return false
+  end) then
+    web.fail(429, "locked", "密码错误次数过多，账号已暂时锁定，请稍后再试或找回密码")
+  end
   DUMMY_HASH = DUMMY_HASH or auth.hash_password("not-a-password-1")
   local ok = auth.verify_password(a and a.password_hash or DUMMY_HASH, b.password)
   if not a or not ok or a.active ~= 1 then
     db.transaction(function()
       if a then
+        -- ops sees the account locked while a lock is in force anywhere
         db.exec([[UPDATE accounts SET failed_logins = failed_logins + 1,
-                  locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END
-                  WHERE id = ?]], max, ctx.now + window, a.id)
+                  locked_until = CASE WHEN ? THEN ? ELSE locked_until END
+                  WHERE id = ?]], locked(), ctx.now + window, a.id)
       end
       audit.log(ctx, "account.login_failed", "account", a and a.id, {
         actor = b.username, province = a and a.province_code, city = a and a.city_code })
@@ -109,9 +154,14 @@ local function login(ctx)
     web.fail(401, "bad_credentials", "账号或密码错误")
   end
   local csrf, cookie = db.transaction(function()
-    db.exec("DELETE FROM rate_events WHERE key = ?", M.fail_key(a.username))
-    db.exec("UPDATE accounts SET failed_logins = 0, locked_until = NULL, last_login_at = ? WHERE id = ?",
-            ctx.now, a.id)
+    db.exec("DELETE FROM rate_events WHERE key = ?", pair)
+    if wide_hit then ratelimit.unhit(wide_hit) end     -- it was no failure
+    db.exec("UPDATE accounts SET failed_logins = 0, last_login_at = ? WHERE id = ?", ctx.now, a.id)
+    db.exec([[INSERT INTO login_addresses(account_id, addr, last_at) VALUES (?, ?, ?)
+              ON CONFLICT(account_id, addr) DO UPDATE SET last_at = excluded.last_at]],
+            a.id, remote, ctx.now)
+    db.exec("DELETE FROM login_addresses WHERE account_id = ? AND last_at <= ?",
+            a.id, ctx.now - KNOWN_SECONDS)
     audit.log(ctx, "account.login", "account", a.id, {
       actor = a.username, province = a.province_code, city = a.city_code })
     return session.create(ctx, a.id)
@@ -223,7 +273,8 @@ local function reset(ctx)
     end
     db.exec("UPDATE password_resets SET used_at = ? WHERE id = ?", ctx.now, r.id)
     accounts.set_password(r.account_id, b.new, false)
-    db.exec("DELETE FROM rate_events WHERE key = ?", M.fail_key(b.username))
+    M.clear_failures(b.username)
+    db.exec("UPDATE accounts SET locked_until = NULL WHERE id = ?", r.account_id)
     db.exec("DELETE FROM sessions WHERE account_id = ?", r.account_id)
     audit.log(ctx, "account.password_reset", "account", r.account_id, { actor = b.username })
     return true

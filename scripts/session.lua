@@ -10,6 +10,12 @@ local session = {}
 local TTL = 8 * 3600
 session.TTL = TTL
 
+-- The cookie's attributes; Secure behind TLS (HOST_COOKIE_SECURE=1).
+local function attributes()
+  local secure = os.getenv("HOST_COOKIE_SECURE") == "1" and "; Secure" or ""
+  return "; Path=/; HttpOnly; SameSite=Lax" .. secure
+end
+
 -- Endpoints an account that must change its password may still use.
 local FIRST_LOGIN_ALLOWED = {
   ["GET /api/me"] = true, ["POST /api/logout"] = true,
@@ -73,14 +79,14 @@ function session.create(ctx, account_id)
   db.exec("DELETE FROM sessions WHERE expires_at <= ?", ctx.now)
   db.exec([[INSERT INTO sessions(id_hash, account_id, csrf_token, created_at, expires_at)
             VALUES (?, ?, ?, ?, ?)]], auth.sha256(sid), account_id, csrf, ctx.now, ctx.now + TTL)
-  return csrf, "sid=" .. sid .. "; Path=/; HttpOnly; SameSite=Lax; Max-Age=" .. TTL
+  return csrf, "sid=" .. sid .. attributes() .. "; Max-Age=" .. TTL
 end
 
 function session.destroy(ctx)
   if ctx.session then
     db.exec("DELETE FROM sessions WHERE id_hash = ?", ctx.session.id_hash)
   end
-  return "sid=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+  return "sid=" .. attributes() .. "; Max-Age=0"
 end
 
 return session

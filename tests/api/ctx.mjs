@@ -16,8 +16,16 @@ export async function startAll() {
   S.limited = await startServer({ env: { HOST_SMS_PER_CLIENT_HOUR: '3' } });
 }
 
+// Servers with their own settings, started on first use by the tests
+// that need them and stopped with the others.
+const extra = new Map();
+export async function server(name, opts) {
+  if (!extra.has(name)) extra.set(name, await startServer(opts));
+  return extra.get(name);
+}
+
 export async function stopAll() {
-  for (const s of [S.main, S.limited]) if (s) await s.stop();
+  for (const s of [S.main, S.limited, ...extra.values()]) if (s) await s.stop();
 }
 
 const FIXTURES = join(ROOT, 'tests', 'api', 'fixtures.lua');

@@ -26,6 +26,7 @@ export function host(args, opts = {}) {
   return execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 }
 
+// threads: the --threads option (null: the host's default).
 export async function startServer({ env = {}, rules, seed = true, threads = 8 } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'host-test-'));
   const db = join(dir, 'platform.db');
@@ -34,7 +35,8 @@ export async function startServer({ env = {}, rules, seed = true, threads = 8 } 
   if (rules) common.push('--rules', rules);
   let logins = '';
   if (seed) logins = host(['seed', '--demo', ...common]);
-  const proc = spawn(BIN, ['serve', '--port', String(port), '--threads', String(threads), ...common], {
+  const opts = threads === null ? [] : ['--threads', String(threads)];
+  const proc = spawn(BIN, ['serve', '--port', String(port), ...opts, ...common], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
