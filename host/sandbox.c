@@ -189,10 +189,23 @@ static int readonly_newindex(lua_State *L) {
                     lua_tostring(L, lua_upvalueindex(1)));
 }
 
-/* __pairs: the base library's next over the copy (upvalues 2 and 1). */
-static int readonly_pairs(lua_State *L) {
-  lua_pushvalue(L, lua_upvalueindex(2));
+/* The iterator of a proxy: next over the copy (upvalue 1), whatever
+ * state it is given, so that the copy itself never reaches a rule. */
+static int readonly_next(lua_State *L) {
+  lua_settop(L, 2);
   lua_pushvalue(L, lua_upvalueindex(1));
+  lua_replace(L, 1);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+/* __pairs: the iterator above (upvalue 1), the proxy as state. Returning
+ * the copy as state (as pairs' second value) would hand the rule the
+ * shared, writable table behind every province's library. */
+static int readonly_pairs(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
   lua_pushnil(L);
   return 3;
 }
@@ -215,8 +228,8 @@ static void make_readonly(lua_State *L, const char *name) {
   lua_pushcclosure(L, readonly_newindex, 1);
   lua_setfield(L, -2, "__newindex");
   lua_pushvalue(L, -3);
-  lua_getglobal(L, "next");
-  lua_pushcclosure(L, readonly_pairs, 2);
+  lua_pushcclosure(L, readonly_next, 1);
+  lua_pushcclosure(L, readonly_pairs, 1);
   lua_setfield(L, -2, "__pairs");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
