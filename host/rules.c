@@ -194,10 +194,11 @@ done:
 
 /* ---- requests to evaluators ------------------------------------------ */
 
-static int put_load(wire_buf *b, const rules_src *s) {
+static int put_load(wire_buf *b, const rules_src *s, int probe) {
   int i, rc = wire_frame_begin(b);
   if (rc == WIRE_OK) rc = wire_put_u8(b, 'L');
   if (rc == WIRE_OK) rc = wire_put_str(b, s->version, strlen(s->version));
+  if (rc == WIRE_OK) rc = wire_put_u8(b, probe ? 1 : 0);
   if (rc == WIRE_OK) rc = wire_put_u32(b, (uint32_t)s->nfiles);
   for (i = 0; i < s->nfiles && rc == WIRE_OK; i++) {
     rc = wire_put_str(b, s->files[i].name, strlen(s->files[i].name));
@@ -240,7 +241,7 @@ static int try_set(rules_src *s, char *err, size_t errlen) {
   long deadline = wire_now_ms() + ev_deadline_ms();
   wire_init(&req, EV_REQUEST_MAX);
   wire_init(&reply, EV_REPLY_MAX);
-  if (put_load(&req, s) != WIRE_OK) {
+  if (put_load(&req, s, 1) != WIRE_OK) {
     snprintf(err, errlen, "rules: the set is too large");
     rc = RULES_ERR_LOAD;
     goto done;
@@ -492,12 +493,16 @@ static int call_evaluator(call_bufs *b, rules_src *s, const char *tenant,
   rc = ev_exchange(slot, &b->req, &b->reply, deadline);
   if (rc == EV_OK && b->reply.len == 1 && b->reply.data[0] == 'M') {
     wire_reset(&b->load, EV_REQUEST_MAX, -1);
-    if (put_load(&b->load, s) != WIRE_OK) {
+    if (put_load(&b->load, s, 0) != WIRE_OK) {
       ev_release(slot);
       snprintf(err, errlen, "rules: the set is too large");
       return EV_ERR_DIED;
     }
-    rc = ev_exchange(slot, &b->load, &b->reply, deadline);
+    /* compiling only (no file's top level runs), on its own deadline:
+     * the set's load is not the caller's time */
+    rc = ev_exchange(slot, &b->load, &b->reply,
+                     wire_now_ms() + ev_deadline_ms());
+    deadline = wire_now_ms() + ev_deadline_ms();
     if (rc == EV_OK && (b->reply.len < 1 || b->reply.data[0] != 'O')) {
       ev_release(slot);
       if (b->reply.len > 0 && b->reply.data[0] == 'E')

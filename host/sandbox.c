@@ -624,7 +624,7 @@ void sbx_free(sbx *s) {
   free(s);
 }
 
-int sbx_load(const sbx_file *files, int n, sbx **out, char *err,
+int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
              size_t errlen) {
   sbx *s = NULL;
   lua_State *L;
@@ -665,7 +665,7 @@ int sbx_load(const sbx_file *files, int n, sbx **out, char *err,
   s->nfiles = n;
   lua_rawsetp(L, LUA_REGISTRYINDEX, &CODE_KEY);
   /* Probe each set once: it builds and has what the host calls. */
-  for (i = 0; i < n; i++) {
+  for (i = 0; probe && i < n; i++) {
     call_args a = {s, s->names[i], NULL, NULL, 1};
     if (protected_call(s, &a, err, errlen) != SBX_OK) {
       /* a traceback is noise for a load error: keep its first line */
