@@ -220,10 +220,12 @@ static void do_call(wire_reader *r, wire_buf *out) {
   wire_put_u8(out, 'O');
   out->max = EV_RESULT_MAX + 5;
   out->items = 100000;
+  out->strict = 1; /* a result the host would see otherwise is refused */
   rc = sbx_call(set->s, province, entry, hasarg ? r : NULL, out, err,
                 sizeof err);
   out->max = EV_REPLY_MAX;
   out->items = -1;
+  out->strict = 0;
   if (rc != SBX_OK) {
     reply_error(out, rc, err);
     return;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -31,6 +32,7 @@ struct sbx {
   lua_State *L; /* owned */
   size_t mem_used, mem_limit;
   long steps, budget; /* instructions this call */
+  clock_t clock0;     /* the process's CPU clock when this call began */
   int nfiles;
   char names[SBX_MAX_FILES][16];
   snapshot snaps[SBX_MAX_FILES]; /* per set, as names */
@@ -184,6 +186,15 @@ static const char *const ENV_OS[] = {"time", "date", "clock", "difftime", NULL};
 
 static const char ENV_MT_KEY = 'e'; /* registry: the metatable of envs */
 
+/* os.clock for rules: CPU seconds since this call began. The process's
+ * own clock would carry a value from one call to the next (a call spins
+ * until the clock's phase encodes it; the next reads the phase). */
+static int sbx_clock(lua_State *L) {
+  sbx *s = *(sbx **)lua_getextraspace(L);
+  lua_pushnumber(L, (lua_Number)(clock() - s->clock0) / CLOCKS_PER_SEC);
+  return 1;
+}
+
 static int readonly_newindex(lua_State *L) {
   return luaL_error(L, "rules cannot change the library '%s'",
                     lua_tostring(L, lua_upvalueindex(1)));
@@ -259,6 +270,8 @@ static void make_env_metatable(lua_State *L) {
         lua_setfield(L, -3, ENV_OS[k]);
       }
       lua_pop(L, 1);
+      lua_pushcfunction(L, sbx_clock);
+      lua_setfield(L, -2, "clock");
     } else {
       lua_getfield(L, -1, ENV_LIBS[i]);
     }
@@ -407,6 +420,10 @@ static void snap_value(walker *w, lua_State *L, int idx, int depth) {
     return;
   }
   if (t == LUA_TTABLE) {
+    /* the border # answers depends on the table's layout, not only on
+     * its contents: a call that reshapes it (t[2] = 1; t[2] = nil) would
+     * otherwise pass 1 or 3 on to the next caller unseen */
+    snap_word(w, (uint64_t)lua_rawlen(L, idx));
     lua_pushnil(L);
     while (lua_next(L, idx)) { /* k v */
       snap_value(w, L, -2, depth + 1);
@@ -552,6 +569,7 @@ static int protected_call(sbx *s, call_args *a, char *err, size_t errlen) {
   lua_pushlightuserdata(L, a);
   s->steps = 0;
   s->budget = SBX_BUDGET;
+  s->clock0 = clock();
   s->mem_limit = s->mem_used + SBX_MEM_LIMIT;
   lua_sethook(L, sbx_hook, LUA_MASKCOUNT, SBX_HOOK_STEP);
   rc = lua_pcall(L, 1, 1, 1);

@@ -31,6 +31,8 @@ function decl.deadline(province, plan, action, d, now)
     declaration = d and { status = d.status } or nil,
   })
   if type(v) ~= "table" then v = { open = false, code = "closed", message = "不在申报时间内" } end
+  -- fail closed: only the boolean true opens (0, "false", "no" are truthy in Lua)
+  v.open = v.open == true
   return v
 end
 
