@@ -148,6 +148,50 @@ static int guarded_move(lua_State *L) {
   return call_original(L);
 }
 
+/* Addresses are state: "%p" and a table's or function's text
+ * ("table: 0x...") tell whether a string was already interned by an
+ * earlier call, or where the allocator stands after it. */
+static int is_object(lua_State *L, int i) {
+  int t = lua_type(L, i);
+  return t == LUA_TTABLE || t == LUA_TFUNCTION || t == LUA_TTHREAD ||
+         t == LUA_TUSERDATA || t == LUA_TLIGHTUSERDATA;
+}
+
+static int guarded_format(lua_State *L) {
+  size_t lf, i;
+  const char *f = luaL_checklstring(L, 1, &lf);
+  int n = lua_gettop(L), k;
+  for (i = 0; i + 1 < lf; i++)
+    if (f[i] == '%') {
+      size_t j = i + 1;
+      if (f[j] == '%') {
+        i = j;
+        continue;
+      }
+      while (j < lf && strchr("-+ #0123456789.", f[j]))
+        j++;
+      if (j < lf && f[j] == 'p')
+        return luaL_error(L, "string.format: '%%p' is not for rules");
+      i = j;
+    }
+  for (k = 2; k <= n; k++)
+    if (is_object(L, k))
+      return luaL_error(L, "string.format: argument %d is a %s, not text",
+                        k - 1, luaL_typename(L, k));
+  return call_original(L);
+}
+
+/* tostring for rules: a table or function is its type name only. */
+static int sbx_tostring(lua_State *L) {
+  luaL_checkany(L, 1);
+  if (is_object(L, 1)) {
+    lua_pushstring(L, luaL_typename(L, 1));
+    return 1;
+  }
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
 /* Replaces lib[name] (lib on top) by fn with the original as upvalue 1
  * and flag as upvalue 2. */
 static void guard(lua_State *L, const char *name, lua_CFunction fn, int flag) {
@@ -166,6 +210,7 @@ static void guard_libraries(lua_State *L) {
   guard(L, "match", guarded_match, 0);
   guard(L, "gmatch", guarded_match, 0);
   guard(L, "gsub", guarded_match, 0);
+  guard(L, "format", guarded_format, 0);
   lua_pop(L, 1);
   lua_getglobal(L, "table");
   guard(L, "move", guarded_move, 0);
@@ -260,6 +305,8 @@ static void make_env_metatable(lua_State *L) {
     lua_getfield(L, -1, ENV_BASE[i]);
     lua_setfield(L, -3, ENV_BASE[i]);
   }
+  lua_pushcfunction(L, sbx_tostring);
+  lua_setfield(L, -3, "tostring");
   for (i = 0; ENV_LIBS[i]; i++) {
     if (strcmp(ENV_LIBS[i], "os") == 0) {
       int k;
