@@ -678,6 +678,16 @@ int sbx_call(sbx *s, const char *province, const char *entry, wire_reader *arg,
 
 /* ---- loading --------------------------------------------------------- */
 
+/* A load error names the file that failed first, whatever the message
+ * says: a rule's own error("44.lua:7: ...") must not be taken as 44's. */
+static void own_error(char *err, size_t errlen, const char *chunkname) {
+  size_t n = strlen(chunkname);
+  char tmp[4096];
+  if (strncmp(err, chunkname, n) == 0 && err[n] == ':') return;
+  snprintf(tmp, sizeof tmp, "%s: %s", chunkname, err);
+  snprintf(err, errlen, "%s", tmp);
+}
+
 void sbx_free(sbx *s) {
   int i;
   if (!s) return;
@@ -723,7 +733,10 @@ int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
       rc = SBX_ERR_SHAPE;
       goto fail;
     }
-    if ((rc = compile(L, &files[i], err, errlen)) != SBX_OK) goto fail;
+    if ((rc = compile(L, &files[i], err, errlen)) != SBX_OK) {
+      own_error(err, errlen, files[i].chunkname);
+      goto fail;
+    }
     lua_setfield(L, -2, files[i].name);
     snprintf(s->names[i], sizeof s->names[i], "%s", files[i].name);
   }
@@ -736,6 +749,7 @@ int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
       /* a traceback is noise for a load error: keep its first line */
       char *nl = strchr(err, '\n');
       if (nl) *nl = '\0';
+      own_error(err, errlen, files[i].chunkname);
       rc = strstr(err, "the rule set has no function") ||
                    strstr(err, "must return a table")
                ? SBX_ERR_SHAPE

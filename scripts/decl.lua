@@ -188,7 +188,7 @@ function decl.check_rules(school, plan, mode, d, submit, except_id)
   else
     local list, err = P.try_errors(school.province_code, "check_declaration", input)
     if not list then
-      log.error("rule " .. school.province_code .. ".check_declaration failed on a draft: " .. err)
+      log.error("rule " .. school.province_code .. ".check_declaration failed on a draft: " .. P.one_line(err))
       list = { { field = "", code = "rule_failed",
                  message = "省级申报规则执行出错，草稿已保存；提交前请联系管理员" } }
     end
