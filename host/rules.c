@@ -54,6 +54,14 @@ static rules_src *g_src;       /* in force; guarded by g_lock */
 static char g_dir[1024];
 static char g_last_error[1024]; /* guarded by g_lock */
 static char g_last_file[16];    /* the set g_last_error is about */
+/* The last set that failed to load, and how: asked again for the same
+ * files, a reload answers that at once instead of trying them again (a
+ * file that runs into the deadline would otherwise cost every reload a
+ * second under the reload lock, and requests queued there hold the
+ * server's threads). Guarded by g_reload_lock. */
+static char g_failed_version[17];
+static int g_failed_rc;
+static char g_failed_err[1024];
 static char g_signature[64];    /* poll signature; main thread */
 static atomic_long g_generation;
 static atomic_long g_failures;
@@ -300,7 +308,20 @@ static int reload_locked(char *err, size_t errlen) {
     pthread_mutex_unlock(&g_lock);
     return RULES_UNCHANGED;
   }
+  if (strcmp(g_failed_version, s->version) == 0) {
+    src_release(s);
+    snprintf(err, errlen, "%s", g_failed_err);
+    return g_failed_rc;
+  }
   if ((rc = try_set(s, err, errlen)) != RULES_OK) {
+    /* the files' fault, not a busy or failing pool's */
+    if (!strstr(err, "no evaluator came free") &&
+        !strstr(err, "cannot start an evaluator") &&
+        !strstr(err, "socketpair")) {
+      snprintf(g_failed_version, sizeof g_failed_version, "%s", s->version);
+      snprintf(g_failed_err, sizeof g_failed_err, "%s", err);
+      g_failed_rc = rc;
+    }
     src_release(s);
     goto fail;
   }
