@@ -2,7 +2,7 @@
  * evaluator: rule evaluator processes and the host's pool of them.
  *
  * Protocol, one frame each way (wire.h framing):
- *   'L' key n {name chunkname text}*n   -> 'O' | 'E' code message
+ *   'L' key probe n {name chunkname text}*n -> 'O' | 'E' code message
  *   'C' key province entry hasarg [arg] -> 'O' value | 'E' code message
  *                                          | 'M' (set not loaded: send 'L')
  * An evaluator keeps the last few sets it loaded, by key.
@@ -137,13 +137,15 @@ static void do_load(wire_reader *r, wire_buf *out) {
   const char *key;
   size_t klen;
   uint32_t n, i;
+  unsigned probe;
   sbx_file files[SBX_MAX_FILES];
   char names[SBX_MAX_FILES][16], chunks[SBX_MAX_FILES][128], err[4096];
   sbx *s = NULL;
   ev_set *slot;
   int k, rc;
   if (wire_get_str(r, &key, &klen) != WIRE_OK || klen >= sizeof slot->key ||
-      wire_get_u32(r, &n) != WIRE_OK || n < 1 || n > SBX_MAX_FILES) {
+      wire_get_u8(r, &probe) != WIRE_OK || wire_get_u32(r, &n) != WIRE_OK ||
+      n < 1 || n > SBX_MAX_FILES) {
     reply_error(out, SBX_ERR_SHAPE, "rules: malformed load request");
     return;
   }
@@ -164,7 +166,7 @@ static void do_load(wire_reader *r, wire_buf *out) {
     reply_error(out, SBX_ERR_SHAPE, "rules: malformed load request");
     return;
   }
-  if ((rc = sbx_load(files, (int)n, &s, err, sizeof err)) != SBX_OK) {
+  if ((rc = sbx_load(files, (int)n, probe != 0, &s, err, sizeof err)) != SBX_OK) {
     reply_error(out, rc, err);
     return;
   }
@@ -218,10 +220,12 @@ static void do_call(wire_reader *r, wire_buf *out) {
   wire_put_u8(out, 'O');
   out->max = EV_RESULT_MAX + 5;
   out->items = 100000;
+  out->strict = 1; /* a result the host would see otherwise is refused */
   rc = sbx_call(set->s, province, entry, hasarg ? r : NULL, out, err,
                 sizeof err);
   out->max = EV_REPLY_MAX;
   out->items = -1;
+  out->strict = 0;
   if (rc != SBX_OK) {
     reply_error(out, rc, err);
     return;

@@ -54,6 +54,14 @@ static rules_src *g_src;       /* in force; guarded by g_lock */
 static char g_dir[1024];
 static char g_last_error[1024]; /* guarded by g_lock */
 static char g_last_file[16];    /* the set g_last_error is about */
+/* The last set that failed to load, and how: asked again for the same
+ * files, a reload answers that at once instead of trying them again (a
+ * file that runs into the deadline would otherwise cost every reload a
+ * second under the reload lock, and requests queued there hold the
+ * server's threads). Guarded by g_reload_lock. */
+static char g_failed_version[17];
+static int g_failed_rc;
+static char g_failed_err[1024];
 static char g_signature[64];    /* poll signature; main thread */
 static atomic_long g_generation;
 static atomic_long g_failures;
@@ -194,10 +202,11 @@ done:
 
 /* ---- requests to evaluators ------------------------------------------ */
 
-static int put_load(wire_buf *b, const rules_src *s) {
+static int put_load(wire_buf *b, const rules_src *s, int probe) {
   int i, rc = wire_frame_begin(b);
   if (rc == WIRE_OK) rc = wire_put_u8(b, 'L');
   if (rc == WIRE_OK) rc = wire_put_str(b, s->version, strlen(s->version));
+  if (rc == WIRE_OK) rc = wire_put_u8(b, probe ? 1 : 0);
   if (rc == WIRE_OK) rc = wire_put_u32(b, (uint32_t)s->nfiles);
   for (i = 0; i < s->nfiles && rc == WIRE_OK; i++) {
     rc = wire_put_str(b, s->files[i].name, strlen(s->files[i].name));
@@ -240,7 +249,7 @@ static int try_set(rules_src *s, char *err, size_t errlen) {
   long deadline = wire_now_ms() + ev_deadline_ms();
   wire_init(&req, EV_REQUEST_MAX);
   wire_init(&reply, EV_REPLY_MAX);
-  if (put_load(&req, s) != WIRE_OK) {
+  if (put_load(&req, s, 1) != WIRE_OK) {
     snprintf(err, errlen, "rules: the set is too large");
     rc = RULES_ERR_LOAD;
     goto done;
@@ -299,7 +308,20 @@ static int reload_locked(char *err, size_t errlen) {
     pthread_mutex_unlock(&g_lock);
     return RULES_UNCHANGED;
   }
+  if (strcmp(g_failed_version, s->version) == 0) {
+    src_release(s);
+    snprintf(err, errlen, "%s", g_failed_err);
+    return g_failed_rc;
+  }
   if ((rc = try_set(s, err, errlen)) != RULES_OK) {
+    /* the files' fault, not a busy or failing pool's */
+    if (!strstr(err, "no evaluator came free") &&
+        !strstr(err, "cannot start an evaluator") &&
+        !strstr(err, "socketpair")) {
+      snprintf(g_failed_version, sizeof g_failed_version, "%s", s->version);
+      snprintf(g_failed_err, sizeof g_failed_err, "%s", err);
+      g_failed_rc = rc;
+    }
     src_release(s);
     goto fail;
   }
@@ -492,12 +514,16 @@ static int call_evaluator(call_bufs *b, rules_src *s, const char *tenant,
   rc = ev_exchange(slot, &b->req, &b->reply, deadline);
   if (rc == EV_OK && b->reply.len == 1 && b->reply.data[0] == 'M') {
     wire_reset(&b->load, EV_REQUEST_MAX, -1);
-    if (put_load(&b->load, s) != WIRE_OK) {
+    if (put_load(&b->load, s, 0) != WIRE_OK) {
       ev_release(slot);
       snprintf(err, errlen, "rules: the set is too large");
       return EV_ERR_DIED;
     }
-    rc = ev_exchange(slot, &b->load, &b->reply, deadline);
+    /* compiling only (no file's top level runs), on its own deadline:
+     * the set's load is not the caller's time */
+    rc = ev_exchange(slot, &b->load, &b->reply,
+                     wire_now_ms() + ev_deadline_ms());
+    deadline = wire_now_ms() + ev_deadline_ms();
     if (rc == EV_OK && (b->reply.len < 1 || b->reply.data[0] != 'O')) {
       ev_release(slot);
       if (b->reply.len > 0 && b->reply.data[0] == 'E')

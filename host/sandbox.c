@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -31,6 +32,7 @@ struct sbx {
   lua_State *L; /* owned */
   size_t mem_used, mem_limit;
   long steps, budget; /* instructions this call */
+  clock_t clock0;     /* the process's CPU clock when this call began */
   int nfiles;
   char names[SBX_MAX_FILES][16];
   snapshot snaps[SBX_MAX_FILES]; /* per set, as names */
@@ -146,6 +148,50 @@ static int guarded_move(lua_State *L) {
   return call_original(L);
 }
 
+/* Addresses are state: "%p" and a table's or function's text
+ * ("table: 0x...") tell whether a string was already interned by an
+ * earlier call, or where the allocator stands after it. */
+static int is_object(lua_State *L, int i) {
+  int t = lua_type(L, i);
+  return t == LUA_TTABLE || t == LUA_TFUNCTION || t == LUA_TTHREAD ||
+         t == LUA_TUSERDATA || t == LUA_TLIGHTUSERDATA;
+}
+
+static int guarded_format(lua_State *L) {
+  size_t lf, i;
+  const char *f = luaL_checklstring(L, 1, &lf);
+  int n = lua_gettop(L), k;
+  for (i = 0; i + 1 < lf; i++)
+    if (f[i] == '%') {
+      size_t j = i + 1;
+      if (f[j] == '%') {
+        i = j;
+        continue;
+      }
+      while (j < lf && strchr("-+ #0123456789.", f[j]))
+        j++;
+      if (j < lf && f[j] == 'p')
+        return luaL_error(L, "string.format: '%%p' is not for rules");
+      i = j;
+    }
+  for (k = 2; k <= n; k++)
+    if (is_object(L, k))
+      return luaL_error(L, "string.format: argument %d is a %s, not text",
+                        k - 1, luaL_typename(L, k));
+  return call_original(L);
+}
+
+/* tostring for rules: a table or function is its type name only. */
+static int sbx_tostring(lua_State *L) {
+  luaL_checkany(L, 1);
+  if (is_object(L, 1)) {
+    lua_pushstring(L, luaL_typename(L, 1));
+    return 1;
+  }
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
 /* Replaces lib[name] (lib on top) by fn with the original as upvalue 1
  * and flag as upvalue 2. */
 static void guard(lua_State *L, const char *name, lua_CFunction fn, int flag) {
@@ -164,6 +210,7 @@ static void guard_libraries(lua_State *L) {
   guard(L, "match", guarded_match, 0);
   guard(L, "gmatch", guarded_match, 0);
   guard(L, "gsub", guarded_match, 0);
+  guard(L, "format", guarded_format, 0);
   lua_pop(L, 1);
   lua_getglobal(L, "table");
   guard(L, "move", guarded_move, 0);
@@ -184,15 +231,37 @@ static const char *const ENV_OS[] = {"time", "date", "clock", "difftime", NULL};
 
 static const char ENV_MT_KEY = 'e'; /* registry: the metatable of envs */
 
+/* os.clock for rules: CPU seconds since this call began. The process's
+ * own clock would carry a value from one call to the next (a call spins
+ * until the clock's phase encodes it; the next reads the phase). */
+static int sbx_clock(lua_State *L) {
+  sbx *s = *(sbx **)lua_getextraspace(L);
+  lua_pushnumber(L, (lua_Number)(clock() - s->clock0) / CLOCKS_PER_SEC);
+  return 1;
+}
+
 static int readonly_newindex(lua_State *L) {
   return luaL_error(L, "rules cannot change the library '%s'",
                     lua_tostring(L, lua_upvalueindex(1)));
 }
 
-/* __pairs: the base library's next over the copy (upvalues 2 and 1). */
-static int readonly_pairs(lua_State *L) {
-  lua_pushvalue(L, lua_upvalueindex(2));
+/* The iterator of a proxy: next over the copy (upvalue 1), whatever
+ * state it is given, so that the copy itself never reaches a rule. */
+static int readonly_next(lua_State *L) {
+  lua_settop(L, 2);
   lua_pushvalue(L, lua_upvalueindex(1));
+  lua_replace(L, 1);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+/* __pairs: the iterator above (upvalue 1), the proxy as state. Returning
+ * the copy as state (as pairs' second value) would hand the rule the
+ * shared, writable table behind every province's library. */
+static int readonly_pairs(lua_State *L) {
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushvalue(L, 1);
   lua_pushnil(L);
   return 3;
 }
@@ -215,8 +284,8 @@ static void make_readonly(lua_State *L, const char *name) {
   lua_pushcclosure(L, readonly_newindex, 1);
   lua_setfield(L, -2, "__newindex");
   lua_pushvalue(L, -3);
-  lua_getglobal(L, "next");
-  lua_pushcclosure(L, readonly_pairs, 2);
+  lua_pushcclosure(L, readonly_next, 1);
+  lua_pushcclosure(L, readonly_pairs, 1);
   lua_setfield(L, -2, "__pairs");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
@@ -236,6 +305,8 @@ static void make_env_metatable(lua_State *L) {
     lua_getfield(L, -1, ENV_BASE[i]);
     lua_setfield(L, -3, ENV_BASE[i]);
   }
+  lua_pushcfunction(L, sbx_tostring);
+  lua_setfield(L, -3, "tostring");
   for (i = 0; ENV_LIBS[i]; i++) {
     if (strcmp(ENV_LIBS[i], "os") == 0) {
       int k;
@@ -246,6 +317,8 @@ static void make_env_metatable(lua_State *L) {
         lua_setfield(L, -3, ENV_OS[k]);
       }
       lua_pop(L, 1);
+      lua_pushcfunction(L, sbx_clock);
+      lua_setfield(L, -2, "clock");
     } else {
       lua_getfield(L, -1, ENV_LIBS[i]);
     }
@@ -394,6 +467,10 @@ static void snap_value(walker *w, lua_State *L, int idx, int depth) {
     return;
   }
   if (t == LUA_TTABLE) {
+    /* the border # answers depends on the table's layout, not only on
+     * its contents: a call that reshapes it (t[2] = 1; t[2] = nil) would
+     * otherwise pass 1 or 3 on to the next caller unseen */
+    snap_word(w, (uint64_t)lua_rawlen(L, idx));
     lua_pushnil(L);
     while (lua_next(L, idx)) { /* k v */
       snap_value(w, L, -2, depth + 1);
@@ -539,6 +616,7 @@ static int protected_call(sbx *s, call_args *a, char *err, size_t errlen) {
   lua_pushlightuserdata(L, a);
   s->steps = 0;
   s->budget = SBX_BUDGET;
+  s->clock0 = clock();
   s->mem_limit = s->mem_used + SBX_MEM_LIMIT;
   lua_sethook(L, sbx_hook, LUA_MASKCOUNT, SBX_HOOK_STEP);
   rc = lua_pcall(L, 1, 1, 1);
@@ -600,6 +678,16 @@ int sbx_call(sbx *s, const char *province, const char *entry, wire_reader *arg,
 
 /* ---- loading --------------------------------------------------------- */
 
+/* A load error names the file that failed first, whatever the message
+ * says: a rule's own error("44.lua:7: ...") must not be taken as 44's. */
+static void own_error(char *err, size_t errlen, const char *chunkname) {
+  size_t n = strlen(chunkname);
+  char tmp[4096];
+  if (strncmp(err, chunkname, n) == 0 && err[n] == ':') return;
+  snprintf(tmp, sizeof tmp, "%s: %s", chunkname, err);
+  snprintf(err, errlen, "%s", tmp);
+}
+
 void sbx_free(sbx *s) {
   int i;
   if (!s) return;
@@ -611,7 +699,7 @@ void sbx_free(sbx *s) {
   free(s);
 }
 
-int sbx_load(const sbx_file *files, int n, sbx **out, char *err,
+int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
              size_t errlen) {
   sbx *s = NULL;
   lua_State *L;
@@ -645,19 +733,23 @@ int sbx_load(const sbx_file *files, int n, sbx **out, char *err,
       rc = SBX_ERR_SHAPE;
       goto fail;
     }
-    if ((rc = compile(L, &files[i], err, errlen)) != SBX_OK) goto fail;
+    if ((rc = compile(L, &files[i], err, errlen)) != SBX_OK) {
+      own_error(err, errlen, files[i].chunkname);
+      goto fail;
+    }
     lua_setfield(L, -2, files[i].name);
     snprintf(s->names[i], sizeof s->names[i], "%s", files[i].name);
   }
   s->nfiles = n;
   lua_rawsetp(L, LUA_REGISTRYINDEX, &CODE_KEY);
   /* Probe each set once: it builds and has what the host calls. */
-  for (i = 0; i < n; i++) {
+  for (i = 0; probe && i < n; i++) {
     call_args a = {s, s->names[i], NULL, NULL, 1};
     if (protected_call(s, &a, err, errlen) != SBX_OK) {
       /* a traceback is noise for a load error: keep its first line */
       char *nl = strchr(err, '\n');
       if (nl) *nl = '\0';
+      own_error(err, errlen, files[i].chunkname);
       rc = strstr(err, "the rule set has no function") ||
                    strstr(err, "must return a table")
                ? SBX_ERR_SHAPE

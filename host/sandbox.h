@@ -40,11 +40,15 @@ typedef struct sbx_file {
 
 typedef struct sbx sbx;
 
-/* Loads n files (files[0] is the default set) into a new state, checks
- * that every province's set has the required functions. Returns SBX_OK
+/* Loads n files (files[0] is the default set) into a new state; with
+ * probe, also builds every province's set and checks that it has the
+ * required functions (a reload does; an evaluator loading a set already
+ * in force for a call only compiles, so that no province's top level
+ * runs on another province's call and deadline). Returns SBX_OK
  * with *out (caller frees with sbx_free), or an error with
  * "chunkname:line: message" in err. */
-int sbx_load(const sbx_file *files, int n, sbx **out, char *err, size_t errlen);
+int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
+             size_t errlen);
 void sbx_free(sbx *s);
 
 /* Calls entry of province's set (the default set for a province with no

@@ -116,6 +116,9 @@ static int put_value(wire_buf *b, lua_State *L, int idx, int depth) {
           return rc;
         }
         pairs++;
+      } else if (b->strict) {
+        lua_pop(L, 2);
+        return WIRE_ERR_SHAPE;
       }
       lua_pop(L, 1);
     }

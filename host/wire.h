@@ -31,6 +31,8 @@ typedef struct wire_buf {
   char *data;
   size_t len, cap, max;
   long items; /* values left before WIRE_ERR_MANY while encoding */
+  int strict; /* encoding: a pair the format cannot carry (a function, a
+               * boolean or table key...) is WIRE_ERR_SHAPE, not left out */
 } wire_buf;
 
 void wire_init(wire_buf *b, size_t max);

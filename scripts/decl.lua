@@ -31,6 +31,8 @@ function decl.deadline(province, plan, action, d, now)
     declaration = d and { status = d.status } or nil,
   })
   if type(v) ~= "table" then v = { open = false, code = "closed", message = "不在申报时间内" } end
+  -- fail closed: only the boolean true opens (0, "false", "no" are truthy in Lua)
+  v.open = v.open == true
   return v
 end
 
@@ -188,7 +190,7 @@ function decl.check_rules(school, plan, mode, d, submit, except_id)
   else
     local list, err = P.try_errors(school.province_code, "check_declaration", input)
     if not list then
-      log.error("rule " .. school.province_code .. ".check_declaration failed on a draft: " .. err)
+      log.error("rule " .. school.province_code .. ".check_declaration failed on a draft: " .. P.one_line(err))
       list = { { field = "", code = "rule_failed",
                  message = "省级申报规则执行出错，草稿已保存；提交前请联系管理员" } }
     end

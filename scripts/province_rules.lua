@@ -17,8 +17,14 @@ P.MAX_MESSAGE = 500   -- characters of a finding's message
 P.MAX_FIELD = 200     -- bytes of a finding's field path
 P.MAX_CODE = 64       -- bytes of a finding's code
 
+-- A rule's message on one log line: a newline in it could forge others.
+local function one_line(s)
+  return (tostring(s):gsub("[%c]", " "))
+end
+P.one_line = one_line
+
 local function fail(province, name, err)
-  log.error("rule " .. province .. "." .. name .. " failed: " .. err)
+  log.error("rule " .. province .. "." .. name .. " failed: " .. one_line(err))
   web.fail(500, "rule_failed", "省级申报规则执行出错，请联系管理员")
 end
 
