@@ -166,7 +166,8 @@ static void do_load(wire_reader *r, wire_buf *out) {
     reply_error(out, SBX_ERR_SHAPE, "rules: malformed load request");
     return;
   }
-  if ((rc = sbx_load(files, (int)n, probe != 0, &s, err, sizeof err)) != SBX_OK) {
+  if ((rc = sbx_load(files, (int)n, probe != 0, &s, err, sizeof err)) !=
+      SBX_OK) {
     reply_error(out, rc, err);
     return;
   }

@@ -284,7 +284,8 @@ static int upload_get(const char *key, const char *value, size_t len,
   if (u->len + len + 1 > u->cap) {
     size_t cap = u->cap ? u->cap : 64 * 1024;
     char *p;
-    while (cap < u->len + len + 1) cap *= 2;
+    while (cap < u->len + len + 1)
+      cap *= 2;
     if (!(p = realloc(u->data, cap))) {
       u->no_memory = 1;
       return MG_FORM_FIELD_HANDLE_ABORT;

@@ -36,7 +36,8 @@ static const char USAGE[] =
     "  seed [--demo]                        load reference data (and demo "
     "data)\n"
     "  user add --role school|city|province|ops --username U --password P\n"
-    "           [--province C] [--city C] [--school ID] [--phone N] [--name N]\n"
+    "           [--province C] [--city C] [--school ID] [--phone N] [--name "
+    "N]\n"
     "  sms list [--phone N]                 print the SMS outbox, JSON lines\n"
     "  token add --name NAME                make an API token, printed once\n"
     "  repl                                 a Lua prompt with the host's "
@@ -125,9 +126,10 @@ static int serve(int port, int threads) {
     sig = sigtimedwait(&set, NULL, &tick);
     if (sig == SIGHUP) {
       int rc = rules_reload(err, sizeof err);
-      if (rc == RULES_OK)
-        fprintf(stderr, "rules: reloaded on SIGHUP, generation %ld\n",
-                rules_generation());
+      if (rc == RULES_OK || rc == RULES_PARTIAL)
+        fprintf(stderr, "rules: reloaded on SIGHUP, generation %ld%s%s\n",
+                rules_generation(), rc == RULES_PARTIAL ? "; refused: " : "",
+                rc == RULES_PARTIAL ? err : "");
       else if (rc == RULES_UNCHANGED)
         fprintf(stderr, "rules: SIGHUP, sources unchanged\n");
       else

@@ -62,7 +62,7 @@ static char g_last_file[16];    /* the set g_last_error is about */
 static char g_failed_version[17];
 static int g_failed_rc;
 static char g_failed_err[1024];
-static char g_signature[64];    /* poll signature; main thread */
+static char g_signature[64]; /* poll signature; main thread */
 static atomic_long g_generation;
 static atomic_long g_failures;
 
@@ -291,10 +291,72 @@ static void error_file(const char *err, char *stem, size_t stemlen) {
     snprintf(stem, stemlen, "%.*s", (int)(dot - err), err);
 }
 
+/* Puts the text of file name in force back into s (or, for a file the
+ * set in force lacks, drops it from s). Returns 1 if s changed. */
+static int src_fallback(rules_src *s, const char *name) {
+  int i, k;
+  char *text = NULL;
+  size_t len = 0;
+  for (i = 0; i < s->nfiles && strcmp(s->files[i].name, name) != 0; i++)
+    ;
+  if (i == s->nfiles) return 0;
+  pthread_mutex_lock(&g_lock);
+  for (k = 0; g_src && k < g_src->nfiles; k++)
+    if (strcmp(g_src->files[k].name, name) == 0) {
+      len = g_src->files[k].len;
+      if ((text = malloc(len + 1))) {
+        memcpy(text, g_src->files[k].text, len);
+        text[len] = '\0';
+      }
+      break;
+    }
+  pthread_mutex_unlock(&g_lock);
+  if (text) {
+    free(s->files[i].text);
+    s->files[i].text = text;
+    s->files[i].len = len;
+  } else if (strcmp(name, "default") == 0) {
+    return 0; /* no set without the defaults */
+  } else {
+    free(s->files[i].name);
+    free(s->files[i].chunkname);
+    free(s->files[i].text);
+    memmove(&s->files[i], &s->files[i + 1],
+            (size_t)(s->nfiles - i - 1) * sizeof s->files[0]);
+    s->nfiles--;
+  }
+  src_version(s);
+  return 1;
+}
+
+/* Loads s; when a province's file is at fault, that province keeps the
+ * file in force (one province's broken file must not hold back the
+ * others' changes) and the first such error goes to partial. Returns
+ * RULES_OK, or an error when no province's change is left to apply. */
+static int try_set_fallback(rules_src *s, char *err, size_t errlen,
+                            char *partial, size_t partlen) {
+  int rc, tries, same;
+  char file[16];
+  for (tries = 0; tries < RULES_MAX_FILES; tries++) {
+    if ((rc = try_set(s, err, errlen)) == RULES_OK) return RULES_OK;
+    error_file(err, file, sizeof file);
+    if (!file[0] || strstr(err, "no evaluator came free")) return rc;
+    if (!partial[0]) snprintf(partial, partlen, "%s", err);
+    if (!src_fallback(s, file)) break;
+    pthread_mutex_lock(&g_lock);
+    same = g_src && strcmp(g_src->version, s->version) == 0;
+    pthread_mutex_unlock(&g_lock);
+    if (same) break; /* nothing but the refused files changed */
+  }
+  snprintf(err, errlen, "%s", partial[0] ? partial : err);
+  return rc;
+}
+
 /* Reloads are serialised: two at once could publish different sets under
  * one generation number, and a worker would never notice the second. */
 static int reload_locked(char *err, size_t errlen) {
   rules_src *s = NULL, *old;
+  char partial[1024] = "";
   int rc;
   if ((rc = src_read_dir(g_dir, &s, err, errlen)) != RULES_OK) goto fail;
   pthread_mutex_lock(&g_lock);
@@ -313,7 +375,8 @@ static int reload_locked(char *err, size_t errlen) {
     snprintf(err, errlen, "%s", g_failed_err);
     return g_failed_rc;
   }
-  if ((rc = try_set(s, err, errlen)) != RULES_OK) {
+  if ((rc = try_set_fallback(s, err, errlen, partial, sizeof partial)) !=
+      RULES_OK) {
     /* the files' fault, not a busy or failing pool's */
     if (!strstr(err, "no evaluator came free") &&
         !strstr(err, "cannot start an evaluator") &&
@@ -330,12 +393,14 @@ static int reload_locked(char *err, size_t errlen) {
   s->generation = atomic_load(&g_generation) + 1;
   old = g_src;
   g_src = s;
-  g_last_error[0] = '\0';
-  g_last_file[0] = '\0';
+  /* a province whose file was refused keeps its last good one: say so */
+  snprintf(g_last_error, sizeof g_last_error, "%s", partial);
+  error_file(partial, g_last_file, sizeof g_last_file);
   atomic_store(&g_generation, s->generation);
   pthread_mutex_unlock(&g_lock);
   src_release(old);
-  return RULES_OK;
+  if (partial[0]) snprintf(err, errlen, "%s", partial);
+  return partial[0] ? RULES_PARTIAL : RULES_OK;
 fail:
   pthread_mutex_lock(&g_lock);
   snprintf(g_last_error, sizeof g_last_error, "%s", err);
@@ -392,9 +457,10 @@ int rules_poll(void) {
   if (strcmp(sig, g_signature) == 0) return RULES_UNCHANGED;
   snprintf(g_signature, sizeof g_signature, "%s", sig);
   rc = rules_reload(err, sizeof err);
-  if (rc == RULES_OK)
-    fprintf(stderr, "rules: reloaded after a file change, generation %ld\n",
-            rules_generation());
+  if (rc == RULES_OK || rc == RULES_PARTIAL)
+    fprintf(stderr, "rules: reloaded after a file change, generation %ld%s%s\n",
+            rules_generation(), rc == RULES_PARTIAL ? "; refused: " : "",
+            rc == RULES_PARTIAL ? err : "");
   else if (rc != RULES_UNCHANGED)
     fprintf(stderr, "rules: reload refused, keeping the set in force: %s\n",
             err);
@@ -660,7 +726,8 @@ static int l_rules_status(lua_State *L) {
   return 1;
 }
 
-/* rules.reload() -> true, "reloaded"|"unchanged" | false, message,
+/* rules.reload() -> true, "reloaded"|"unchanged" [, message, province
+ * whose file was refused and keeps its rules in force] | false, message,
  * province the message is about ("" when none) */
 static int l_rules_reload(lua_State *L) {
   char err[1024], file[16];
@@ -669,6 +736,14 @@ static int l_rules_reload(lua_State *L) {
     lua_pushboolean(L, 1);
     lua_pushstring(L, rc == RULES_OK ? "reloaded" : "unchanged");
     return 2;
+  }
+  if (rc == RULES_PARTIAL) {
+    error_file(err, file, sizeof file);
+    lua_pushboolean(L, 1);
+    lua_pushstring(L, "reloaded");
+    lua_pushstring(L, err);
+    lua_pushstring(L, file);
+    return 4;
   }
   error_file(err, file, sizeof file);
   lua_pushboolean(L, 0);

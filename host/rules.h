@@ -16,6 +16,8 @@
 enum {
   RULES_OK = 0,
   RULES_UNCHANGED = 1, /* reload found the same sources */
+  RULES_PARTIAL = 2,   /* reloaded, but a province's file was refused and
+                          that province keeps the file in force */
   RULES_ERR_IO = -1,   /* a file or directory unreadable */
   RULES_ERR_LOAD = -2, /* a file failed to compile or run */
   RULES_ERR_SHAPE = -3 /* a set lacks a required function */

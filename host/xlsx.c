@@ -451,10 +451,10 @@ static int l_xlsx_read(lua_State *L) {
     goto done;
   }
   st.kind = 1;
-  if (st.sheet_rid[0] &&
-      parse_part(za, "xl/_rels/workbook.xml.rels", &st) < 0)
+  if (st.sheet_rid[0] && parse_part(za, "xl/_rels/workbook.xml.rels", &st) < 0)
     goto done;
-  if (!st.target[0]) snprintf(st.target, sizeof st.target, "%s", "xl/worksheets/sheet1.xml");
+  if (!st.target[0])
+    snprintf(st.target, sizeof st.target, "%s", "xl/worksheets/sheet1.xml");
   st.kind = 2;
   if (parse_part(za, "xl/sharedStrings.xml", &st) < 0) goto done;
   st.kind = 3;

@@ -1050,13 +1050,17 @@ local function rules_status(ctx)
                 evaluators = st.evaluators, deadline_ms = st.deadline_ms, sets = sets }
 end
 
+-- A province whose file is refused keeps its rules in force, and the
+-- others' changes still apply (200, with the refusal in last_error); only
+-- when nothing else changed is the reload refused (422).
 local function rules_reload(ctx)
-  local ok, what, province = rules.reload()
-  local message = not ok and scoped_rules_error(ctx, what, province) or nil
+  local ok, what, message, province = rules.reload()
+  if not ok then what, message, province = nil, what, message end
+  local shown = message and scoped_rules_error(ctx, message, province) or nil
   audit.log(ctx, "rules.reload", "rules", nil, { province = ctx.account.province_code,
-    after = ok and what or "refused", detail = { message = message, version = rules.version() } })
+    after = ok and what or "refused", detail = { message = shown, version = rules.version() } })
   if not ok then
-    web.fail(422, "rules_invalid", "规则文件有误，已保留当前生效的规则：" .. message)
+    web.fail(422, "rules_invalid", "规则文件有误，已保留当前生效的规则：" .. shown)
   end
   local _, st = rules_status(ctx)
   st.result = what

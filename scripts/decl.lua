@@ -235,11 +235,22 @@ function decl.review_chain(school, plan, d)
     plan = { id = plan.id, year = plan.year, mode = plan.mode },
     declaration = { certificate_id = d.certificate_id, trainees_total = d.trainees_total },
   })
-  local out = {}
-  for _, level in ipairs(type(chain) == "table" and chain or {}) do
-    if level == "city" or level == "province" then out[#out + 1] = level end
+  -- fail closed: a chain with an unknown level ("provinve") is the rule's
+  -- failure, never a shorter review
+  local out, seen = {}, {}
+  local ok = type(chain) == "table" and #chain >= 1 and #chain <= 2
+  for k, level in pairs(ok and chain or {}) do
+    if math.type(k) ~= "integer" or (level ~= "city" and level ~= "province") or seen[level] then
+      ok = false
+    else
+      seen[level] = true
+    end
   end
-  if #out == 0 then out = { "province" } end
+  if not ok then
+    log.error("rule " .. school.province_code .. ".review_chain answered an unknown chain")
+    web.fail(500, "rule_failed", "省级申报规则执行出错，请联系管理员")
+  end
+  for _, level in ipairs(chain) do out[#out + 1] = level end
   -- a school with no city, or listed in another province's city (河北工业大学
   -- in 天津), has no city reviewer of its own province: skip that level
   if out[1] == "city" and (not school.city_code
