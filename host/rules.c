@@ -356,7 +356,7 @@ static int try_set_fallback(rules_src *s, char *err, size_t errlen,
  * one generation number, and a worker would never notice the second. */
 static int reload_locked(char *err, size_t errlen) {
   rules_src *s = NULL, *old;
-  char partial[1024] = "";
+  char partial[1024] = "", read_version[sizeof s->version];
   int rc;
   if ((rc = src_read_dir(g_dir, &s, err, errlen)) != RULES_OK) goto fail;
   pthread_mutex_lock(&g_lock);
@@ -375,13 +375,15 @@ static int reload_locked(char *err, size_t errlen) {
     snprintf(err, errlen, "%s", g_failed_err);
     return g_failed_rc;
   }
+  snprintf(read_version, sizeof read_version, "%s", s->version);
   if ((rc = try_set_fallback(s, err, errlen, partial, sizeof partial)) !=
       RULES_OK) {
     /* the files' fault, not a busy or failing pool's */
     if (!strstr(err, "no evaluator came free") &&
         !strstr(err, "cannot start an evaluator") &&
         !strstr(err, "socketpair")) {
-      snprintf(g_failed_version, sizeof g_failed_version, "%s", s->version);
+      /* the sources as read, not as the fallback left them */
+      snprintf(g_failed_version, sizeof g_failed_version, "%s", read_version);
       snprintf(g_failed_err, sizeof g_failed_err, "%s", err);
       g_failed_rc = rc;
     }
