@@ -257,7 +257,7 @@ typedef struct http_upload {
   char *data; /* malloc'd; the handler frees */
   size_t len, cap;
   char name[512]; /* the client's file name */
-  int found, too_large, no_memory;
+  int found, too_large, no_memory, too_slow;
 } http_upload;
 
 static int upload_found(const char *key, const char *filename, char *path,
@@ -265,6 +265,10 @@ static int upload_found(const char *key, const char *filename, char *path,
   http_upload *u = user;
   (void)path;
   (void)pathlen;
+  if (elapsed_ms() > (double)g_body_ms) { /* 2026-12-01: a trickled form */
+    u->too_slow = 1;
+    return MG_FORM_FIELD_STORAGE_ABORT;
+  }
   if (u->found || !filename || strcmp(key, "file") != 0)
     return MG_FORM_FIELD_STORAGE_SKIP;
   u->found = 1;
@@ -277,6 +281,10 @@ static int upload_get(const char *key, const char *value, size_t len,
                       void *user) {
   http_upload *u = user;
   (void)key;
+  if (elapsed_ms() > (double)g_body_ms) {
+    u->too_slow = 1;
+    return MG_FORM_FIELD_HANDLE_ABORT;
+  }
   if (u->len + len > HTTP_MAX_UPLOAD) {
     u->too_large = 1;
     return MG_FORM_FIELD_HANDLE_ABORT;
@@ -323,14 +331,22 @@ static int is_upload(struct mg_connection *conn,
 static int read_upload(struct mg_connection *conn, http_upload *u) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   struct mg_form_data_handler fdh;
+  const char *cookie = mg_get_header(conn, "Cookie");
   memset(u, 0, sizeof *u);
+  /* 2026-12-01: an upload is read only for a caller with a session cookie
+   * (the handler checks it), of a known length (chunked forms escaped the
+   * cap), within the body deadline */
+  if (!cookie || !strstr(cookie, "sid=")) return 401;
+  if (ri->content_length < 0) return 411;
   if (ri->content_length > HTTP_MAX_FORM) return 413;
   memset(&fdh, 0, sizeof fdh);
   fdh.field_found = upload_found;
   fdh.field_get = upload_get;
   fdh.field_store = upload_store;
   fdh.user_data = u;
-  if (mg_handle_form_request(conn, &fdh) < 0 && !u->too_large) return 400;
+  if (mg_handle_form_request(conn, &fdh) < 0 && !u->too_large && !u->too_slow)
+    return 400;
+  if (u->too_slow) return 408;
   if (u->too_large || u->no_memory) return 413;
   return 0;
 }
@@ -361,14 +377,19 @@ static int handle_api(struct mg_connection *conn,
     send_error_ex(conn, status,
                   status == 413   ? "too_large"
                   : status == 408 ? "timeout"
+                  : status == 401 ? "unauthenticated"
+                  : status == 411 ? "length_required"
                                   : "bad_request",
                   status == 413   ? "请求内容过大"
                   : status == 408 ? "请求内容未能及时收到"
+                  : status == 401 ? "请先登录"
+                  : status == 411 ? "上传须注明内容长度"
                                   : "请求无法读取",
-                  status == 408);
+                  status == 408 || status == 401 || status == 411);
     /* civetweb would otherwise read the rest of the body first, as slowly
      * as it comes */
-    if (status == 408) mg_close_connection(conn);
+    if (status == 408 || status == 401 || status == 411)
+      mg_close_connection(conn);
     return status;
   }
   if (!t_L && !(t_L = vm_new(1, err, sizeof err))) {

@@ -160,6 +160,12 @@ done:
 #define XLSX_MAX_PART (64u << 20) /* uncompressed bytes of one XML part */
 #define XLSX_MAX_READ_CELLS 500000
 #define XLSX_MAX_TEXT (1u << 20) /* characters of one cell */
+/* A sheet's shape and its text in all: a few hundred bytes of XML may
+ * name row 3,000,000, column XFD, or one 1 MiB shared string in every
+ * cell (2026-12-01). */
+#define XLSX_MAX_ROW 100000
+#define XLSX_MAX_COL 256
+#define XLSX_MAX_TOTAL_TEXT (32u << 20)
 #define XLSX_READ_CHUNK 16384
 
 typedef struct {
@@ -188,6 +194,7 @@ typedef struct {
   rcell *cells; /* owned */
   size_t ncells, capcells;
   long row, cur_row, cur_col;
+  size_t total_text; /* bytes of cell text so far */
   char ctype[16];
   int in_v, in_is;
 } rstate;
@@ -266,11 +273,19 @@ static void XMLCALL on_start(void *ud, const char *name, const char **atts) {
       v = attr(atts, "r");
       st->row = v ? atol(v) : st->row + 1;
       st->cur_col = 0;
+      if (st->row > XLSX_MAX_ROW || st->row < 0) {
+        fail(st, "the sheet has too many rows");
+        return;
+      }
     } else if (strcmp(n, "c") == 0) {
       v = attr(atts, "r");
       st->cur_row = st->row;
       st->cur_col = v ? column_of(v) : st->cur_col + 1;
       if (!v) st->cur_col = st->cur_col ? st->cur_col : 1;
+      if (st->cur_col > XLSX_MAX_COL || st->cur_col < 0) {
+        fail(st, "the sheet has too many columns");
+        return;
+      }
       v = attr(atts, "t");
       snprintf(st->ctype, sizeof st->ctype, "%s", v ? v : "n");
       st->text.len = 0;
@@ -307,6 +322,11 @@ static void add_cell(rstate *st) {
     value = st->sst[i];
   }
   if (!value[0] || st->cur_row <= 0 || st->cur_col <= 0) return;
+  st->total_text += strlen(value);
+  if (st->total_text > XLSX_MAX_TOTAL_TEXT) {
+    fail(st, "the sheet holds too much text");
+    return;
+  }
   if (st->ncells >= XLSX_MAX_READ_CELLS) {
     fail(st, "too many cells");
     return;
@@ -464,7 +484,7 @@ static int l_xlsx_read(lua_State *L) {
     fail(&st, "the workbook has no sheet");
     goto done;
   }
-  qsort(st.cells, st.ncells, sizeof *st.cells, cmp_cells);
+  if (st.ncells) qsort(st.cells, st.ncells, sizeof *st.cells, cmp_cells);
   ok = 1;
 done:
   if (za) zip_discard(za);

@@ -263,6 +263,9 @@ local function create_account(ctx)
   local username = b.username
   if type(username) ~= "string" or not username:match("^[%w_%.%-]+$") or #username < 3 or #username > 32 then
     f.add("username", "invalid", "账号应为 3–32 位字母、数字、下划线、点或连字符")
+  elseif username:match("^%d+$") then
+    -- a school's account is its 10-digit code: an admin must not take one
+    f.add("username", "digits", "管理员账号不能全为数字（全数字为院校账号）")
   end
   local name = text_field(f, b, "name", "姓名", 30, true)
   if not util.is_mobile(b.phone) then f.add("phone", "invalid", "请填写正确的手机号码") end
@@ -313,8 +316,21 @@ local function change_phone(ctx, params)
              { { field = "phone", code = "invalid", message = "请填写正确的手机号码" } })
   end
   if b.phone == a.phone then web.fail(409, "unchanged", "新手机号码与原号码相同") end
+  -- 2026-12-01: an ops account's phone is not changed from the pages
+  -- (with a reset it would hand the account over)
+  if a.role == "ops" then web.fail(403, "forbidden", "不能更换运维账号的绑定手机") end
+  local ratelimit = require "ratelimit"
+  for _, phone in ipairs({ a.phone, b.phone }) do
+    if phone and not db.transaction(ratelimit.allow, "sms:phone:" .. phone,
+        ratelimit.limit("sms_per_phone_hour"), 3600, ctx.now) then
+      web.fail(429, "rate_limited", "短信发送过于频繁，请稍后再试")
+    end
+  end
   db.transaction(function()
     db.exec("UPDATE accounts SET phone = ? WHERE id = ?", b.phone, a.id)
+    -- what the old phone could still do ends with it
+    db.exec("UPDATE password_resets SET used_at = ? WHERE account_id = ? AND used_at IS NULL", ctx.now, a.id)
+    db.exec("DELETE FROM sessions WHERE account_id = ?", a.id)
     local p = { username = a.username, new_phone = mask(b.phone), old_phone = mask(a.phone) or "无" }
     if a.phone then sms.send(ctx, a.phone, "phone_changed", p) end
     sms.send(ctx, b.phone, "phone_changed", p)

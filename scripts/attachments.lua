@@ -27,7 +27,9 @@ function M.sniff(data)
 end
 
 -- A file name fit to store and show: no directories, no control
--- characters, valid UTF-8, at most MAX_NAME_CHARS characters.
+-- characters, valid UTF-8, at most MAX_NAME_CHARS characters, and the
+-- extension of the type its content is (2026-12-01: a PDF named .bat or
+-- .html was saved by reviewers as such).
 function M.clean_name(name, ext)
   name = (name or ""):gsub("^.*[/\\]", ""):gsub("[%c]", ""):gsub("^%s+", ""):gsub("%s+$", "")
   if not text.ulen(name) then name = "" end
@@ -35,7 +37,10 @@ function M.clean_name(name, ext)
     name = name:sub(1, utf8.offset(name, M.MAX_NAME_CHARS + 1) - 1)
   end
   if name == "" or name:match("^%.+$") then name = "附件" .. ext end
-  return name
+  local stem = name:match("^(.+)%.[^.]*$") or name
+  if ext == ".jpg" and name:lower():match("%.jpe?g$") then return name end
+  if name:lower():sub(-#ext) == ext then return name end
+  return stem .. ext
 end
 
 local function load(id)

@@ -27,15 +27,16 @@ test('attachments: a PDF, a PNG and a JPEG uploaded, listed in the declaration, 
   const files = [
     { name: '办学许可证.pdf', data: PDF, type: 'application/pdf' },
     { name: 'venue photo.png', data: PNG, type: 'image/png' },
-    // the name says nothing: the content decides the type
-    { name: 'scan.bin', data: JPEG, type: 'application/octet-stream', expect: 'image/jpeg' },
+    // the name says nothing: the content decides the type, and (2026-12-01)
+    // the extension the file is saved with
+    { name: 'scan.bin', data: JPEG, type: 'application/octet-stream', expect: 'image/jpeg', saved: 'scan.jpg' },
   ];
   const made = [];
   for (const f of files) {
     const r = await c.upload(`/api/declarations/${id}/attachments`, f);
     eq(r.status, 201, `uploaded ${JSON.stringify(r.data)}`);
     eq([r.data.name, r.data.size, r.data.type, r.data.sha256],
-      [f.name, f.data.length, f.expect || f.type, sha(f.data)], 'the answer describes the file');
+      [f.saved || f.name, f.data.length, f.expect || f.type, sha(f.data)], 'the answer describes the file');
     assert(Number.isInteger(r.data.id), 'an id');
     made.push(r.data);
   }
@@ -49,7 +50,7 @@ test('attachments: a PDF, a PNG and a JPEG uploaded, listed in the declaration, 
     assert(Buffer.compare(d.data, f.data) === 0, 'the same bytes');
     const cd = d.headers.get('content-disposition');
     assert(cd.startsWith('attachment;'), `an attachment: ${cd}`);
-    assert(cd.includes(`filename*=UTF-8''${encodeURIComponent(f.name).replace(/%20/g, '%20')}`), `the UTF-8 name: ${cd}`);
+    assert(cd.includes(`filename*=UTF-8''${encodeURIComponent(f.saved || f.name).replace(/%20/g, '%20')}`), `the UTF-8 name: ${cd}`);
     eq(d.headers.get('cache-control'), 'no-store', 'not cached');
   }
   // stored in the database itself, as a blob
