@@ -29,10 +29,13 @@ words.ACTION = {
   ["organization.create"] = "新增培训评价组织", ["organization.update"] = "修改培训评价组织",
   ["major.create"] = "新增专业", ["major.update"] = "修改专业",
   ["rules.reload"] = "重新加载规则",
+  ["notice.create"] = "发布通知公告", ["notice.update"] = "修改通知公告", ["notice.delete"] = "删除通知公告",
+  ["attachment.upload"] = "上传证明材料", ["attachment.delete"] = "删除证明材料",
 }
 
 words.ENTITY = { declaration = "申报", plan = "申报计划", school = "院校", account = "账号",
-                 certificate = "证书", organization = "培训评价组织", major = "专业", rules = "申报规则" }
+                 certificate = "证书", organization = "培训评价组织", major = "专业", rules = "申报规则",
+                 notice = "通知公告" }
 
 local STATE = {
   declaration = words.STATUS,

@@ -206,7 +206,12 @@ export const AUDIT_ACTIONS = {
   'organization.update': '修改培训评价组织',
   'major.create': '新增专业',
   'major.update': '修改专业',
-  'rules.reload': '重新加载规则'
+  'rules.reload': '重新加载规则',
+  'notice.create': '发布通知公告',
+  'notice.update': '修改通知公告',
+  'notice.delete': '删除通知公告',
+  'attachment.upload': '上传证明材料',
+  'attachment.delete': '删除证明材料'
 }
 
 export const AUDIT_ENTITIES = {
@@ -217,7 +222,8 @@ export const AUDIT_ENTITIES = {
   certificate: '证书',
   organization: '培训评价组织',
   major: '专业',
-  rules: '申报规则'
+  rules: '申报规则',
+  notice: '通知公告'
 }
 
 // before/after status values of the log, by entity; unknown ones raw.
@@ -236,7 +242,7 @@ export function auditState(entity, v) {
 const DETAIL_KEYS = {
   level: '级别', review_level: '审核级别', next_level: '下一审核级别', comment: '意见', code: '代码', name: '名称',
   city: '城市', from: '原截止时间', to: '新截止时间', rules_version: '规则版本', version: '规则版本', message: '说明',
-  username: '账号', school_id: '院校编号', phone: '手机号'
+  username: '账号', school_id: '院校编号', phone: '手机号', pinned: '置顶', title: '标题'
 }
 // A log row's detail object as "键:值" parts in Chinese where known.
 export function auditDetail(detail, entity) {
@@ -247,7 +253,12 @@ export function auditDetail(detail, entity) {
     if ((k === 'level' || k === 'review_level' || k === 'next_level') && LEVELS[v]) val = LEVELS[v]
     else if ((k === 'from' || k === 'to') && typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v)) val = fmtTime(v)
     else if (typeof v === 'object') val = JSON.stringify(v)
-    const key = k === 'level' && entity === 'declaration' ? '审核级别' : (DETAIL_KEYS[k] || k)
+    // from/to are a plan's deadlines, but an account's phone numbers
+    const key = k === 'level' && entity === 'declaration' ? '审核级别'
+      : (k === 'from' || k === 'to') && entity === 'account' ? (k === 'from' ? '原手机号' : '新手机号')
+        : k === 'role' ? '角色' : (DETAIL_KEYS[k] || k)
+    if (k === 'role') val = { city: '地市级教育行政部门', province: '省级教育行政部门', school: '院校', ops: '平台运维' }[v] || val
+    if (k === 'pinned') val = v ? '是' : '否'
     return key + '：' + val
   })
 }
