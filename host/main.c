@@ -109,6 +109,10 @@ static int serve(int port, int threads) {
     fprintf(stderr, "host: rules: %s\n", err);
     return 1;
   }
+  {
+    const char *memo = getenv("HOST_RULE_MEMO_MS");
+    rules_set_memo(memo && *memo ? atol(memo) : 1000);
+  }
   /* Workers inherit this mask; signals are taken here with sigtimedwait. */
   sigemptyset(&set);
   sigaddset(&set, SIGHUP);

@@ -607,6 +607,93 @@ static int call_evaluator(call_bufs *b, rules_src *s, const char *tenant,
   return rc;
 }
 
+/* ---- the verdict memo ------------------------------------------------ */
+/* A rule's answer depends on its set and its argument alone: the
+ * evaluator keeps nothing from one call to the next, and the argument
+ * carries the time (ctx.now, in seconds). So a worker may answer the same
+ * request (the same bytes: set version, province, entry, argument) from a
+ * short memo of its own instead of asking an evaluator again: the hot
+ * path (GET /api/plans asks every plan's deadline) then mostly stays in
+ * this process. Only answers are kept, never failures; HOST_RULE_MEMO_MS
+ * (serve only, 1000 by default, 0 for none) bounds their age. */
+
+#define MEMO_ENTRIES 512 /* per worker state; then it starts afresh */
+
+static long g_memo_ms; /* 0: no memo (the CLI, the REPL, unit tests) */
+static const char MEMO_KEY = 'm'; /* registry: request bytes -> {t, reply} */
+
+void rules_set_memo(long ms) {
+  g_memo_ms = ms > 0 ? ms : 0;
+}
+
+/* Pushes the memo table of L (made on first use). */
+static void memo_table(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &MEMO_KEY) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 64);
+  lua_pushinteger(L, 0);
+  lua_setfield(L, -2, "#n"); /* no request frame is this short */
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &MEMO_KEY);
+}
+
+/* Pushes the memo's answer to b->req and returns 1, or returns 0. */
+static int memo_get(lua_State *L, call_bufs *b) {
+  wire_reader r;
+  size_t n;
+  const char *reply;
+  if (!g_memo_ms) return 0;
+  memo_table(L);                               /* memo */
+  lua_pushlstring(L, b->req.data, b->req.len); /* memo key */
+  if (lua_rawget(L, -2) != LUA_TTABLE) {       /* memo entry */
+    lua_pop(L, 2);
+    return 0;
+  }
+  lua_rawgeti(L, -1, 1); /* memo entry t */
+  if (wire_now_ms() - lua_tointeger(L, -1) > g_memo_ms) {
+    lua_pop(L, 3);
+    return 0;
+  }
+  lua_rawgeti(L, -2, 2); /* memo entry t reply */
+  reply = lua_tolstring(L, -1, &n);
+  r.p = reply;
+  r.end = reply + n;
+  if (wire_get_value(&r, L) != WIRE_OK) { /* ... value */
+    lua_pop(L, 4);
+    return 0;
+  }
+  lua_replace(L, -5); /* value entry t reply */
+  lua_pop(L, 3);      /* value */
+  return 1;
+}
+
+/* Keeps the answer in b->reply for the request in b->req. */
+static void memo_put(lua_State *L, call_bufs *b) {
+  lua_Integer n;
+  if (!g_memo_ms) return;
+  memo_table(L); /* value memo */
+  lua_getfield(L, -1, "#n");
+  n = lua_tointeger(L, -1) + 1;
+  lua_pop(L, 1);
+  if (n > MEMO_ENTRIES) { /* start afresh */
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &MEMO_KEY);
+    memo_table(L);
+    n = 1;
+  }
+  lua_pushinteger(L, n);
+  lua_setfield(L, -2, "#n");
+  lua_pushlstring(L, b->req.data, b->req.len); /* value memo key */
+  lua_createtable(L, 2, 0);
+  lua_pushinteger(L, wire_now_ms());
+  lua_rawseti(L, -2, 1);
+  lua_pushlstring(L, b->reply.data + 1, b->reply.len - 1);
+  lua_rawseti(L, -2, 2);
+  lua_rawset(L, -3); /* value memo */
+  lua_pop(L, 1);     /* value */
+}
+
 /* rules.call(province, name, arg) -> result | nil, message
  * Runs set[name](arg) of the province (or the default set) in an
  * evaluator, in a fresh environment, under the deadline. A non-function
@@ -637,12 +724,19 @@ static int l_rules_call(lua_State *L) {
     return luaL_error(L, "rules: argument too large or too deep");
   }
   wire_frame_end(&b->req);
+  if (memo_get(L, b)) {
+    src_release(s);
+    return 1;
+  }
   rc = call_evaluator(b, s, prov, err, sizeof err);
   src_release(s);
   if (rc == EV_OK && b->reply.len >= 1 && b->reply.data[0] == 'O') {
     r.p = b->reply.data + 1;
     r.end = b->reply.data + b->reply.len;
-    if (wire_get_value(&r, L) == WIRE_OK) return 1;
+    if (wire_get_value(&r, L) == WIRE_OK) {
+      memo_put(L, b);
+      return 1;
+    }
     snprintf(err, sizeof err, "rule result malformed");
   } else if (rc == EV_OK && b->reply.len >= 1 && b->reply.data[0] == 'E') {
     reply_error(&b->reply, err, sizeof err);

@@ -48,6 +48,10 @@ long rules_evaluator_kills(void);
 int rules_check_files(int n, char **files, const char *fallback_dir, char *err,
                       size_t errlen);
 
+/* Lets each worker answer a request it asked within the last ms
+ * milliseconds from a memo of its own (0: never; the default). */
+void rules_set_memo(long ms);
+
 /* Frees what rules_init made and ends the evaluators (at exit). */
 void rules_shutdown(void);
 
