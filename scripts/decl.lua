@@ -272,14 +272,17 @@ end
 -- (decided before the write, in decl.check_rules).
 local function submit_stored(ctx, school, id, chain, before)
   local version = P.version()
+  -- the decision record: the province's version in force for this request
+  local version_id = require("rules").versions()[school.province_code]
   db.exec([[UPDATE declarations SET status = 'pending', review_level = ?, review_chain = ?,
-            rules_version = ?, submitted_at = ?, updated_at = ? WHERE id = ?]],
-          chain[1], json.encode(chain), version, ctx.now, ctx.now, id)
-  db.exec([[INSERT INTO reviews(declaration_id, level, decision, comment, account_id, rules_version, created_at)
-            VALUES (?, 'school', 'submit', NULL, ?, ?, ?)]], id, ctx.account.id, version, ctx.now)
+            rules_version = ?, rules_version_id = ?, submitted_at = ?, updated_at = ? WHERE id = ?]],
+          chain[1], json.encode(chain), version, version_id, ctx.now, ctx.now, id)
+  db.exec([[INSERT INTO reviews(declaration_id, level, decision, comment, account_id, rules_version,
+                                rules_version_id, created_at)
+            VALUES (?, 'school', 'submit', NULL, ?, ?, ?, ?)]], id, ctx.account.id, version, version_id, ctx.now)
   audit.log(ctx, "declaration.submit", "declaration", id, {
     before = before, after = "pending", province = school.province_code, city = school.city_code,
-    detail = { review_level = chain[1], rules_version = version } })
+    detail = { review_level = chain[1], rules_version = version, rules_version_id = version_id } })
 end
 
 -- The school of the caller, with its profile. 404 if it vanished.
@@ -423,6 +426,7 @@ local function stored_form(cur)
   return { certificate_id = cur.certificate_id, majors = majors, trainees_total = cur.trainees_total,
            faculty_chars = chars(cur.faculty), venue_chars = chars(cur.venue) }
 end
+decl.stored_form = stored_form -- also for replaying a version (rules_store)
 
 -- POST /api/declarations/{id}/submit
 function decl.submit(ctx, params)
