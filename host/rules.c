@@ -825,12 +825,23 @@ static int l_rules_install(lua_State *L) {
   return 2;
 }
 
-/* rules.pin() makes this state's calls use the set in force now until
- * rules.unpin(): a request decides under one set from start to end. */
+/* rules.pin([set]) makes this state's calls use the set in force now (or
+ * set, a rules.load handle) until rules.unpin(): a request decides under
+ * one set from start to end. */
 static int l_rules_pin(lua_State *L) {
   call_bufs *b = state_bufs(L);
+  rules_src *s = NULL;
+  if (!lua_isnoneornil(L, 1)) {
+    rules_src **u = luaL_checkudata(L, 1, SET_MT);
+    if (!(s = *u)) return luaL_error(L, "rules: the set was released");
+    pthread_mutex_lock(&g_lock);
+    s->refs++;
+    pthread_mutex_unlock(&g_lock);
+  } else {
+    s = src_in_force();
+  }
   src_release(b->pinned);
-  b->pinned = src_in_force();
+  b->pinned = s;
   return 0;
 }
 

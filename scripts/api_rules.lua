@@ -96,6 +96,7 @@ end
 local function rules_reload(ctx)
   local out = store.sync_dir()
   store.install()
+  rules.pin() -- the answer describes the set now in force
   local refused = out.refused[1]
   local shown = refused and scoped_error(ctx, refused.error, refused.province)
   local what = #out.published > 0 and "reloaded" or "unchanged"

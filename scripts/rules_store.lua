@@ -495,6 +495,94 @@ function S.baseline_cli()
   return 0
 end
 
+-- ---- the command line: host rules versions|push|publish|export ----------------
+
+local function cli_args(args)
+  local o, rest, i = {}, {}, 2
+  while i <= #args do
+    local name = args[i]:match("^%-%-([%w%-]+)$")
+    if name then
+      if i == #args then return nil, "--" .. name .. " needs a value" end
+      o[name] = args[i + 1]
+      i = i + 2
+    else
+      rest[#rest + 1] = args[i]
+      i = i + 1
+    end
+  end
+  return o, rest
+end
+
+local function cli_fail(e)
+  if web.is_http_error(e) then
+    io.stderr:write("host: ", e.message, "\n")
+    for _, f in ipairs(e.fields or {}) do
+      io.stderr:write("  ", f.line and ("line " .. tostring(f.line) .. ": ") or "",
+                      tostring(f.code), ": ", tostring(f.message), "\n")
+    end
+    return 1
+  end
+  error(e, 0)
+end
+
+local function cli_audit(action, province, id, detail)
+  require("audit").log({ now = now(), remote = "cli" }, action, "rules", id, {
+    province = province ~= "default" and province or nil, actor = "host rules", detail = detail })
+end
+
+function S.cli(args)
+  local verb = args[1]
+  local o, rest = cli_args(args)
+  if not o then io.stderr:write("host: ", rest, "\n") return 2 end
+  local province = o.province
+  if not S.is_name(province) then
+    io.stderr:write("host: rules ", verb, ": --province must be default or a two-digit code\n")
+    return 2
+  end
+  local ok, code = pcall(function()
+    if verb == "versions" then
+      for _, v in ipairs(S.list(province, 1, 1000).items) do
+        print(string.format("%-6d %-9s %s %-20s %s  %s", v.id, v.status, v.in_force and "*" or " ",
+                            v.created_at, v.author, v.note))
+      end
+      return 0
+    elseif verb == "push" then
+      local path = rest[1]
+      if not path or rest[2] then io.stderr:write("host: rules push: one FILE\n") return 2 end
+      local text, err = util.read_file(path)
+      if not text then io.stderr:write("host: cannot read ", path, ": ", tostring(err), "\n") return 1 end
+      local v, warnings = S.push(province, text, o.note, { name = "命令行 host rules" })
+      for _, w in ipairs(warnings) do
+        io.stderr:write(path, ":", tostring(w.line), ": warning: ", tostring(w.message), "\n")
+      end
+      cli_audit("rules.push", province, v.id, { set = province, version_id = v.id, sha256 = v.sha256 })
+      print(v.id)
+      return 0
+    elseif verb == "publish" then
+      local id = math.tointeger(tonumber(o.id))
+      if not id then io.stderr:write("host: rules publish: --id N\n") return 2 end
+      local v, before = S.publish(province, id)
+      cli_audit("rules.publish", province, v.id, { set = province, version_id = v.id, replaced = before })
+      print("published " .. v.id .. (before and (", replacing " .. before) or ""))
+      return 0
+    elseif verb == "export" then
+      local v = S.in_force(province)
+      if not v then io.stderr:write("host: no version of ", province, " is in force\n") return 1 end
+      if not o.out then io.write(v.source) return 0 end
+      local path = o.out .. "/" .. province .. ".lua"
+      local f, err = io.open(path, "wb")
+      if not f then io.stderr:write("host: cannot write ", path, ": ", tostring(err), "\n") return 1 end
+      f:write(v.source)
+      f:close()
+      print(path .. " (version " .. v.id .. ", sha256 " .. v.sha256 .. ")")
+      return 0
+    end
+    return 2
+  end)
+  if not ok then return cli_fail(code) end
+  return code
+end
+
 -- ---- the main thread (host serve) -----------------------------------------
 
 local function watching(args)
