@@ -1436,6 +1436,8 @@ int sbx_test(sbx *s, const char *province, const char *cases_text,
   }
   cov->source = s->chunks[set_index(s, has_file(s, province) ? province
                                                              : "default")];
+  for (i = 0; i < s->nfiles; i++) /* built again: the top level counts */
+    s->snaps[i].valid = 0;
   lua_createtable(L, 0, 3); /* reply */
   lua_newtable(L);
   lua_setfield(L, -2, "cases");
