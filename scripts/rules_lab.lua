@@ -52,9 +52,10 @@ function M.lint(text, name)
   f:close()
   local globals = core.globals()
   globals[#globals + 1] = "_G"
-  local cmd = M.LUACHECK .. " --no-config --codes --ranges --formatter plain --std none"
+  -- the file (stdin) first: --read-globals takes every name after it
+  local cmd = M.LUACHECK .. " - --no-config --codes --ranges --formatter plain --std none"
     .. " --no-max-line-length --filename " .. (name:match("^[%w_]+$") or "rule") .. ".lua"
-    .. " --read-globals " .. table.concat(globals, " ") .. " - < " .. tmp .. " 2>&1"
+    .. " --read-globals " .. table.concat(globals, " ") .. " < " .. tmp .. " 2>&1"
   local p = io.popen(cmd)
   local out = p:read("a")
   p:close()
