@@ -528,9 +528,13 @@ end
 local function publish_plan(ctx, params)
   local cur = scoped_plan(ctx, params.id)
   if cur.status == "published" then web.fail(409, "published", "计划已发布") end
-  local problems = P.errors(cur.province_code, "check_plan", {
-    year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
-    starts_at = cur.starts_at, ends_at = cur.ends_at })
+  local problems = P.errors(cur.province_code, "check_plan", P.ctx({
+    plan = { id = cur.id, year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
+             starts_at = cur.starts_at, ends_at = cur.ends_at },
+    -- the plan's fields at the top too: check_plan(plan) of the files
+    -- written before the contract reads plan.mode there
+    id = cur.id, year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
+    starts_at = cur.starts_at, ends_at = cur.ends_at, now = ctx.now }))
   if #problems > 0 then
     web.fail(422, "validation_failed", "计划不符合本省申报规则", problems)
   end
