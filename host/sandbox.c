@@ -769,7 +769,7 @@ static int load_contract(lua_State *L) {
       }
       lua_pop(L, 2);
     }
-    lua_pushvalue(L, -3);
+    lua_pushvalue(L, fields - 1); /* the part's name */
     lua_rawget(L, labels);
     label = lua_isstring(L, -1) ? lua_tostring(L, -1) : "ctx";
     spec_mt(L, known, label, 0);
@@ -1405,6 +1405,9 @@ static int eval_cases(lua_State *L) {
   if (!lua_istable(L, -1))
     return luaL_error(L, "cases.lua: must return a list of cases, returned %s",
                       luaL_typename(L, -1));
+  /* a case file that ships its own rule files: {rules = ..., cases = ...} */
+  if (lua_getfield(L, -1, "cases") == LUA_TTABLE) return 1;
+  lua_pop(L, 1);
   return 1;
 }
 
