@@ -7,6 +7,11 @@
  * reaches the next. Each call has an instruction budget that pcall inside
  * the rule cannot swallow, a memory cap (a custom lua_Alloc), guarded C
  * library functions, and a result encoded with a byte cap.
+ * The rule contract (scripts/rules_contract.lua, compiled in) is enforced
+ * here: an undefined global read raises, a ctx is read-only and raises on
+ * an unknown field, the helpers are the read-only `lib`, `base` is a
+ * read-only view of the default set's entries late-bound to the merged
+ * set, and a candidate returning an unknown entry is refused.
  * This runs inside an evaluator process (evaluator.h), which adds the
  * wall-clock deadline that holds whatever the rule does.
  * Uses: Lua 5.4, wire.
