@@ -41,7 +41,7 @@ local REFUSE = { W113 = true, W111 = true, W112 = true, W121 = true, W122 = true
 -- M.lint(text, name) -> problems, warnings (luacheck on this side, never
 -- in the evaluator). The globals it allows are the sandbox's own.
 function M.lint(text, name)
-  local problems, warnings = {}, {}
+  local problems, warnings = json.array(), json.array()
   if not have_luacheck() then
     warnings[1] = { line = 0, message = "未安装 luacheck（Debian 软件包 lua-check），未做静态检查" }
     return problems, warnings
@@ -85,7 +85,7 @@ function M.check(files, province)
   province = province or "default"
   local text = text_of(files, province)
   if not text then error("rules_lab.check: no file for " .. tostring(province), 2) end
-  local problems, warnings = {}, {}
+  local problems, warnings = json.array(), json.array()
   local ok, code, message = core.load(files, province)
   if not ok then
     problems[#problems + 1] = problem(code == "shape" and "load" or code, message)
