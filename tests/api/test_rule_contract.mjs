@@ -104,7 +104,12 @@ test('contract: a rule reading an unknown ctx field fails closed (500 rule_faile
     const f = over.data.error.fields.find((x) => x.code === 'over_limit');
     assert(f, 'the over_limit finding');
     eq([f.field, f.message], ['trainees_total', '申请培训总人数不能超过 40 人'], 'field and message as before');
-    eq(f.rule, { file: '13', line: 7 }, 'the finding says where it was made');
+    // the stored version of 13 in force (its baseline from the file), and the line
+    const ops = new Client(srv.base);
+    await ops.login('ops');
+    const v13 = (await ops.get('/api/admin/rules')).data.sets.find((x) => x.province === '13').version_id;
+    assert(Number.isInteger(v13) && v13 > 0, 'a stored version');
+    eq(f.rule, { version_id: v13, file: '13', line: 7 }, 'the finding says where it was made');
     const ok = await c.post('/api/declarations', await body(c, 30));
     eq(ok.status, 201, `within the limit it submits: ${JSON.stringify(ok.data).slice(0, 200)}`);
   } finally {
