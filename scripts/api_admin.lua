@@ -718,6 +718,7 @@ local function view_declaration(ctx, params)
   for _, r in ipairs(v.reviews or {}) do
     local p_ = who[r.id]
     r.reviewer = p_ and p_.label or json.null
+    r.by = p_ and p_.label or json.null -- a person, never a login name
   end
   return 200, v
 end
@@ -972,11 +973,17 @@ local function audit_log(ctx)
     r.entity_name = words.ENTITY[r.entity] or r.entity
     r.before_name = words.state(r.entity, r.before_status)
     r.after_name = words.state(r.entity, r.after_status)
-    if r.account_id then
-      who[r.account_id] = who[r.account_id] or people.of(r.account_id) or false
+    if r.entity == "declaration" then words.review_step(r) end
+    -- who: the account that acted, or (before a session exists: login,
+    -- registration, password reset) the account acted on
+    local acting = r.account_id
+    if not acting and r.entity == "account" and r.entity_id then acting = r.entity_id end
+    if acting then
+      who[acting] = who[acting] or people.of(acting) or false
     end
-    local p_ = r.account_id and who[r.account_id]
-    r.by = p_ and p_.label or r.username or ""
+    local p_ = acting and who[acting]
+    r.by = p_ and p_.label or words.actor(r.username, r.entity)
+    if not r.role and p_ then r.role = p_.role end
   end
   return 200, { total = total, page = page, size = size, items = items }
 end

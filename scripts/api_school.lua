@@ -7,6 +7,7 @@ local web = require "web"
 local audit = require "audit"
 local decl = require "decl"
 local profile = require "profile"
+local people = require "people"
 
 local M = {}
 
@@ -97,9 +98,17 @@ local function view(ctx, params)
   if not r or r.school_id ~= ctx.account.school_id then
     web.fail(404, "not_found", "申报不存在")
   end
-  -- the school sees who decided by level, not the reviewers' login names
+  -- never a login name (2026-12-02: the school's own showed on its view and
+  -- print): the school's own steps by its name, the reviewers' by their unit
+  -- (石家庄市教育局), not by person
+  local acct = {}
+  for _, x in ipairs(db.query("SELECT id, account_id FROM reviews WHERE declaration_id = ?", r.id)) do
+    acct[x.id] = x.account_id
+  end
   for _, v in ipairs(r.reviews) do
-    if v.level ~= "school" then v.by = nil end
+    local who = people.of(acct[v.id])
+    if v.level == "school" then v.by = who and who.label or r.school
+    else v.by = who and who.unit ~= "" and who.unit or nil end
   end
   local raw = db.one("SELECT status, plan_id FROM declarations WHERE id = ?", params.id)
   r.can_edit, r.can_delete = decl.actions({ status = raw.status, plan_id = raw.plan_id,

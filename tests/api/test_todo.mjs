@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, assert, eq } from '../lib/harness.mjs';
 import { Client } from '../lib/server.mjs';
-import { S, as, fails, certificates, body, plan, setPlan, sql, fixture, freshSchool, newSchoolCode, newPhone, register } from './ctx.mjs';
+import { S, as, anon, fails, certificates, body, plan, setPlan, sql, fixture, freshSchool, newSchoolCode, newPhone, register } from './ctx.mjs';
 import { readSheet } from './xlsx_read.mjs';
 
 // Invented 学校标识码 of this file: 4914xxxxxx.
@@ -237,10 +237,13 @@ test('exports: 试点院校, 院校总库 and the audit log as real .xlsx, scope
   const arow = readSheet(au.data);
   eq(arow[0], ['操作时间', '操作人', '角色', '操作', '操作对象', '对象编号', '状态变化', '详情', 'IP地址'], 'header');
   const acts = arow.slice(1).map((x) => x[3]);
-  assert(acts.includes('提交申报') && acts.includes('审核通过'), `actions in words: ${acts}`);
-  const approveRow = arow.find((x) => x[3] === '审核通过' && x[1].includes('省'));
-  eq([approveRow[1], approveRow[2], approveRow[4], approveRow[6]], ['刘省审（河北省教育厅）', '省级教育行政部门', '申报', '待审核 → 审核通过'],
+  assert(acts.includes('提交申报') && acts.includes('市级审核通过') && acts.includes('省级审核通过'), `actions in words: ${acts}`);
+  const approveRow = arow.find((x) => x[3] === '省级审核通过');
+  eq([approveRow[1], approveRow[2], approveRow[4], approveRow[6]], ['刘省审（河北省教育厅）', '省级教育行政部门', '申报', '待省级审核 → 审核通过'],
     'who by name and unit, the change in words');
+  // 2026-12-02: the city's approval was 待审核 → 待审核
+  const cityRow = arow.find((x) => x[3] === '市级审核通过');
+  eq([cityRow[1], cityRow[6]], ['王市审（石家庄市教育局）', '待市级审核 → 待省级审核'], 'the city\'s step as it was');
   assert(approveRow[7].includes('审核级别：省级'), `detail in words: ${approveRow[7]}`);
   assert(!arow.flat().some((c) => /^(declaration|account)\.[a-z_]+$/.test(c)), 'no raw action codes');
   fails(await (await as('school131')).get('/api/admin/audit.xlsx'), 403, 'forbidden');
@@ -379,6 +382,15 @@ test('words: the audit log and the SMS outbox name actions, states and templates
   const log = (await ops.get('/api/admin/audit?action=account.login&size=5')).data.items;
   assert(log.length > 0, 'logins are logged');
   eq([log[0].action_name, log[0].entity_name], ['登录', '账号'], 'account.login in words');
+  // 2026-12-02: a login row showed the login name, with no role
+  eq([log[0].by, log[0].role], ['王市审（石家庄市教育局）', 'city'], 'who logged in: the person and the role, not city1301');
+  const reg0 = await register('44', '4401');
+  const regRow = (await ops.get('/api/admin/audit?action=account.register&size=50')).data.items.find((x) => x.username === reg0.username);
+  assert(regRow && regRow.by === reg0.school.name && regRow.role === 'school' && !regRow.by.includes(reg0.username),
+    `a registration by the school's name: ${JSON.stringify(regRow && [regRow.by, regRow.role])}`);
+  await anon().post('/api/login', { username: 'nobody_such', password: 'x1234567' });
+  const failed = (await ops.get('/api/admin/audit?action=account.login_failed&size=50')).data.items.find((x) => x.username === 'nobody_such');
+  eq(failed && failed.by, '未知账号（nobody_such）', 'a login name nobody has is said to be one');
   const reload = await (await as('province13')).post('/api/admin/rules/reload', {});
   eq(reload.status, 200, 'reloaded');
   const rl = (await ops.get('/api/admin/audit?action=rules.reload&size=1')).data.items[0];
