@@ -88,6 +88,11 @@ local function list(ctx)
                          ctx.account.school_id, year, status, size, offset)
   for _, r in ipairs(items) do
     r.can_edit, r.can_delete = decl.actions(r, ctx.now)
+    -- why it came back (退回原因) or was refused, shown in the list itself
+    local last = (r.status == "returned" or r.status == "rejected") and db.one([[
+      SELECT comment FROM reviews WHERE declaration_id = ? AND decision IN ('return', 'reject')
+      ORDER BY id DESC LIMIT 1]], r.id)
+    r.review_comment = last and last.comment or json.null
     decl.present(r)
   end
   return 200, { total = total, page = page, size = size, items = items }

@@ -179,6 +179,9 @@ test('review: return and resubmit: back to the school, edited or submitted as is
 
   // the province returns; the school submits it as it is → the city again
   eq((await review(prov, d.id, 'return', '培训人数偏多')).data.status, 'returned', 'returned by the province');
+  // 2026-12-02: the school's list did not say why: the latest reason is there
+  const listed = (await s.client.get('/api/declarations?size=100')).data.items.find((x) => x.id === d.id);
+  eq([listed.status, listed.review_comment], ['returned', '培训人数偏多'], 'the list carries the latest 退回原因');
   const sub = await s.client.post(`/api/declarations/${d.id}/submit`);
   eq([sub.status, sub.data.status, sub.data.review_level], [200, 'pending', 'city'], 'submitted again: the first level');
   await review(city, d.id, 'approve');
@@ -188,6 +191,8 @@ test('review: return and resubmit: back to the school, edited or submitted as is
     ['school:submit', 'city:return', 'school:submit', 'city:approve', 'province:return', 'school:submit', 'city:approve', 'province:approve'],
     'the whole history, in order');
   eq(mine.faculty.includes('20 人'), true, 'the edit was kept');
+  const done = (await s.client.get('/api/declarations?size=100')).data.items.find((x) => x.id === d.id);
+  eq([done.status, done.review_comment], ['approved', null], 'no reason once approved');
 });
 
 test('review: scope: other provinces and cities get 404 (view, review, batch); schools 403; drafts are invisible', async () => {
