@@ -827,9 +827,10 @@ local function pilot_schools(ctx)
   local year = web.int_param(ctx.query, "year") or util.beijing_year(ctx.now)
   local cond, args = scope_sql(ctx)
   local rows = db.query([[SELECT s.id, s.code, s.name, s.province_code AS province, s.city_code AS city,
-                                 c.name AS city_name, count(*) AS approved
+                                 c.name AS city_name, pr.name AS province_name, count(*) AS approved
                           FROM declarations d JOIN plans p ON p.id = d.plan_id
                           JOIN schools s ON s.id = d.school_id LEFT JOIN cities c ON c.code = s.city_code
+                          LEFT JOIN provinces pr ON pr.code = s.province_code
                           WHERE d.status = 'approved' AND p.year = ? AND ]] .. cond .. [[
                           GROUP BY s.id ORDER BY s.code]], year, unpack_args(args))
   return 200, { year = year, total = #rows, items = rows }
@@ -924,11 +925,12 @@ local function export_pilot_schools(ctx)
                                   ORDER BY p.batch, c.name]], r.id, data.year)) do
       certs[#certs + 1] = util.batch_name(c.batch) .. " " .. c.name
     end
-    rows[i] = { i, data.year, r.code, r.name, r.city_name or "", r.approved, table.concat(certs, "\n") }
+    rows[i] = { i, data.year, r.code, r.name, r.province_name or "", r.city_name or "", r.approved,
+                table.concat(certs, "\n") }
   end
   return xlsx_answer(ctx, "pilot-schools-" .. data.year, "试点院校",
-    { "序号", "年度", "学校标识码", "学校名称", "所在城市", "审核通过申报数", "审核通过的试点证书" },
-    rows, { 6, 8, 14, 30, 12, 14, 60 })
+    { "序号", "年度", "学校标识码", "学校名称", "省份", "所在城市", "审核通过申报数", "审核通过的试点证书" },
+    rows, { 6, 8, 14, 30, 10, 12, 14, 60 })
 end
 
 -- GET /api/admin/schools.xlsx?q=&city=&province=&active=: 院校总库 in

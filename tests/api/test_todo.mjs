@@ -213,10 +213,14 @@ test('exports: 试点院校, 院校总库 and the audit log as real .xlsx, scope
   eq([ps.status, ps.headers.get('content-type')], [200, XLSX], 'pilot schools exported');
   assert(/filename="pilot-schools-\d{4}-\d{12}\.xlsx"/.test(ps.headers.get('content-disposition')), 'a download');
   const prow = readSheet(ps.data);
-  eq(prow[0], ['序号', '年度', '学校标识码', '学校名称', '所在城市', '审核通过申报数', '审核通过的试点证书'], 'header');
+  // 2026-12-02: with the 省份 column (ops' export spans provinces)
+  eq(prow[0], ['序号', '年度', '学校标识码', '学校名称', '省份', '所在城市', '审核通过申报数', '审核通过的试点证书'], 'header');
   const mine = prow.find((x) => x[2] === A.code);
-  eq([mine[3], mine[4], mine[5]], [A.name, '石家庄市', '1'], 'A\'s row');
-  assert(mine[6].includes(`${certs[0].name}（${certs[0].level}）`), `its certificate with the level: ${mine[6]}`);
+  eq([mine[3], mine[4], mine[5], mine[6]], [A.name, '河北省', '石家庄市', '1'], 'A\'s row');
+  assert(mine[7].includes(`${certs[0].name}（${certs[0].level}）`), `its certificate with the level: ${mine[7]}`);
+  const national = readSheet((await (await as('ops')).get(`/api/admin/pilot-schools.xlsx?year=${year}`)).data);
+  eq(national.find((x) => x[2] === A.code)[4], '河北省', 'ops\' national export names each school\'s province');
+  assert(national.slice(1).every((x) => /省|市|自治区/.test(x[4])), 'every row has its province');
   const api = (await prov.get(`/api/admin/pilot-schools?year=${year}`)).data;
   eq(prow.length - 1, api.total, 'as many rows as the list');
   const gd = readSheet((await (await as('province44')).get(`/api/admin/pilot-schools.xlsx?year=${year}`)).data);
