@@ -233,6 +233,20 @@ local IMPORT_COLUMNS = {
 }
 local TEMPLATE_HEADER = { "学校标识码", "学校名称", "所在城市", "办学类型", "省份", "主管部门", "办学性质" }
 
+-- The template's example row is marked in its first two cells ("示例：
+-- 4113010001", "示例职业技术学院（…）"): a row whose 学校标识码 or 学校名称
+-- begins with 示例 is never imported (2026-12-02: a template filled in below
+-- the example, the example left, imported 示例职业技术学院 as a school).
+-- A real 学校标识码 is ten digits, so no school's row looks like one.
+local SAMPLE_MARK = "示例"
+local function is_sample(r, col)
+  for _, k in ipairs({ "code", "name" }) do
+    local v = col[k] and r.cells[col[k]]
+    if v and util.trim(v):sub(1, #SAMPLE_MARK) == SAMPLE_MARK then return true end
+  end
+  return false
+end
+
 -- The rows of an upload: a .xlsx body (by its type or its ZIP signature),
 -- a text/csv body, or JSON {csv}. Returns the header and the data rows
 -- (arrays of strings), each with the number it has in the file.
@@ -307,11 +321,12 @@ local function import_schools(ctx)
                { { field = "csv", code = "missing_column", message = "文件缺少列 " .. cn[k] .. "（" .. k .. "）" } })
     end
   end
-  local list = {}
+  local list, samples = {}, {}
   for _, r in ipairs(records) do
     local blank = true
     for _, v in ipairs(r.cells) do if util.trim(v) ~= "" then blank = false end end
-    if not blank then list[#list + 1] = r end
+    if is_sample(r, col) then samples[#samples + 1] = r
+    elseif not blank then list[#list + 1] = r end
   end
   if #list > 5000 then web.fail(413, "too_large", "一次最多导入 5000 行") end
   local refused, clean, seen, report = {}, {}, {}, {}
@@ -349,10 +364,21 @@ local function import_schools(ctx)
     report[#report + 1] = { row = row, code = cell(r, "code") or "", name = cell(r, "name") or "",
                             ok = reason == nil, result = reason and "未通过" or "可导入", reason = reason or "" }
   end
+  if #list == 0 and #samples > 0 then
+    local m = "文件中只有模板的示例行，请在示例行下方填写要导入的院校（示例行不会导入）"
+    web.fail(422, "validation_failed", m, { { field = "csv", code = "only_sample", message = m } })
+  end
   if #list == 0 then
     web.fail(422, "validation_failed", "文件中没有院校数据",
              { { field = "csv", code = "empty", message = "文件中没有院校数据" } })
   end
+  -- the template's example rows, reported as skipped, in the file's order
+  for _, r in ipairs(samples) do
+    local c, n = col.code and r.cells[col.code], col.name and r.cells[col.name]
+    report[#report + 1] = { row = r.n, code = util.trim(c or ""), name = util.trim(n or ""), ok = true,
+                            skipped = true, result = "已跳过", reason = "模板示例行，不导入" }
+  end
+  table.sort(report, function(x, y) return x.row < y.row end)
   if #refused > 0 then
     return 422, { error = { code = "import_refused", message = "有 " .. #refused .. " 行未通过校验，未导入任何数据" },
                   imported = 0, refused = refused, rows = report }
@@ -370,7 +396,7 @@ local function import_schools(ctx)
         province = s_.province_code, city = s_.city_code, detail = { code = s_.code, name = s_.name } })
     end
   end)
-  for _, r in ipairs(report) do r.result = "已导入" end
+  for _, r in ipairs(report) do if not r.skipped then r.result = "已导入" end end
   return 200, { imported = #clean, refused = json.array(), rows = report }
 end
 
@@ -383,7 +409,8 @@ local function import_template(ctx)
                         ORDER BY c.code LIMIT 1]], a.role == "city" and a.city_code or nil,
                      a.role ~= "ops" and a.province_code or nil) or { name = "石家庄市", province = "河北省" }
   return xlsx_answer(ctx, "school-import-template", "院校导入模板", TEMPLATE_HEADER, {
-    { "4113010001", "示例职业技术学院", city.name, "高职", city.province, "省教育厅", "公办" },
+    { SAMPLE_MARK .. "：4113010001", SAMPLE_MARK .. "职业技术学院（本行为示例，导入时跳过，请在下方填写）",
+      city.name, "高职", city.province, "省教育厅", "公办" },
   }, { 14, 30, 12, 10, 10, 16, 10 })
 end
 

@@ -319,6 +319,33 @@ test('import: an .xlsx with Chinese headers, the city by name or code, a per-row
   fails(await upload(city, '/api/admin/schools/import', xlsxFile(['名称'], [['x']]), XLSX), 422, 'validation_failed', 'csv', 'missing_column');
 });
 
+// 2026-12-02: the template's example row was imported as a real school when the
+// template was filled in below it (or uploaded as it is).
+test('import: the template\'s example row is never imported: alone it is refused, beside real rows it is skipped and reported', async () => {
+  const city = await as('city1301');
+  const tpl = await city.get('/api/admin/schools/import-template.xlsx');
+  const [header, sample] = readSheet(tpl.data);
+  assert(sample[0].startsWith('示例') && sample[1].startsWith('示例') && sample[1].includes('导入时跳过'),
+    `the example row says what it is: ${sample}`);
+  const before = sql("SELECT count(*) AS n FROM schools WHERE name LIKE '示例%'")[0].n;
+  fails(await upload(city, '/api/admin/schools/import', tpl.data, XLSX), 422, 'validation_failed', 'csv', 'only_sample');
+  const a = newCode();
+  const filled = xlsxFile(header, [sample, [a, '导入己职业学院', '石家庄市', '高职', '', '', '']]);
+  const r = await upload(city, '/api/admin/schools/import', filled, XLSX);
+  eq([r.status, r.data.imported], [200, 1], 'the real row imported, the example skipped');
+  eq(r.data.rows.map((x) => [x.row, x.ok, x.result]), [[2, true, '已跳过'], [3, true, '已导入']], 'both reported, in file order');
+  assert(r.data.rows[0].reason.includes('示例'), `the reason: ${r.data.rows[0].reason}`);
+  eq(sql("SELECT count(*) AS n FROM schools WHERE name LIKE '示例%'")[0].n, before, 'no 示例 school in the master list');
+  eq(sql('SELECT name FROM schools WHERE code = ?', a).map((x) => x.name), ['导入己职业学院'], 'the real one is');
+  // the example typed over (a real code and name) is a real row
+  const b = newCode();
+  const over = await upload(city, '/api/admin/schools/import', xlsxFile(header, [[b, '导入庚学院', ...sample.slice(2)]]), XLSX);
+  eq([over.status, over.data.imported], [200, 1], 'an example row typed over imports');
+  // CSV alike
+  const csv = await city.post('/api/admin/schools/import', { csv: `${header.join(',')}\n${sample.join(',')}\n` });
+  fails(csv, 422, 'validation_failed', 'csv', 'only_sample');
+});
+
 // ---- ops: admin accounts and bound phones ---------------------------------------
 
 test('ops: creates city and province admin accounts (password by SMS, changed at first login); bad input changes nothing', async () => {
