@@ -427,7 +427,8 @@ local function present_plan(p, now)
 end
 
 local PLAN_SQL = [[SELECT p.*, pr.name AS province_name,
-  (SELECT count(*) FROM declarations d WHERE d.plan_id = p.id) AS declarations
+  (SELECT count(*) FROM declarations d WHERE d.plan_id = p.id) AS declarations,
+  (SELECT count(*) FROM declarations d WHERE d.plan_id = p.id AND d.status <> 'draft') AS submitted
   FROM plans p JOIN provinces pr ON pr.code = p.province_code]]
 
 local function scoped_plan(ctx, id)
