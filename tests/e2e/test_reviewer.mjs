@@ -144,6 +144,15 @@ test('ops: the certificate dialog shows its majors by name and finds 建筑工�
   await page.keyboard.type('建筑工程技术');
   const option = page.locator('.el-select-dropdown__item:visible:not(.is-selected)', { hasText: /^建筑工程技术（/ }).first();
   await option.waitFor();
+  // 2026-12-02: the exact name first (the certificate's chosen majors came before it)
+  await page.waitForFunction(() => {
+    const first = [...document.querySelectorAll('.el-select-dropdown__item')].find((el) => el.offsetParent !== null);
+    return first && first.textContent.trim().startsWith('建筑工程技术（');
+  });
+  const shown = (await page.locator('.el-select-dropdown__item:visible').allTextContents()).map((t) => t.trim());
+  const kind = (t) => (t.startsWith('建筑工程技术（') ? 0 : t.startsWith('建筑工程技术') ? 1 : t.includes('建筑工程技术') ? 2 : 3);
+  const kinds = shown.map(kind);
+  eq(kinds, [...kinds].sort((a, b) => a - b), `exact, then prefix, then contains, then the chosen ones: ${shown.slice(0, 6)}`);
   await s.shot('major-found');
   const label = await option.textContent();
   const code = /（(\d{6}K?)，/.exec(label)[1];
