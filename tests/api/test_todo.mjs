@@ -187,6 +187,9 @@ test('stats: 申报总数 counts submitted declarations as the city chart does, 
   const st = (await prov.get(`/api/admin/plans/${pid}/stats`)).data;
   eq([st.declared, st.drafts, st.by_status.pending, st.by_status.draft], [2, 1, 2, 1], 'two declared, one draft');
   eq(st.by_city.reduce((n, x) => n + x.count, 0), st.declared, 'the cities add up to 申报总数');
+  // the plan list says which plans have something to draw (申报统计 opens on the newest of them)
+  const listed = (await (await as('ops')).get('/api/admin/plans')).data.find((p) => p.id === pid);
+  eq([listed.declarations, listed.submitted], [3, st.declared], 'the plan carries its submitted count beside all declarations');
   eq(st.by_certificate.reduce((n, x) => n + x.count, 0), st.declared, 'the certificates too');
   assert(st.by_certificate.every((x) => /（(初级|中级|高级)）$/.test(x.name)), `certificate names carry the level: ${st.by_certificate.map((x) => x.name)}`);
   const years = (await prov.get('/api/admin/stats/years')).data.items;
