@@ -9,6 +9,8 @@
 import { test, assert, eq } from '../lib/harness.mjs';
 import { session, apiAs as login, srv, waitText } from './ctx.mjs';
 import { Client } from '../lib/server.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const clients = new Map();
 async function apiAs(user) {
@@ -230,7 +232,10 @@ test('walkthrough: on a phone (390 px) the majors of the form are cards with ful
   await waitText(page, '.attach-hint', '10 MB（10,485,760 字节）');
   const over = Buffer.alloc(10 * 1024 * 1024 + 1, 7);
   Buffer.from('%PDF-1.4\n').copy(over);
-  await page.setInputFiles('.attach-input', { name: '超大.pdf', mimeType: 'application/pdf', buffer: over });
+  // from a file on disk: a 10 MiB buffer sent through the protocol is slow on a busy machine
+  const bigPath = join(srv.dir, '超大.pdf');
+  writeFileSync(bigPath, over);
+  await page.setInputFiles('.attach-input', bigPath, { timeout: 60000 });
   await waitText(page, '.el-message--error', '附件不能超过 10 MB（10,485,760 字节）');
   eq((await school.get(`/api/declarations/${id}`)).data.attachments.length, 0, 'nothing uploaded');
   eq((await school.del(`/api/declarations/${id}`)).status, 200, 'cleaned up');
