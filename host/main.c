@@ -31,7 +31,8 @@ static const char USAGE[] =
     "usage: host COMMAND [options]\n"
     "\n"
     "commands:\n"
-    "  serve [--port 8080] [--threads 128]  serve the API and the pages\n"
+    "  serve [--port 8080] [--threads 128] [--watch-rules]\n"
+    "                                       serve the API and the pages\n"
     "  migrate                              apply pending schema/ migrations\n"
     "  seed [--demo]                        load reference data (and demo "
     "data)\n"
@@ -45,6 +46,10 @@ static const char USAGE[] =
     "  rules check FILE...                  load rule files in the sandbox\n"
     "  rules test [DIR]                     run rule cases (default "
     "tests/rules)\n"
+    "  rules versions --province P          the province's stored versions\n"
+    "  rules push --province P FILE [--note N]  store a draft, print its id\n"
+    "  rules publish --province P --id N    put a version in force\n"
+    "  rules export --province P [--out DIR]  write the version in force\n"
     "\n"
     "options for every command:\n"
     "  --db PATH      SQLite file (default data/platform.db)\n"
@@ -95,18 +100,32 @@ static int migrate(char *err, size_t errlen, int quiet) {
   return 0;
 }
 
-static int serve(int port, int threads) {
+/* Runs func of scripts/rules_store.lua in the main thread's state. */
+static int store_run(lua_State *L, const char *func, int watch) {
+  char flag[] = "--watch-rules", *argv[] = {flag, NULL};
+  return vm_run(L, "rules_store", func, watch ? 1 : 0, argv);
+}
+
+static int serve(int port, int threads, int watch) {
   char err[1024];
   sigset_t set;
   int sig, running = 1;
   struct timespec tick = {1, 0};
+  lua_State *L;
 
   if (migrate(err, sizeof err, 1) != 0) {
     fprintf(stderr, "host: %s\n", err);
     return 1;
   }
-  if (rules_init(vm_paths.rules, err, sizeof err) != RULES_OK) {
-    fprintf(stderr, "host: rules: %s\n", err);
+  /* The main thread's own state installs the stored rules at start, on
+   * SIGHUP and when another process publishes (rules_store.tick). */
+  if (!(L = vm_new(1, err, sizeof err))) {
+    fprintf(stderr, "host: %s\n", err);
+    return 1;
+  }
+  if (store_run(L, "boot", watch) != 0) {
+    fprintf(stderr, "host: rules: no rule set could be installed\n");
+    lua_close(L);
     return 1;
   }
   {
@@ -122,28 +141,19 @@ static int serve(int port, int threads) {
   signal(SIGPIPE, SIG_IGN);
   if (http_start(port, threads, err, sizeof err) != HTTP_OK) {
     fprintf(stderr, "host: %s\n", err);
+    lua_close(L);
     return 1;
   }
-  fprintf(stderr, "host: serving http://localhost:%d/ (db %s, rules %s)\n",
-          port, vm_paths.db, vm_paths.rules);
+  fprintf(stderr, "host: serving http://localhost:%d/ (db %s, rules %s%s)\n",
+          port, vm_paths.db, vm_paths.rules, watch ? ", watched" : "");
   while (running) {
     sig = sigtimedwait(&set, NULL, &tick);
-    if (sig == SIGHUP) {
-      int rc = rules_reload(err, sizeof err);
-      if (rc == RULES_OK || rc == RULES_PARTIAL)
-        fprintf(stderr, "rules: reloaded on SIGHUP, generation %ld%s%s\n",
-                rules_generation(), rc == RULES_PARTIAL ? "; refused: " : "",
-                rc == RULES_PARTIAL ? err : "");
-      else if (rc == RULES_UNCHANGED)
-        fprintf(stderr, "rules: SIGHUP, sources unchanged\n");
-      else
-        fprintf(stderr, "rules: reload refused, keeping the set in force: %s\n",
-                err);
-    } else if (sig == SIGTERM || sig == SIGINT) {
+    if (sig == SIGHUP)
+      store_run(L, "reload", watch);
+    else if (sig == SIGTERM || sig == SIGINT)
       running = 0;
-    } else if (sig < 0 && errno == EAGAIN) {
-      rules_poll();
-    }
+    else if (sig < 0 && errno == EAGAIN)
+      store_run(L, "tick", watch);
   }
   fprintf(stderr, "host: stopping, finishing requests in flight\n");
   /* A second SIGTERM or SIGINT ends the process at once, and so does the
@@ -154,6 +164,7 @@ static int serve(int port, int threads) {
   pthread_sigmask(SIG_UNBLOCK, &set, NULL);
   alarm(60);
   http_stop();
+  lua_close(L);
   rules_shutdown();
   fprintf(stderr, "host: stopped\n");
   return 0;
@@ -180,7 +191,8 @@ static int run_script(const char *module, const char *func, int argc,
 
 static int rules_cmd(int argc, char **argv) {
   char err[2048];
-  if (argc < 1) return usage("rules: check or test?");
+  if (argc < 1)
+    return usage("rules: check, test, versions, push, publish or export?");
   if (strcmp(argv[0], "check") == 0) {
     if (argc < 2) return usage("rules check: which files?");
     if (rules_check_files(argc - 1, argv + 1, vm_paths.rules, err,
@@ -198,7 +210,10 @@ static int rules_cmd(int argc, char **argv) {
     }
     return run_script("rules_test", "main", argc - 1, argv + 1, 0);
   }
-  return usage("rules: check or test?");
+  if (!strcmp(argv[0], "versions") || !strcmp(argv[0], "push") ||
+      !strcmp(argv[0], "publish") || !strcmp(argv[0], "export"))
+    return run_script("rules_store", "cli", argc, argv, 1);
+  return usage("rules: check, test, versions, push, publish or export?");
 }
 
 int main(int argc, char **argv) {
@@ -252,8 +267,9 @@ int main(int argc, char **argv) {
   }
   cmd = rest[0];
   if (!strcmp(cmd, "serve")) {
-    if (nrest > 1) return usage("serve: unexpected argument");
-    return serve(port, threads);
+    int watch = nrest == 2 && !strcmp(rest[1], "--watch-rules");
+    if (nrest > 1 && !watch) return usage("serve: unexpected argument");
+    return serve(port, threads, watch);
   }
   if (!strcmp(cmd, "migrate")) {
     char err[1024];
@@ -262,7 +278,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "host: %s\n", err);
       return 1;
     }
-    return 0;
+    /* every rule file of the directory is a province's version 1 */
+    return run_script("rules_store", "baseline_cli", 0, NULL, 1);
   }
   if (!strcmp(cmd, "seed"))
     return run_script("cli", "seed", nrest - 1, rest + 1, 1);

@@ -41,7 +41,15 @@ typedef struct rules_src {
     char *chunkname; /* "13.lua" or, for `rules check`, the path; owned */
     char *text;      /* owned */
     size_t len;
+    long version_id; /* the stored version (0: a file of a directory) */
   } files[RULES_MAX_FILES];
+  /* Provinces whose source did not load when the set was installed:
+   * their calls fail (closed), never fall back to the defaults. */
+  int nbroken;
+  struct {
+    char name[16];
+    char err[512];
+  } broken[RULES_MAX_FILES];
   char version[17]; /* FNV-1a 64 of names and texts: the set's key */
   long generation;
   time_t loaded_at;
@@ -51,18 +59,9 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t g_reload_lock =
     PTHREAD_MUTEX_INITIALIZER; /* one at a time */
 static rules_src *g_src;       /* in force; guarded by g_lock */
-static char g_dir[1024];
+static char g_dir[1024]; /* rules_init's directory, if any */
 static char g_last_error[1024]; /* guarded by g_lock */
 static char g_last_file[16];    /* the set g_last_error is about */
-/* The last set that failed to load, and how: asked again for the same
- * files, a reload answers that at once instead of trying them again (a
- * file that runs into the deadline would otherwise cost every reload a
- * second under the reload lock, and requests queued there hold the
- * server's threads). Guarded by g_reload_lock. */
-static char g_failed_version[17];
-static int g_failed_rc;
-static char g_failed_err[1024];
-static char g_signature[64]; /* poll signature; main thread */
 static atomic_long g_generation;
 static atomic_long g_failures;
 
@@ -281,7 +280,7 @@ done:
   return rc;
 }
 
-/* ---- loading and reloading ------------------------------------------ */
+/* ---- installing ------------------------------------------------------ */
 
 /* The set an error message is about: the stem of its "NN.lua:" prefix. */
 static void error_file(const char *err, char *stem, size_t stemlen) {
@@ -291,182 +290,88 @@ static void error_file(const char *err, char *stem, size_t stemlen) {
     snprintf(stem, stemlen, "%.*s", (int)(dot - err), err);
 }
 
-/* Puts the text of file name in force back into s (or, for a file the
- * set in force lacks, drops it from s). Returns 1 if s changed. */
-static int src_fallback(rules_src *s, const char *name) {
-  int i, k;
-  char *text = NULL;
-  size_t len = 0;
+/* Is err about the evaluator pool rather than the sources? */
+static int pool_error(const char *err) {
+  return strstr(err, "no evaluator came free") ||
+         strstr(err, "cannot start an evaluator") || strstr(err, "socketpair");
+}
+
+/* Moves the province file name out of s into its broken list, with err.
+ * Returns 0 when it cannot (the defaults, or no such file). */
+static int src_break(rules_src *s, const char *name, const char *err) {
+  int i;
+  if (strcmp(name, "default") == 0) return 0;
   for (i = 0; i < s->nfiles && strcmp(s->files[i].name, name) != 0; i++)
     ;
-  if (i == s->nfiles) return 0;
-  pthread_mutex_lock(&g_lock);
-  for (k = 0; g_src && k < g_src->nfiles; k++)
-    if (strcmp(g_src->files[k].name, name) == 0) {
-      len = g_src->files[k].len;
-      if ((text = malloc(len + 1))) {
-        memcpy(text, g_src->files[k].text, len);
-        text[len] = '\0';
-      }
-      break;
-    }
-  pthread_mutex_unlock(&g_lock);
-  if (text) {
-    free(s->files[i].text);
-    s->files[i].text = text;
-    s->files[i].len = len;
-  } else if (strcmp(name, "default") == 0) {
-    return 0; /* no set without the defaults */
-  } else {
-    free(s->files[i].name);
-    free(s->files[i].chunkname);
-    free(s->files[i].text);
-    memmove(&s->files[i], &s->files[i + 1],
-            (size_t)(s->nfiles - i - 1) * sizeof s->files[0]);
-    s->nfiles--;
-  }
+  if (i == s->nfiles || s->nbroken == RULES_MAX_FILES) return 0;
+  snprintf(s->broken[s->nbroken].name, sizeof s->broken[0].name, "%s", name);
+  snprintf(s->broken[s->nbroken].err, sizeof s->broken[0].err, "%s", err);
+  s->nbroken++;
+  free(s->files[i].name);
+  free(s->files[i].chunkname);
+  free(s->files[i].text);
+  memmove(&s->files[i], &s->files[i + 1],
+          (size_t)(s->nfiles - i - 1) * sizeof s->files[0]);
+  s->nfiles--;
   src_version(s);
   return 1;
 }
 
-/* Loads s; when a province's file is at fault, that province keeps the
- * file in force (one province's broken file must not hold back the
- * others' changes) and the first such error goes to partial. Returns
- * RULES_OK, or an error when no province's change is left to apply. */
-static int try_set_fallback(rules_src *s, char *err, size_t errlen,
-                            char *partial, size_t partlen) {
-  int rc, tries, same;
+/* Loads s in an evaluator; a province whose source fails is moved to the
+ * broken list (its calls fail closed) and the rest loaded again. Returns
+ * RULES_OK, or an error (the defaults failed, or the pool did). */
+static int probe_set(rules_src *s, char *err, size_t errlen) {
   char file[16];
-  for (tries = 0; tries < RULES_MAX_FILES; tries++) {
+  int rc, tries;
+  for (tries = 0; tries <= RULES_MAX_FILES; tries++) {
     if ((rc = try_set(s, err, errlen)) == RULES_OK) return RULES_OK;
     error_file(err, file, sizeof file);
-    if (!file[0] || strstr(err, "no evaluator came free")) return rc;
-    if (!partial[0]) snprintf(partial, partlen, "%s", err);
-    if (!src_fallback(s, file)) break;
-    pthread_mutex_lock(&g_lock);
-    same = g_src && strcmp(g_src->version, s->version) == 0;
-    pthread_mutex_unlock(&g_lock);
-    if (same) break; /* nothing but the refused files changed */
+    if (!file[0] || pool_error(err) || !src_break(s, file, err)) return rc;
   }
-  snprintf(err, errlen, "%s", partial[0] ? partial : err);
   return rc;
 }
 
-/* Reloads are serialised: two at once could publish different sets under
- * one generation number, and a worker would never notice the second. */
-static int reload_locked(char *err, size_t errlen) {
-  rules_src *s = NULL, *old;
-  char partial[1024] = "", read_version[sizeof s->version];
-  int rc;
-  if ((rc = src_read_dir(g_dir, &s, err, errlen)) != RULES_OK) goto fail;
-  pthread_mutex_lock(&g_lock);
-  rc = g_src && strcmp(g_src->version, s->version) == 0;
-  pthread_mutex_unlock(&g_lock);
-  if (rc) {
-    src_release(s);
-    pthread_mutex_lock(&g_lock);
-    g_last_error[0] = '\0';
-    g_last_file[0] = '\0';
-    pthread_mutex_unlock(&g_lock);
-    return RULES_UNCHANGED;
-  }
-  if (strcmp(g_failed_version, s->version) == 0) {
-    src_release(s);
-    snprintf(err, errlen, "%s", g_failed_err);
-    return g_failed_rc;
-  }
-  snprintf(read_version, sizeof read_version, "%s", s->version);
-  if ((rc = try_set_fallback(s, err, errlen, partial, sizeof partial)) !=
-      RULES_OK) {
-    /* the files' fault, not a busy or failing pool's */
-    if (!strstr(err, "no evaluator came free") &&
-        !strstr(err, "cannot start an evaluator") &&
-        !strstr(err, "socketpair")) {
-      /* the sources as read, not as the fallback left them */
-      snprintf(g_failed_version, sizeof g_failed_version, "%s", read_version);
-      snprintf(g_failed_err, sizeof g_failed_err, "%s", err);
-      g_failed_rc = rc;
-    }
-    src_release(s);
-    goto fail;
-  }
+/* Makes s (probed) the set in force. generation > 0 is the stored rules'
+ * generation; 0 takes the next one. Takes over the caller's reference. */
+static void swap_in(rules_src *s, long generation) {
+  rules_src *old;
   s->loaded_at = time(NULL);
   pthread_mutex_lock(&g_lock);
-  s->generation = atomic_load(&g_generation) + 1;
+  s->generation =
+      generation > 0 ? generation : atomic_load(&g_generation) + 1;
   old = g_src;
   g_src = s;
-  /* a province whose file was refused keeps its last good one: say so */
-  snprintf(g_last_error, sizeof g_last_error, "%s", partial);
-  error_file(partial, g_last_file, sizeof g_last_file);
+  if (s->nbroken)
+    snprintf(g_last_error, sizeof g_last_error, "%s", s->broken[0].err);
+  else
+    g_last_error[0] = '\0';
+  snprintf(g_last_file, sizeof g_last_file, "%s",
+           s->nbroken ? s->broken[0].name : "");
   atomic_store(&g_generation, s->generation);
   pthread_mutex_unlock(&g_lock);
   src_release(old);
-  if (partial[0]) snprintf(err, errlen, "%s", partial);
-  return partial[0] ? RULES_PARTIAL : RULES_OK;
-fail:
-  pthread_mutex_lock(&g_lock);
-  snprintf(g_last_error, sizeof g_last_error, "%s", err);
-  error_file(err, g_last_file, sizeof g_last_file);
-  pthread_mutex_unlock(&g_lock);
-  return rc;
 }
 
-int rules_reload(char *err, size_t errlen) {
+/* Installs the files of dir (the command line and the REPL without a
+ * database; the server installs stored versions through rules.install). */
+static int install_dir(char *err, size_t errlen) {
+  rules_src *s = NULL;
   int rc;
   pthread_mutex_lock(&g_reload_lock);
-  rc = reload_locked(err, errlen);
+  if ((rc = src_read_dir(g_dir, &s, err, errlen)) == RULES_OK &&
+      (rc = probe_set(s, err, errlen)) == RULES_OK) {
+    swap_in(s, 0);
+    s = NULL;
+  }
   pthread_mutex_unlock(&g_reload_lock);
+  src_release(s);
   return rc;
-}
-
-/* A string that changes when any rule file's name, size or mtime does. */
-static void dir_signature(char *out, size_t outlen) {
-  DIR *d = opendir(g_dir);
-  struct dirent *e;
-  struct stat st;
-  uint64_t h = 1469598103934665603ull;
-  char stem[16], path[2048];
-  if (!d) {
-    snprintf(out, outlen, "missing");
-    return;
-  }
-  while ((e = readdir(d))) {
-    const char *p;
-    if (!rule_file_name(e->d_name, stem, sizeof stem)) continue;
-    snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-    if (stat(path, &st) != 0) continue;
-    for (p = e->d_name; *p; p++)
-      h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    /* order-independent: add per-file mixes */
-    h += (uint64_t)st.st_size * 31u + (uint64_t)st.st_mtim.tv_sec * 1000003u +
-         (uint64_t)st.st_mtim.tv_nsec;
-  }
-  closedir(d);
-  snprintf(out, outlen, "%016llx", (unsigned long long)h);
 }
 
 int rules_init(const char *dir, char *err, size_t errlen) {
   snprintf(g_dir, sizeof g_dir, "%s", dir);
-  dir_signature(g_signature, sizeof g_signature);
   atomic_store(&g_generation, 0);
-  return rules_reload(err, errlen) == RULES_OK ? RULES_OK : RULES_ERR_LOAD;
-}
-
-int rules_poll(void) {
-  char sig[64], err[1024];
-  int rc;
-  dir_signature(sig, sizeof sig);
-  if (strcmp(sig, g_signature) == 0) return RULES_UNCHANGED;
-  snprintf(g_signature, sizeof g_signature, "%s", sig);
-  rc = rules_reload(err, sizeof err);
-  if (rc == RULES_OK || rc == RULES_PARTIAL)
-    fprintf(stderr, "rules: reloaded after a file change, generation %ld%s%s\n",
-            rules_generation(), rc == RULES_PARTIAL ? "; refused: " : "",
-            rc == RULES_PARTIAL ? err : "");
-  else if (rc != RULES_UNCHANGED)
-    fprintf(stderr, "rules: reload refused, keeping the set in force: %s\n",
-            err);
-  return rc;
+  return install_dir(err, errlen) == RULES_OK ? RULES_OK : RULES_ERR_LOAD;
 }
 
 long rules_generation(void) {
@@ -530,6 +435,8 @@ int rules_check_files(int n, char **files, const char *fallback_dir, char *err,
 /* A state's buffers for requests and replies, freed with the state. */
 typedef struct call_bufs {
   wire_buf req, reply, load;
+  rules_src *pinned; /* the set this state's calls use, referenced; NULL:
+                        the set in force at each call */
 } call_bufs;
 
 static const char *const BUFS_MT = "host.rules.bufs";
@@ -539,6 +446,8 @@ static int l_bufs_gc(lua_State *L) {
   wire_free(&b->req);
   wire_free(&b->reply);
   wire_free(&b->load);
+  src_release(b->pinned);
+  b->pinned = NULL;
   return 0;
 }
 
@@ -553,6 +462,7 @@ static call_bufs *state_bufs(lua_State *L) {
   wire_init(&b->req, RULES_ARG_MAX);
   wire_init(&b->reply, EV_REPLY_MAX);
   wire_init(&b->load, EV_REQUEST_MAX);
+  b->pinned = NULL;
   luaL_setmetatable(L, BUFS_MT);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &BUFS_KEY);
   return b;
@@ -566,6 +476,25 @@ static rules_src *src_in_force(void) {
   if (s) s->refs++;
   pthread_mutex_unlock(&g_lock);
   return s;
+}
+
+/* The set a call of this state uses, referenced (caller releases). */
+static rules_src *src_for_call(call_bufs *b) {
+  if (b->pinned) {
+    pthread_mutex_lock(&g_lock);
+    b->pinned->refs++;
+    pthread_mutex_unlock(&g_lock);
+    return b->pinned;
+  }
+  return src_in_force();
+}
+
+/* The error a broken province's calls fail with, or NULL. */
+static const char *broken_error(const rules_src *s, const char *prov) {
+  int i;
+  for (i = 0; i < s->nbroken; i++)
+    if (strcmp(s->broken[i].name, prov) == 0) return s->broken[i].err;
+  return NULL;
 }
 
 /* Sends the call in b->req, loading s there first if the evaluator lacks
@@ -709,8 +638,16 @@ static int l_rules_call(lua_State *L) {
 
   if (strlen(prov) >= 16 || strlen(name) >= 64)
     return luaL_error(L, "rules: bad province or entry name");
-  if (!(s = src_in_force()))
+  if (!(s = src_for_call(b)))
     return luaL_error(L, "rules: no rule set is loaded");
+  if (broken_error(s, prov)) {
+    snprintf(err, sizeof err, "%s", broken_error(s, prov));
+    src_release(s);
+    atomic_fetch_add(&g_failures, 1);
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
   wire_reset(&b->req, RULES_ARG_MAX, 200000);
   rc = wire_frame_begin(&b->req);
   if (rc == WIRE_OK) rc = wire_put_u8(&b->req, 'C');
@@ -749,60 +686,267 @@ static int l_rules_call(lua_State *L) {
   return 2;
 }
 
-/* rules.version() -> the hex version of the set in force */
-static int l_rules_version(lua_State *L) {
-  char version[17] = "";
+/* ---- sets from Lua ---------------------------------------------------- */
+
+static const char *const SET_MT = "host.rules.set";
+
+/* Reads {{name, text, version_id [, chunkname]}...} at idx (the defaults
+ * first) into a new set. Raises on a malformed table. */
+static rules_src *src_from_lua(lua_State *L, int idx) {
+  rules_src *s;
+  lua_Integer i, n;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  n = luaL_len(L, idx);
+  if (n < 1 || n > RULES_MAX_FILES)
+    luaL_error(L, "rules: a set has 1 to %d files", RULES_MAX_FILES);
+  if (!(s = calloc(1, sizeof *s))) luaL_error(L, "rules: out of memory");
+  s->refs = 1;
+  for (i = 1; i <= n; i++) {
+    const char *name, *text, *chunk;
+    size_t len;
+    char stem[16], file[24];
+    lua_geti(L, idx, i);
+    if (!lua_istable(L, -1)) goto bad;
+    lua_getfield(L, -1, "name");
+    lua_getfield(L, -2, "text");
+    lua_getfield(L, -3, "version_id");
+    lua_getfield(L, -4, "chunkname");
+    name = lua_tostring(L, -4);
+    text = lua_tolstring(L, -3, &len);
+    chunk = lua_tostring(L, -1);
+    snprintf(file, sizeof file, "%s.lua", name ? name : "");
+    if (!name || !text || len > RULES_MAX_SOURCE || strlen(name) >= 16 ||
+        !rule_file_name(file, stem, sizeof stem) ||
+        (i == 1) != (strcmp(name, "default") == 0))
+      goto bad;
+    s->files[s->nfiles].name = strdup(name);
+    s->files[s->nfiles].chunkname = strdup(chunk ? chunk : file);
+    s->files[s->nfiles].text = malloc(len + 1);
+    if (s->files[s->nfiles].text) {
+      memcpy(s->files[s->nfiles].text, text, len);
+      s->files[s->nfiles].text[len] = '\0';
+    }
+    s->files[s->nfiles].len = len;
+    s->files[s->nfiles].version_id = (long)lua_tointeger(L, -2);
+    s->nfiles++;
+    lua_pop(L, 5);
+    if (!s->files[s->nfiles - 1].name || !s->files[s->nfiles - 1].chunkname ||
+        !s->files[s->nfiles - 1].text) {
+      src_release(s);
+      luaL_error(L, "rules: out of memory");
+    }
+  }
+  src_version(s);
+  return s;
+bad:
+  src_release(s);
+  luaL_error(L, "rules: file %d must be {name = \"default\" first, then "
+                "two-digit province codes, text = source}", (int)i);
+  return NULL;
+}
+
+/* Pushes s as a set handle (taking over the caller's reference). */
+static void push_set(lua_State *L, rules_src *s) {
+  rules_src **u = lua_newuserdatauv(L, sizeof *u, 0);
+  *u = s;
+  luaL_setmetatable(L, SET_MT);
+}
+
+static int l_set_gc(lua_State *L) {
+  rules_src **u = luaL_checkudata(L, 1, SET_MT);
+  src_release(*u);
+  *u = NULL;
+  return 0;
+}
+
+/* Pushes the broken provinces of s: {{province, error}...}. */
+static void push_broken(lua_State *L, const rules_src *s) {
+  int i;
+  lua_createtable(L, s->nbroken, 0);
+  for (i = 0; i < s->nbroken; i++) {
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, s->broken[i].name);
+    lua_setfield(L, -2, "province");
+    lua_pushstring(L, s->broken[i].err);
+    lua_setfield(L, -2, "error");
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+/* rules.load(files) -> set, broken | nil, message
+ * Loads and probes a set in an evaluator, without putting it in force:
+ * a candidate to call with rules.using. broken lists the provinces whose
+ * source did not load (their calls fail). */
+static int l_rules_load(lua_State *L) {
+  rules_src *s = src_from_lua(L, 1);
+  char err[1024];
+  if (probe_set(s, err, sizeof err) != RULES_OK) {
+    src_release(s);
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  push_set(L, s);
+  push_broken(L, s);
+  return 2;
+}
+
+/* rules.install(files [, generation]) -> true, broken | nil, message
+ * Loads and probes the set, then makes it the set in force: calls after
+ * this return use it; a state pinned to the old set keeps it until it
+ * unpins (a request never sees two sets). Installs are serialised. */
+static int l_rules_install(lua_State *L) {
+  rules_src *s = src_from_lua(L, 1);
+  long generation = (long)luaL_optinteger(L, 2, 0);
+  char err[1024];
+  int rc;
+  pthread_mutex_lock(&g_reload_lock);
+  rc = probe_set(s, err, sizeof err);
+  if (rc == RULES_OK) {
+    pthread_mutex_lock(&g_lock);
+    s->refs++; /* for push_broken below */
+    pthread_mutex_unlock(&g_lock);
+    swap_in(s, generation);
+  }
+  pthread_mutex_unlock(&g_reload_lock);
+  if (rc != RULES_OK) {
+    src_release(s);
+    pthread_mutex_lock(&g_lock);
+    snprintf(g_last_error, sizeof g_last_error, "%s", err);
+    error_file(err, g_last_file, sizeof g_last_file);
+    pthread_mutex_unlock(&g_lock);
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  push_broken(L, s);
+  src_release(s);
+  return 2;
+}
+
+/* rules.pin([set]) makes this state's calls use the set in force now (or
+ * set, a rules.load handle) until rules.unpin(): a request decides under
+ * one set from start to end. */
+static int l_rules_pin(lua_State *L) {
+  call_bufs *b = state_bufs(L);
+  rules_src *s = NULL;
+  if (!lua_isnoneornil(L, 1)) {
+    rules_src **u = luaL_checkudata(L, 1, SET_MT);
+    if (!(s = *u)) return luaL_error(L, "rules: the set was released");
+    pthread_mutex_lock(&g_lock);
+    s->refs++;
+    pthread_mutex_unlock(&g_lock);
+  } else {
+    s = src_in_force();
+  }
+  src_release(b->pinned);
+  b->pinned = s;
+  return 0;
+}
+
+static int l_rules_unpin(lua_State *L) {
+  call_bufs *b = state_bufs(L);
+  src_release(b->pinned);
+  b->pinned = NULL;
+  return 0;
+}
+
+/* rules.using(set, fn, ...) -> what fn returns
+ * Calls fn with this state's rule calls on set (a rules.load handle),
+ * then puts back what was pinned before, also when fn raises. */
+static int l_rules_using(lua_State *L) {
+  rules_src **u = luaL_checkudata(L, 1, SET_MT);
+  call_bufs *b = state_bufs(L);
+  rules_src *before = b->pinned;
+  int rc, n;
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  if (!*u) return luaL_error(L, "rules: the set was released");
   pthread_mutex_lock(&g_lock);
-  if (g_src) snprintf(version, sizeof version, "%s", g_src->version);
+  (*u)->refs++;
   pthread_mutex_unlock(&g_lock);
-  if (version[0])
-    lua_pushstring(L, version);
+  b->pinned = *u;
+  lua_remove(L, 1);
+  rc = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
+  src_release(b->pinned);
+  b->pinned = before;
+  if (rc != LUA_OK) return lua_error(L);
+  n = lua_gettop(L);
+  return n;
+}
+
+/* rules.versions([set]) -> {name = version_id} of set, or of the set this
+ * state's calls use now. */
+static int l_rules_versions(lua_State *L) {
+  rules_src **u = lua_isnoneornil(L, 1) ? NULL : luaL_checkudata(L, 1, SET_MT);
+  call_bufs *b = state_bufs(L);
+  rules_src *s = u ? *u : src_for_call(b);
+  int i;
+  if (!s) return luaL_error(L, "rules: no rule set is loaded");
+  if (u) {
+    pthread_mutex_lock(&g_lock);
+    s->refs++;
+    pthread_mutex_unlock(&g_lock);
+  }
+  lua_createtable(L, 0, s->nfiles);
+  for (i = 0; i < s->nfiles; i++) {
+    lua_pushinteger(L, s->files[i].version_id);
+    lua_setfield(L, -2, s->files[i].name);
+  }
+  src_release(s);
+  return 1;
+}
+
+/* rules.version() -> the hex version of the set this state's calls use */
+static int l_rules_version(lua_State *L) {
+  rules_src *s = src_for_call(state_bufs(L));
+  if (s)
+    lua_pushstring(L, s->version);
   else
     lua_pushnil(L);
+  src_release(s);
   return 1;
 }
 
 /* rules.status() -> {version, generation, loaded_at, last_error,
- *   last_error_province, files = {{province, path}...}, failures,
- *   evaluators, deadline_ms, evaluator_kills}. path is the file's name in
- *   the rules directory, never a server path. */
+ *   last_error_province, files = {{province, path, version_id}...},
+ *   broken = {{province, error}...}, failures, evaluators, deadline_ms,
+ *   evaluator_kills}. path is the file's name in the rules directory,
+ *   never a server path. */
 static int l_rules_status(lua_State *L) {
-  char version[17] = "", error[1024], file[16], paths[RULES_MAX_FILES][128],
-       names[RULES_MAX_FILES][16];
+  rules_src *s = src_in_force();
+  char error[1024], file[16];
   long generation;
-  time_t loaded_at = 0;
-  int i, n = 0;
-  /* Copy under the lock; build Lua values (which may raise) after it. */
+  int i;
   pthread_mutex_lock(&g_lock);
-  if (g_src) {
-    snprintf(version, sizeof version, "%s", g_src->version);
-    loaded_at = g_src->loaded_at;
-    for (n = 0; n < g_src->nfiles; n++) {
-      snprintf(names[n], sizeof names[n], "%s", g_src->files[n].name);
-      snprintf(paths[n], sizeof paths[n], "%s", g_src->files[n].chunkname);
-    }
-  }
   snprintf(error, sizeof error, "%s", g_last_error);
   snprintf(file, sizeof file, "%s", g_last_file);
   generation = atomic_load(&g_generation);
   pthread_mutex_unlock(&g_lock);
+  /* s is referenced: reading it needs no lock; building may raise, so
+   * the reference is held by a handle on the stack meanwhile */
+  if (s) push_set(L, s);
   lua_newtable(L);
-  if (version[0]) {
-    lua_pushstring(L, version);
+  if (s) {
+    lua_pushstring(L, s->version);
     lua_setfield(L, -2, "version");
-    lua_pushinteger(L, loaded_at);
+    lua_pushinteger(L, s->loaded_at);
     lua_setfield(L, -2, "loaded_at");
+    lua_createtable(L, s->nfiles, 0);
+    for (i = 0; i < s->nfiles; i++) {
+      lua_createtable(L, 0, 3);
+      lua_pushstring(L, s->files[i].name);
+      lua_setfield(L, -2, "province");
+      lua_pushstring(L, s->files[i].chunkname);
+      lua_setfield(L, -2, "path");
+      lua_pushinteger(L, s->files[i].version_id);
+      lua_setfield(L, -2, "version_id");
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "files");
+    push_broken(L, s);
+    lua_setfield(L, -2, "broken");
   }
-  lua_createtable(L, n, 0);
-  for (i = 0; i < n; i++) {
-    lua_createtable(L, 0, 2);
-    lua_pushstring(L, names[i]);
-    lua_setfield(L, -2, "province");
-    lua_pushstring(L, paths[i]);
-    lua_setfield(L, -2, "path");
-    lua_rawseti(L, -2, i + 1);
-  }
-  lua_setfield(L, -2, "files");
   if (error[0]) {
     lua_pushstring(L, error);
     lua_setfield(L, -2, "last_error");
@@ -822,37 +966,31 @@ static int l_rules_status(lua_State *L) {
   return 1;
 }
 
-/* rules.reload() -> true, "reloaded"|"unchanged" [, message, province
- * whose file was refused and keeps its rules in force] | false, message,
- * province the message is about ("" when none) */
+/* rules.reload() -> true | false, message: reads rules_init's directory
+ * again (the command line and the REPL; the server's rules are stored
+ * versions, see scripts/rules_store.lua). */
 static int l_rules_reload(lua_State *L) {
-  char err[1024], file[16];
-  int rc = rules_reload(err, sizeof err);
-  if (rc == RULES_OK || rc == RULES_UNCHANGED) {
-    lua_pushboolean(L, 1);
-    lua_pushstring(L, rc == RULES_OK ? "reloaded" : "unchanged");
+  char err[1024];
+  if (!g_dir[0]) {
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, "rules: this process installs stored versions");
     return 2;
   }
-  if (rc == RULES_PARTIAL) {
-    error_file(err, file, sizeof file);
-    lua_pushboolean(L, 1);
-    lua_pushstring(L, "reloaded");
+  if (install_dir(err, sizeof err) != RULES_OK) {
+    lua_pushboolean(L, 0);
     lua_pushstring(L, err);
-    lua_pushstring(L, file);
-    return 4;
+    return 2;
   }
-  error_file(err, file, sizeof file);
-  lua_pushboolean(L, 0);
-  lua_pushstring(L, err);
-  lua_pushstring(L, file);
-  return 3;
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 static const luaL_Reg rules_funcs[] = {
-    {"call", l_rules_call},
-    {"version", l_rules_version},
-    {"status", l_rules_status},
-    {"reload", l_rules_reload},
+    {"call", l_rules_call},         {"load", l_rules_load},
+    {"install", l_rules_install},   {"pin", l_rules_pin},
+    {"unpin", l_rules_unpin},       {"using", l_rules_using},
+    {"versions", l_rules_versions}, {"version", l_rules_version},
+    {"status", l_rules_status},     {"reload", l_rules_reload},
     {NULL, NULL},
 };
 
@@ -860,6 +998,13 @@ int luaopen_host_rules(lua_State *L) {
   if (luaL_newmetatable(L, BUFS_MT)) {
     lua_pushcfunction(L, l_bufs_gc);
     lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, SET_MT)) {
+    lua_pushcfunction(L, l_set_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
   }
   lua_pop(L, 1);
   luaL_newlib(L, rules_funcs);

@@ -1,9 +1,9 @@
 /*
- * rules: the province rule sets. Provides reading rules/default.lua and
- * rules/<province code>.lua as the set in force, hot reload by generation
- * number (the new set is loaded and probed in an evaluator process first,
- * swapped in only when good), and the Lua module `rules` that scripts/
- * call. Rules are evaluated in evaluator processes (evaluator.h) in the
+ * rules: the province rule sets. Provides the set in force (stored
+ * versions installed from Lua, or the files of a directory for the
+ * command line), candidate sets, installs by generation number (a new set
+ * is loaded and probed in an evaluator process first, swapped in only
+ * when good), and the Lua module `rules` that scripts/ call. Rules are evaluated in evaluator processes (evaluator.h) in the
  * sandbox (sandbox.h), never in the caller's process.
  * Uses: wire, evaluator, Lua 5.4, pthreads, POSIX dirent/stat.
  */
@@ -15,26 +15,16 @@
 
 enum {
   RULES_OK = 0,
-  RULES_UNCHANGED = 1, /* reload found the same sources */
-  RULES_PARTIAL = 2,   /* reloaded, but a province's file was refused and
-                          that province keeps the file in force */
   RULES_ERR_IO = -1,   /* a file or directory unreadable */
   RULES_ERR_LOAD = -2, /* a file failed to compile or run */
   RULES_ERR_SHAPE = -3 /* a set lacks a required function */
 };
 
-/* Loads the rule set of dir (kept for later reloads). Returns RULES_OK or
- * an error with "file:line: message" in err; nothing is loaded then. */
+/* Installs the rule files of dir as the set in force (the command line
+ * and the REPL; `rules.reload()` reads dir again). The server installs
+ * stored versions from Lua instead (rules.install). Returns RULES_OK or
+ * an error with "file:line: message" in err. */
 int rules_init(const char *dir, char *err, size_t errlen);
-
-/* Reloads from the same directory. RULES_OK when a new generation is in
- * force, RULES_UNCHANGED when the sources did not change, an error (the
- * old set stays in force) otherwise. Thread-safe. */
-int rules_reload(char *err, size_t errlen);
-
-/* Reloads if any rule file's mtime, size or name changed since the last
- * look. Returns what rules_reload returned, or RULES_UNCHANGED. */
-int rules_poll(void);
 
 /* Generation in force (starts at 1), rule call failures so far, and
  * evaluator processes killed (deadline missed, died) so far. */
@@ -55,7 +45,8 @@ void rules_set_memo(long ms);
 /* Frees what rules_init made and ends the evaluators (at exit). */
 void rules_shutdown(void);
 
-/* Lua: pushes the `rules` module (call, version, status, reload). */
+/* Lua: pushes the `rules` module (call, load, install, pin,
+ * unpin, using, versions, version, status, reload). */
 int luaopen_host_rules(lua_State *L);
 
 #endif

@@ -12,7 +12,6 @@ local audit = require "audit"
 local sms = require "sms"
 local decl = require "decl"
 local P = require "province_rules"
-local rules = require "rules"
 local people = require "people"
 local words = require "words"
 
@@ -556,9 +555,15 @@ end
 local function publish_plan(ctx, params)
   local cur = scoped_plan(ctx, params.id)
   if cur.status == "published" then web.fail(409, "published", "计划已发布") end
-  local problems = P.errors(cur.province_code, "check_plan", {
-    year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
-    starts_at = cur.starts_at, ends_at = cur.ends_at })
+  local arg = P.ctx({
+    plan = { id = cur.id, year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
+             starts_at = cur.starts_at, ends_at = cur.ends_at },
+    -- the plan's fields at the top too: check_plan(plan) of the files
+    -- written before the contract reads plan.mode there
+    id = cur.id, year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
+    starts_at = cur.starts_at, ends_at = cur.ends_at, now = ctx.now })
+  local problems = require("shadow").check(cur.province_code, "check_plan", arg, { plan_id = cur.id },
+    function() return P.errors(cur.province_code, "check_plan", arg) end)
   if #problems > 0 then
     web.fail(422, "validation_failed", "计划不符合本省申报规则", problems)
   end
@@ -740,14 +745,20 @@ local function view_declaration(ctx, params)
   end
   v.earlier = json.array(earlier)
   local who = {}
-  for _, r in ipairs(db.query("SELECT id, account_id FROM reviews WHERE declaration_id = ?", d.id)) do
+  local decided = {}
+  for _, r in ipairs(db.query("SELECT id, account_id, rules_version_id FROM reviews WHERE declaration_id = ?", d.id)) do
     who[r.id] = people.of(r.account_id)
+    decided[r.id] = r.rules_version_id
   end
+  -- the decision record: the province's rule version each step was decided under
+  local store = require "rules_store"
   for _, r in ipairs(v.reviews or {}) do
     local p_ = who[r.id]
     r.reviewer = p_ and p_.label or json.null
     r.by = p_ and p_.label or json.null -- a person, never a login name
+    r.rules = store.record(decided[r.id])
   end
+  v.rules = store.record(d.rules_version_id)
   return 200, v
 end
 
@@ -779,8 +790,10 @@ local function review_one(ctx, id, decision, comment)
     end
     db.exec([[UPDATE declarations SET status = ?, review_level = ?, decided_at = ?, updated_at = ?
               WHERE id = ?]], status, review_level, status ~= "pending" and ctx.now or nil, ctx.now, id)
-    db.exec([[INSERT INTO reviews(declaration_id, level, decision, comment, account_id, rules_version, created_at)
-              VALUES (?, ?, ?, ?, ?, ?, ?)]], id, level, decision, comment, a.id, d.rules_version, ctx.now)
+    db.exec([[INSERT INTO reviews(declaration_id, level, decision, comment, account_id, rules_version,
+                                  rules_version_id, created_at)
+              VALUES (?, ?, ?, ?, ?, ?, ?, ?)]], id, level, decision, comment, a.id, d.rules_version,
+            d.rules_version_id, ctx.now)
     audit.log(ctx, "declaration." .. decision, "declaration", id, {
       before = "pending", after = status, province = d.province_code, city = d.city_code,
       detail = { level = level, next_level = review_level, comment = comment } })
@@ -1060,50 +1073,6 @@ local function year_stats(ctx)
   return 200, { items = json.array(rows) }
 end
 
--- A load error as the caller may see it: ops and the province whose file
--- it is (or anyone, for the national defaults) see the message; another
--- province sees that its own rules are unchanged, not the other's text.
-local function scoped_rules_error(ctx, message, province)
-  if not message then return nil end
-  if ctx.account.role == "ops" or province == "default" or province == ctx.account.province_code then
-    return message
-  end
-  return "另一省份的规则文件有误，当前生效的规则未变"
-end
-
-local function rules_status(ctx)
-  local st = rules.status()
-  local sets = json.array()
-  local ops = ctx.account.role == "ops"
-  for _, f in ipairs(st.files or {}) do
-    if ops or f.province == "default" or f.province == ctx.account.province_code then
-      sets[#sets + 1] = { province = f.province, path = "rules/" .. f.path:match("[^/]+$"),
-                          name = P.try(f.province, "name") or f.province }
-    end
-  end
-  local last_error = scoped_rules_error(ctx, st.last_error, st.last_error_province)
-  return 200, { version = st.version, generation = st.generation, loaded_at = util.iso(st.loaded_at),
-                last_error = last_error or json.null, failures = st.failures,
-                evaluators = st.evaluators, deadline_ms = st.deadline_ms, sets = sets }
-end
-
--- A province whose file is refused keeps its rules in force, and the
--- others' changes still apply (200, with the refusal in last_error); only
--- when nothing else changed is the reload refused (422).
-local function rules_reload(ctx)
-  local ok, what, message, province = rules.reload()
-  if not ok then what, message, province = nil, what, message end
-  local shown = message and scoped_rules_error(ctx, message, province) or nil
-  audit.log(ctx, "rules.reload", "rules", nil, { province = ctx.account.province_code,
-    after = ok and what or "refused", detail = { message = shown, version = rules.version() } })
-  if not ok then
-    web.fail(422, "rules_invalid", "规则文件有误，已保留当前生效的规则：" .. shown)
-  end
-  local _, st = rules_status(ctx)
-  st.result = what
-  return 200, st
-end
-
 function M.register(route)
   route("GET", "/api/admin/schools", list_schools, ADMINS)
   route("POST", "/api/admin/schools", create_school, ADMINS)
@@ -1130,8 +1099,6 @@ function M.register(route)
   route("GET", "/api/admin/pilot-schools.xlsx", export_pilot_schools, ADMINS)
   route("GET", "/api/admin/schools.xlsx", export_schools, ADMINS)
   route("GET", "/api/admin/stats/years", year_stats, ADMINS)
-  route("GET", "/api/admin/rules", rules_status, PROVINCE_OPS)
-  route("POST", "/api/admin/rules/reload", rules_reload, PROVINCE_OPS)
 end
 
 return M

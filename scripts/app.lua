@@ -7,6 +7,7 @@ local web = require "web"
 local session = require "session"
 local clock = require "clock"
 local log = require "log"
+local rules = require "rules"
 
 local app = {}
 
@@ -28,8 +29,8 @@ function app.route(method, pattern, handler, opts)
     name = method .. " " .. pattern, fn = handler, opts = opts or {} }
 end
 
-for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_admin",
-                       "api_ops", "attachments", "notices" }) do
+for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_rules_contract", "api_admin",
+                       "api_ops", "api_rules", "attachments", "notices" }) do
   local ok, m = pcall(require, mod)
   if ok then
     m.register(app.route)
@@ -115,7 +116,11 @@ end
 -- Called by the host: returns status, body, content type, route, headers.
 function app.handle(req)
   current_route = "unmatched"
+  -- one request decides under one rule set, whatever is published meanwhile
+  rules.pin()
+  require("shadow").reset()
   local ok, status, route, value, opts = xpcall(dispatch, traceback, req)
+  rules.unpin()
   if not ok then
     local e = status
     if web.is_http_error(e) then

@@ -54,8 +54,10 @@ local function check(province, d, opts)
                       tostring(status.version), status.generation))
   print(string.format("申报方式 %s，%s", mode, submit and "保存并提交" or "保存（草稿）"))
   local errors, err = rules.call(province, "check_declaration", {
+    ["@contract"] = true, -- a contract ctx: read-only, an unknown field an error
     submit = submit, mode = mode, declaration = d, others_in_plan = d.others_in_plan or 0,
-    plan = d.plan or { mode = mode }, school = d.school or {},
+    plan = d.plan or { mode = mode }, school = d.school or {}, certificate = d.certificate,
+    now = os.time(),
   })
   if errors == nil then
     print("规则执行出错: " .. tostring(err))
@@ -69,7 +71,8 @@ local function check(province, d, opts)
       print(string.format("  %-24s %-22s %s", tostring(e.field), tostring(e.code), tostring(e.message)))
     end
   end
-  local chain = rules.call(province, "review_chain", { declaration = d }) or {}
+  local chain = rules.call(province, "review_chain", { ["@contract"] = true, declaration = d,
+                                                        plan = d.plan, school = d.school }) or {}
   print("审核流程: " .. table.concat(chain, " → "))
   return errors
 end
@@ -77,10 +80,69 @@ end
 -- deadline(province, plan, status, action, now) prints the verdict
 local function deadline(province, plan, status, action, now)
   local v = rules.call(province, "deadline", {
+    ["@contract"] = true,
     now = now or os.time(), action = action or "submit", plan = plan,
     declaration = status and { status = status } or nil })
   show(v)
   return v
+end
+
+-- versions(province): the stored versions (with a database)
+local function versions(province)
+  local store = require "rules_store"
+  for _, v in ipairs(store.list(province, 1, 100).items) do
+    print(string.format("%-6d %-9s %s %s  %s  %s", v.id, v.status, v.in_force and "*" or " ",
+                        v.created_at, v.author, v.note))
+  end
+end
+
+-- A candidate version: a stored id or the path of a file.
+local function candidate(province, id_or_file)
+  local store = require "rules_store"
+  if math.type(id_or_file) == "integer" then
+    local v = store.get(province, id_or_file)
+    return { id = v.id, source = v.source }
+  end
+  local f, err = io.open(id_or_file, "rb")
+  if not f then error("cannot open " .. tostring(id_or_file) .. ": " .. tostring(err), 3) end
+  local text = f:read("a")
+  f:close()
+  return { id = 0, source = text }
+end
+
+-- use(province, id_or_file): this prompt's rule calls use that version of
+-- the province over the set in force; use() goes back to the set in force.
+local function use(province, id_or_file)
+  if province == nil then
+    rules.unpin()
+    print("规则：使用当前生效的规则")
+    return
+  end
+  local store = require "rules_store"
+  local v = candidate(province, id_or_file)
+  local set, broken = rules.load(store.candidate(province, v.source, v.id, false))
+  if not set then print("规则无法加载: " .. tostring(broken)) return nil, broken end
+  for _, b in ipairs(broken) do
+    if b.province == province then print("规则无法加载: " .. b.error) return nil, b.error end
+  end
+  rules.pin(set)
+  print(string.format("规则：省份 %s 使用%s", province,
+                      v.id > 0 and ("版本 " .. v.id) or ("文件 " .. tostring(id_or_file))))
+  return true
+end
+
+-- replay(province, id_or_file, plan_id): what that version would decide
+-- for the plan's submitted declarations, beside the set in force
+local function replay(province, id_or_file, plan_id)
+  local store = require "rules_store"
+  local r = store.replay(province, candidate(province, id_or_file), plan_id)
+  print(string.format("共 %d 条申报，%d 条结论不同%s", r.total, r.changed, r.truncated and "（未全部重算）" or ""))
+  for _, it in ipairs(r.items) do
+    print(string.format("  #%-6d %-20s %-9s %s → %s", it.declaration_id, it.school, it.status,
+                        table.concat(it.before.codes, ",") .. " [" .. table.concat(it.before.review_chain, "→") .. "]",
+                        table.concat(it.after.codes, ",") .. " [" .. table.concat(it.after.review_chain, "→") .. "]"))
+  end
+  return r
 end
 
 local function help()
@@ -89,7 +151,10 @@ helpers:
   check(province, decl_or_json_path[, {submit=false}])  run check_declaration, print reasons
   deadline(province, {starts_at=, ends_at=}, status, action[, now])
   rules.call(province, name, arg)   call any rule function or read a value
-  rules.status()  rules.reload()    the set in force; reload from disk
+  rules.status()  rules.reload()    the set in force; reload from disk (no database)
+  versions("13")                    the province's stored versions
+  use("13", id_or_file)  use()      try a version (stored id or a file) at this prompt
+  replay("13", id_or_file, plan_id) what it would decide for a plan's submitted declarations
   show(v)                           print a value as JSON
   db.query(sql, ...)                the database (when --db exists)
 example:
@@ -105,7 +170,15 @@ function M.init()
   _G.rules = rules
   _G.json = json
   local ok, db = pcall(require, "db")
-  if ok then _G.db = db end
+  if ok then
+    _G.db = db
+    _G.versions, _G.use, _G.replay = versions, use, replay
+    -- with a database, the prompt runs what the server runs: the stored set
+    local store = require "rules_store"
+    if db.one("SELECT count(*) AS n FROM rule_versions").n > 0 and store.install() then
+      io.stderr:write("规则：数据库中当前生效的版本（第 ", store.generation(), " 代）\n")
+    end
+  end
 end
 
 return M

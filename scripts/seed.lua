@@ -184,6 +184,8 @@ function seed.run(opts)
                       np, nc, nm, ns, ncert))
     if opts.demo then seed.demo(now, out) end
   end)
+  -- every province of the catalogue has a rule version to roll back to
+  require("rules_store").baseline()
 end
 
 return seed

@@ -403,8 +403,14 @@ test('admin: rules: status per caller\'s scope; reload by the province or ops (a
   assert('last_error' in st.data, 'the last load error is reported');
   eq(st.data.sets.find((x) => x.province === '13').name, '河北省示例规则', 'the set\'s name');
   const ops = await as('ops');
-  const all = (await ops.get('/api/admin/rules')).data.sets.map((x) => x.province).sort();
-  eq(all, ['13', '32', '44', 'default'], 'ops sees every set');
+  const sets = (await ops.get('/api/admin/rules')).data.sets;
+  const all = sets.map((x) => x.province);
+  // every province has a version in force (an empty override where the
+  // platform ships no file), each named by its stored version
+  const provinces31 = sql('SELECT code FROM provinces ORDER BY code').map((r) => r.code);
+  eq(all.slice().sort(), [...provinces31, 'default'].sort(), 'ops sees every province\'s set and the defaults');
+  assert(sets.every((x) => Number.isInteger(x.version_id) && x.version_id > 0), 'each with its version id');
+  eq(sets.find((x) => x.province === '11').name, '全国默认规则', 'a province without its own file runs the defaults');
   fails(await (await as('city4401')).get('/api/admin/rules'), 403, 'forbidden');   // province and ops only
   assert(st.data.sets.every((x) => /^rules\/[\w]+\.lua$/.test(x.path)), 'no server paths shown');
 

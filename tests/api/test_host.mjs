@@ -116,7 +116,8 @@ test('host: keep-alive connections are reused', async () => {
 
 test('host: rules reload on SIGHUP, by endpoint and on file change; a broken file never replaces a working set', async () => {
   const dir = rulesCopy();
-  const srv = await startServer({ rules: dir });
+  // --watch-rules: the developer's loop (a changed file is pushed and published)
+  const srv = await startServer({ rules: dir, args: ['--watch-rules'] });
   try {
     const ops = new Client(srv.base);
     await ops.login('ops');

@@ -27,7 +27,7 @@ export function host(args, opts = {}) {
 }
 
 // threads: the --threads option (null: the host's default).
-export async function startServer({ env = {}, rules, seed = true, threads = 8 } = {}) {
+export async function startServer({ env = {}, rules, seed = true, threads = 8, args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'host-test-'));
   const db = join(dir, 'platform.db');
   const port = await freePort();
@@ -36,7 +36,7 @@ export async function startServer({ env = {}, rules, seed = true, threads = 8 } 
   let logins = '';
   if (seed) logins = host(['seed', '--demo', ...common]);
   const opts = threads === null ? [] : ['--threads', String(threads)];
-  const proc = spawn(BIN, ['serve', '--port', String(port), ...opts, ...common], {
+  const proc = spawn(BIN, ['serve', ...args, '--port', String(port), ...opts, ...common], {
     env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';

@@ -1,6 +1,6 @@
 /* The rules sandbox: each denied name, runaway loops (also inside pcall),
  * memory bombs, shared-table tricks, and reloads that must not replace a
- * working set with a broken one. */
+ * working set with a broken one, and candidate sets. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +16,7 @@ static const char *DEFAULT_LUA =
     "local R = {}\n"
     "local function none() return {} end\n"
     "R.check_plan, R.check_profile, R.check_declaration = none, none, none\n"
+
     "function R.review_chain() return {'province'} end\n"
     "function R.deadline() return {open = true} end\n"
     "local hoard = {}\n"
@@ -70,7 +71,7 @@ static const char *DEFAULT_LUA =
 /* Province 99 clobbers what it can reach of the libraries. */
 static const char *P99_LUA = "local base = ...\n"
                              "return { clobber = function()\n"
-                             "  base.review_chain = nil\n"
+                             "  pcall(function() base.review_chain = nil end)\n"
                              "  string.upper = function() return 'pwned' end\n"
                              "  return 'done' end }\n";
 
@@ -221,39 +222,81 @@ UNIT_TEST(sandbox_unknown_province_runs_defaults) {
   lua_close(L);
 }
 
-UNIT_TEST(reload_keeps_working_set_on_error) {
-  char err[1024];
+/* A Lua expression installing default.lua of dir with one more province
+ * file: {ok and "ok" or message, broken province or ""} as a string. */
+static const char *install_with(lua_State *L, const char *verb,
+                                const char *text) {
+  char code[2048];
+  snprintf(code, sizeof code,
+           "local rules = require('rules') "
+           "local f = io.open('%s/default.lua') local d = f:read('a') f:close() "
+           "local set, broken = rules.%s({{name = 'default', text = d, "
+           "version_id = 7}, {name = '98', text = [==[%s]==], version_id = 8}}) "
+           "if not set then return 'refused: ' .. broken end "
+           "return 'ok ' .. (broken[1] and broken[1].province .. ' ' .. "
+           "broken[1].error or '')",
+           dir, verb, text);
+  return lua_run(L, code);
+}
+
+UNIT_TEST(install_breaks_only_the_failing_province) {
   long gen;
   lua_State *L = setup();
   gen = rules_generation();
-  CHECK(rules_reload(err, sizeof err) == RULES_UNCHANGED);
-  write_file("98.lua", "local base = ...\nreturn {\n  x = = 1\n}\n");
-  CHECK(rules_reload(err, sizeof err) == RULES_ERR_LOAD);
-  CHECK_STR_HAS(err, "98.lua:3:");
-  CHECK(rules_generation() == gen);
-  write_file("98.lua", "local base = ...\nlocal t = nil\nreturn t.x\n");
-  CHECK(rules_reload(err, sizeof err) == RULES_ERR_LOAD);
-  CHECK_STR_HAS(err, "98.lua:3:");
-  write_file("98.lua", "return { check_plan = 1 }\n");
-  CHECK(rules_reload(err, sizeof err) == RULES_ERR_SHAPE);
-  CHECK_STR_HAS(err, "check_plan");
-  write_file("98.lua", "while true do end\n");
-  CHECK(rules_reload(err, sizeof err) == RULES_ERR_LOAD);
-  CHECK_STR_HAS(err, "instruction budget");
-  CHECK(rules_generation() == gen);
-  CHECK(strcmp(probe(L, "ok"), "42") == 0);
-  /* a good change is a new generation, seen by the next call */
-  write_file("98.lua", "return { probe = function() return 'new' end }\n");
-  CHECK(rules_reload(err, sizeof err) == RULES_OK);
+  /* a province whose file fails is broken: its calls fail (closed),
+   * never the defaults' answer; the others are installed */
+  CHECK_STR_HAS(install_with(L, "install", "local base = ...\nreturn {\n  x = = 1\n}\n"),
+                "ok 98 98.lua:3:");
   CHECK(rules_generation() == gen + 1);
+  CHECK_STR_HAS(lua_run(L, "local r, e = require('rules').call('98', 'review_chain') "
+                           "return tostring(r) .. ' ' .. tostring(e)"),
+                "nil 98.lua:3:");
+  CHECK(strcmp(probe(L, "ok"), "42") == 0);
+  CHECK_STR_HAS(install_with(L, "install", "while true do end\n"),
+                "instruction budget");
+  /* a good file is a new generation, seen by the next call, with its
+   * version id */
+  CHECK_STR_HAS(install_with(L, "install",
+                             "return { probe = function() return 'new' end }\n"),
+                "ok ");
+  CHECK(rules_generation() == gen + 3);
   CHECK(strcmp(lua_run(L, "return require('rules').call('98', 'probe', {})"),
                "new") == 0);
+  CHECK(strcmp(lua_run(L, "return require('rules').versions()['98']"), "8") == 0);
+  /* the defaults failing refuses the whole set: the old one stays */
+  CHECK_STR_HAS(lua_run(L, "local ok, e = require('rules').install({{name = "
+                           "'default', text = 'return 1 +'}}) return tostring(ok) "
+                           ".. ' ' .. e"),
+                "nil default.lua:");
+  CHECK(rules_generation() == gen + 3);
+  /* a malformed list is the caller's error */
+  CHECK_STR_HAS(lua_run(L, "local ok, e = pcall(require('rules').install, "
+                           "{{name = '98', text = ''}}) return e"),
+                "default");
+  /* back to the directory's files */
+  CHECK(strcmp(lua_run(L, "return tostring(require('rules').reload())"), "true") == 0);
+  lua_close(L);
+}
+
+UNIT_TEST(a_candidate_set_is_used_only_inside_using) {
+  lua_State *L = setup();
   {
-    char path[512];
-    snprintf(path, sizeof path, "%s/98.lua", dir);
-    unlink(path);
+    char code[2048];
+    snprintf(code, sizeof code,
+             "local rules = require('rules') "
+             "local f = io.open('%s/default.lua') local d = f:read('a') f:close() "
+             "local set = assert(rules.load({{name = 'default', text = d}, "
+             "{name = '98', text = \"return { probe = function() return 'cand' end }\", "
+             "version_id = 9}})) "
+             "local inside = rules.using(set, function(a) return rules.call('98', 'probe', {}) .. a end, '!') "
+             "local outside = rules.call('98', 'probe', {name = 'ok', x = 1}) "
+             "local ok, e = pcall(rules.using, set, function() error('boom') end) "
+             "local after = rules.call('98', 'probe', {name = 'ok', x = 1}) "
+             "return inside .. ' ' .. tostring(outside) .. ' ' .. tostring(ok) .. ' ' .. tostring(after) "
+             ".. ' ' .. rules.versions(set)['98']",
+             dir);
+    CHECK(strcmp(lua_run(L, code), "cand! 2 false 2 9") == 0);
   }
-  CHECK(rules_reload(err, sizeof err) == RULES_OK);
   lua_close(L);
 }
 

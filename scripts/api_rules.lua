@@ -1,0 +1,244 @@
+-- api_rules: the rule sets from the platform (申报规则): the set in force
+-- and the developer's reload, and province rules as versioned data:
+-- versions, push, test with coverage, cases, replay, publish, rollback.
+-- Who: a province admin for its own province; ops for every province and
+-- `default`; a city admin reads its province's versions (and default's);
+-- schools 403. Every change is in the audit log.
+local db = require "db"
+local json = require "json"
+local util = require "util"
+local web = require "web"
+local audit = require "audit"
+local rules = require "rules"
+local people = require "people"
+local P = require "province_rules"
+local store = require "rules_store"
+
+local M = {}
+
+local ADMINS = { roles = { city = true, province = true, ops = true } }
+local PROVINCE_OPS = { roles = { province = true, ops = true } }
+
+-- The set name of the path, checked for the caller: 404 for a name that
+-- is no set, 403 for a set the caller may not read (or, with write, change).
+local function scoped(ctx, province, write)
+  local a = ctx.account
+  if province ~= "default" and not (store.is_name(province)
+      and db.one("SELECT 1 AS x FROM provinces WHERE code = ?", province)) then
+    web.fail(404, "not_found", "省份不存在")
+  end
+  if a.role == "ops" then return province end
+  if write then
+    if a.role == "province" and province == a.province_code then return province end
+    web.fail(403, "forbidden", province == "default" and "全国默认规则仅由平台运维维护"
+                               or "只能维护本省的申报规则")
+  end
+  if province == "default" or province == a.province_code then return province end
+  web.fail(403, "forbidden", "只能查看本省的申报规则")
+end
+
+local function author(ctx)
+  local p = people.of(ctx.account.id)
+  return { id = ctx.account.id, name = p and p.label or ctx.account.username }
+end
+
+local function version_id(params)
+  local id = math.tointeger(tonumber(params.id))
+  if not id then web.fail(404, "not_found", "规则版本不存在") end
+  return id
+end
+
+local function log_change(ctx, action, province, id, o)
+  audit.log(ctx, action, "rules", id, { province = province ~= "default" and province or nil,
+    before = o.before, after = o.after, detail = o.detail })
+end
+
+-- ---- the set in force, and the rules directory -------------------------------
+
+-- A load error as the caller may see it: ops and the province whose file
+-- it is (or anyone, for the national defaults) see the message; another
+-- province sees that its own rules are unchanged, not the other's text.
+local function scoped_error(ctx, message, province)
+  if not message then return nil end
+  if ctx.account.role == "ops" or province == "default" or province == ctx.account.province_code then
+    return message
+  end
+  return "另一省份的规则文件有误，当前生效的规则未变"
+end
+
+-- The first refusal or load failure the caller may know of.
+local function last_error(ctx, st)
+  for _, b in ipairs(st.broken or {}) do return scoped_error(ctx, b.error, b.province), b.province end
+  local r = db.one("SELECT province, error FROM rule_files WHERE error IS NOT NULL ORDER BY province LIMIT 1")
+  if r then return scoped_error(ctx, r.error, r.province), r.province end
+  return nil
+end
+
+local function rules_status(ctx)
+  local st = rules.status()
+  local sets = json.array()
+  local ops = ctx.account.role == "ops"
+  for _, f in ipairs(st.files or {}) do
+    if ops or f.province == "default" or f.province == ctx.account.province_code then
+      sets[#sets + 1] = { province = f.province, path = "rules/" .. f.path:match("[^/]+$"),
+                          version_id = f.version_id, name = P.try(f.province, "name") or f.province }
+    end
+  end
+  return 200, { version = st.version, generation = st.generation, loaded_at = util.iso(st.loaded_at),
+                last_error = last_error(ctx, st) or json.null, failures = st.failures,
+                evaluators = st.evaluators, deadline_ms = st.deadline_ms, sets = sets }
+end
+
+-- POST /api/admin/rules/reload: the files of the rules directory that
+-- changed are pushed and published (the developer's loop); a refused file
+-- leaves its province's version in force (200 while another file went in,
+-- 422 when nothing else changed).
+local function rules_reload(ctx)
+  local out = store.sync_dir()
+  store.install()
+  rules.pin() -- the answer describes the set now in force
+  local refused = out.refused[1]
+  local shown = refused and scoped_error(ctx, refused.error, refused.province)
+  local what = #out.published > 0 and "reloaded" or "unchanged"
+  audit.log(ctx, "rules.reload", "rules", nil, { province = ctx.account.province_code,
+    after = (refused and #out.published == 0) and "refused" or what,
+    detail = { message = shown, published = out.published, version = rules.version() } })
+  if refused and #out.published == 0 then
+    web.fail(422, "rules_invalid", "规则文件有误，已保留当前生效的规则：" .. shown)
+  end
+  local _, st = rules_status(ctx)
+  st.result = what
+  return 200, st
+end
+
+-- ---- versions -----------------------------------------------------------------------
+
+local function list_versions(ctx, params)
+  local province = scoped(ctx, params.province)
+  local page, size = web.paging(ctx.query)
+  local out = store.list(province, page, size)
+  out.items = json.array(out.items)
+  return 200, out
+end
+
+local function get_version(ctx, params)
+  local province = scoped(ctx, params.province)
+  return 200, store.present(store.get(province, version_id(params)), true)
+end
+
+local function push_version(ctx, params)
+  local province = scoped(ctx, params.province, true)
+  local b = ctx.body()
+  local v, warnings = store.push(province, b.source, b.note, author(ctx))
+  log_change(ctx, "rules.push", province, v.id, { after = "draft",
+    detail = { set = province, version_id = v.id, sha256 = v.sha256, note = v.note } })
+  local out = store.present(v, true)
+  out.warnings = json.array(warnings)
+  return 201, out
+end
+
+local function test_version(ctx, params)
+  local province = scoped(ctx, params.province)
+  local v = store.get(province, version_id(params))
+  local b = ctx.req.body ~= "" and ctx.body() or {}
+  if b.cases ~= nil and (type(b.cases) ~= "string" or #b.cases > store.MAX_SOURCE) then
+    web.fail(422, "validation_failed", "测试用例无效", { { field = "cases", code = "type",
+      message = "测试用例须为不超过 256 KB 的 Lua 源码" } })
+  end
+  local r = store.test(province, v, b.cases)
+  r.results = json.array(r.results)
+  r.coverage.missed = json.array(r.coverage.missed)
+  return 200, r
+end
+
+local function get_cases(ctx, params)
+  local province = scoped(ctx, params.province)
+  local source, at = store.cases(province)
+  return 200, { province = province, source = source or "", updated_at = util.iso(at) }
+end
+
+local function put_cases(ctx, params)
+  local province = scoped(ctx, params.province, true)
+  local b = ctx.body()
+  store.put_cases(province, b.source, ctx.account.id)
+  log_change(ctx, "rules.cases", province, nil, { detail = { set = province, sha256 = store.sha256(b.source) } })
+  return get_cases(ctx, params)
+end
+
+local function replay(ctx, params)
+  local province = scoped(ctx, params.province)
+  local v = store.get(province, version_id(params))
+  local plan = ctx.body().plan
+  if math.type(plan) ~= "integer" then
+    web.fail(422, "validation_failed", "请选择申报计划", { { field = "plan", code = "required", message = "请选择申报计划" } })
+  end
+  return 200, store.replay(province, v, plan)
+end
+
+local function publish(ctx, params)
+  local province = scoped(ctx, params.province, true)
+  local v, before = store.publish(province, version_id(params))
+  log_change(ctx, "rules.publish", province, v.id, { before = "draft", after = "published",
+    detail = { set = province, version_id = v.id, replaced = before, sha256 = v.sha256 } })
+  return 200, store.present(v)
+end
+
+local function rollback(ctx, params)
+  local province = scoped(ctx, params.province, true)
+  local to = ctx.body().to
+  if math.type(to) ~= "integer" then
+    web.fail(422, "validation_failed", "请选择要回滚到的版本", { { field = "to", code = "required",
+      message = "请选择要回滚到的版本" } })
+  end
+  local v, before = store.rollback(province, to)
+  log_change(ctx, "rules.rollback", province, v.id, { before = "retired", after = "published",
+    detail = { set = province, version_id = v.id, replaced = before, sha256 = v.sha256 } })
+  return 200, store.present(v)
+end
+
+-- ---- shadow -------------------------------------------------------------
+
+local shadow = require "shadow"
+
+local function start_shadow(ctx, params)
+  local province = scoped(ctx, params.province, true)
+  local v = store.get(province, version_id(params))
+  local before = shadow.start(province, v, ctx.account.id, ctx.now)
+  log_change(ctx, "rules.shadow", province, v.id, { after = "shadow",
+    detail = { set = province, version_id = v.id, replaced = before } })
+  return 200, shadow.report(province)
+end
+
+local function stop_shadow(ctx, params)
+  local province = scoped(ctx, params.province, true)
+  local cur = shadow.stop(province, ctx.now)
+  log_change(ctx, "rules.shadow_stop", province, cur.version_id, { before = "shadow",
+    detail = { set = province, version_id = cur.version_id, evaluated = cur.evaluated, diverged = cur.diverged } })
+  return 200, shadow.report(province)
+end
+
+local function get_shadow(ctx, params)
+  local province = scoped(ctx, params.province)
+  local r = shadow.report(province)
+  if not r then web.fail(404, "not_found", "本省尚未进行影子运行") end
+  return 200, r
+end
+
+function M.register(route)
+  route("GET", "/api/admin/rules", rules_status, PROVINCE_OPS)
+  route("POST", "/api/admin/rules/reload", rules_reload, PROVINCE_OPS)
+  route("GET", "/api/admin/rules/{*province}/versions", list_versions, ADMINS)
+  route("POST", "/api/admin/rules/{*province}/versions", push_version, PROVINCE_OPS)
+  route("GET", "/api/admin/rules/{*province}/versions/{id}", get_version, ADMINS)
+  route("POST", "/api/admin/rules/{*province}/versions/{id}/test", test_version, ADMINS)
+  route("POST", "/api/admin/rules/{*province}/versions/{id}/replay", replay, ADMINS)
+  route("POST", "/api/admin/rules/{*province}/versions/{id}/publish", publish, PROVINCE_OPS)
+  route("POST", "/api/admin/rules/{*province}/rollback", rollback, PROVINCE_OPS)
+  route("GET", "/api/admin/rules/{*province}/cases", get_cases, ADMINS)
+  route("POST", "/api/admin/rules/{*province}/versions/{id}/shadow", start_shadow, PROVINCE_OPS)
+  route("DELETE", "/api/admin/rules/{*province}/shadow", stop_shadow, PROVINCE_OPS)
+  route("GET", "/api/admin/rules/{*province}/shadow", get_shadow, ADMINS)
+  route("PUT", "/api/admin/rules/{*province}/cases", put_cases, PROVINCE_OPS)
+end
+
+return M
