@@ -232,6 +232,20 @@ local IMPORT_COLUMNS = {
 }
 local TEMPLATE_HEADER = { "学校标识码", "学校名称", "所在城市", "办学类型", "省份", "主管部门", "办学性质" }
 
+-- The template's example row is marked in its first two cells ("示例：
+-- 4113010001", "示例职业技术学院（…）"): a row whose 学校标识码 or 学校名称
+-- begins with 示例 is never imported (2026-12-02: a template filled in below
+-- the example, the example left, imported 示例职业技术学院 as a school).
+-- A real 学校标识码 is ten digits, so no school's row looks like one.
+local SAMPLE_MARK = "示例"
+local function is_sample(r, col)
+  for _, k in ipairs({ "code", "name" }) do
+    local v = col[k] and r.cells[col[k]]
+    if v and util.trim(v):sub(1, #SAMPLE_MARK) == SAMPLE_MARK then return true end
+  end
+  return false
+end
+
 -- The rows of an upload: a .xlsx body (by its type or its ZIP signature),
 -- a text/csv body, or JSON {csv}. Returns the header and the data rows
 -- (arrays of strings), each with the number it has in the file.
@@ -306,11 +320,12 @@ local function import_schools(ctx)
                { { field = "csv", code = "missing_column", message = "文件缺少列 " .. cn[k] .. "（" .. k .. "）" } })
     end
   end
-  local list = {}
+  local list, samples = {}, {}
   for _, r in ipairs(records) do
     local blank = true
     for _, v in ipairs(r.cells) do if util.trim(v) ~= "" then blank = false end end
-    if not blank then list[#list + 1] = r end
+    if is_sample(r, col) then samples[#samples + 1] = r
+    elseif not blank then list[#list + 1] = r end
   end
   if #list > 5000 then web.fail(413, "too_large", "一次最多导入 5000 行") end
   local refused, clean, seen, report = {}, {}, {}, {}
@@ -348,10 +363,21 @@ local function import_schools(ctx)
     report[#report + 1] = { row = row, code = cell(r, "code") or "", name = cell(r, "name") or "",
                             ok = reason == nil, result = reason and "未通过" or "可导入", reason = reason or "" }
   end
+  if #list == 0 and #samples > 0 then
+    local m = "文件中只有模板的示例行，请在示例行下方填写要导入的院校（示例行不会导入）"
+    web.fail(422, "validation_failed", m, { { field = "csv", code = "only_sample", message = m } })
+  end
   if #list == 0 then
     web.fail(422, "validation_failed", "文件中没有院校数据",
              { { field = "csv", code = "empty", message = "文件中没有院校数据" } })
   end
+  -- the template's example rows, reported as skipped, in the file's order
+  for _, r in ipairs(samples) do
+    local c, n = col.code and r.cells[col.code], col.name and r.cells[col.name]
+    report[#report + 1] = { row = r.n, code = util.trim(c or ""), name = util.trim(n or ""), ok = true,
+                            skipped = true, result = "已跳过", reason = "模板示例行，不导入" }
+  end
+  table.sort(report, function(x, y) return x.row < y.row end)
   if #refused > 0 then
     return 422, { error = { code = "import_refused", message = "有 " .. #refused .. " 行未通过校验，未导入任何数据" },
                   imported = 0, refused = refused, rows = report }
@@ -369,7 +395,7 @@ local function import_schools(ctx)
         province = s_.province_code, city = s_.city_code, detail = { code = s_.code, name = s_.name } })
     end
   end)
-  for _, r in ipairs(report) do r.result = "已导入" end
+  for _, r in ipairs(report) do if not r.skipped then r.result = "已导入" end end
   return 200, { imported = #clean, refused = json.array(), rows = report }
 end
 
@@ -382,7 +408,8 @@ local function import_template(ctx)
                         ORDER BY c.code LIMIT 1]], a.role == "city" and a.city_code or nil,
                      a.role ~= "ops" and a.province_code or nil) or { name = "石家庄市", province = "河北省" }
   return xlsx_answer(ctx, "school-import-template", "院校导入模板", TEMPLATE_HEADER, {
-    { "4113010001", "示例职业技术学院", city.name, "高职", city.province, "省教育厅", "公办" },
+    { SAMPLE_MARK .. "：4113010001", SAMPLE_MARK .. "职业技术学院（本行为示例，导入时跳过，请在下方填写）",
+      city.name, "高职", city.province, "省教育厅", "公办" },
   }, { 14, 30, 12, 10, 10, 16, 10 })
 end
 
@@ -399,7 +426,8 @@ local function present_plan(p, now)
 end
 
 local PLAN_SQL = [[SELECT p.*, pr.name AS province_name,
-  (SELECT count(*) FROM declarations d WHERE d.plan_id = p.id) AS declarations
+  (SELECT count(*) FROM declarations d WHERE d.plan_id = p.id) AS declarations,
+  (SELECT count(*) FROM declarations d WHERE d.plan_id = p.id AND d.status <> 'draft') AS submitted
   FROM plans p JOIN provinces pr ON pr.code = p.province_code]]
 
 local function scoped_plan(ctx, id)
@@ -727,6 +755,7 @@ local function view_declaration(ctx, params)
   for _, r in ipairs(v.reviews or {}) do
     local p_ = who[r.id]
     r.reviewer = p_ and p_.label or json.null
+    r.by = p_ and p_.label or json.null -- a person, never a login name
     r.rules = store.record(decided[r.id])
   end
   v.rules = store.record(d.rules_version_id)
@@ -839,9 +868,10 @@ local function pilot_schools(ctx)
   local year = web.int_param(ctx.query, "year") or util.beijing_year(ctx.now)
   local cond, args = scope_sql(ctx)
   local rows = db.query([[SELECT s.id, s.code, s.name, s.province_code AS province, s.city_code AS city,
-                                 c.name AS city_name, count(*) AS approved
+                                 c.name AS city_name, pr.name AS province_name, count(*) AS approved
                           FROM declarations d JOIN plans p ON p.id = d.plan_id
                           JOIN schools s ON s.id = d.school_id LEFT JOIN cities c ON c.code = s.city_code
+                          LEFT JOIN provinces pr ON pr.code = s.province_code
                           WHERE d.status = 'approved' AND p.year = ? AND ]] .. cond .. [[
                           GROUP BY s.id ORDER BY s.code]], year, unpack_args(args))
   return 200, { year = year, total = #rows, items = rows }
@@ -936,11 +966,12 @@ local function export_pilot_schools(ctx)
                                   ORDER BY p.batch, c.name]], r.id, data.year)) do
       certs[#certs + 1] = util.batch_name(c.batch) .. " " .. c.name
     end
-    rows[i] = { i, data.year, r.code, r.name, r.city_name or "", r.approved, table.concat(certs, "\n") }
+    rows[i] = { i, data.year, r.code, r.name, r.province_name or "", r.city_name or "", r.approved,
+                table.concat(certs, "\n") }
   end
   return xlsx_answer(ctx, "pilot-schools-" .. data.year, "试点院校",
-    { "序号", "年度", "学校标识码", "学校名称", "所在城市", "审核通过申报数", "审核通过的试点证书" },
-    rows, { 6, 8, 14, 30, 12, 14, 60 })
+    { "序号", "年度", "学校标识码", "学校名称", "省份", "所在城市", "审核通过申报数", "审核通过的试点证书" },
+    rows, { 6, 8, 14, 30, 10, 12, 14, 60 })
 end
 
 -- GET /api/admin/schools.xlsx?q=&city=&province=&active=: 院校总库 in
@@ -985,11 +1016,17 @@ local function audit_log(ctx)
     r.entity_name = words.ENTITY[r.entity] or r.entity
     r.before_name = words.state(r.entity, r.before_status)
     r.after_name = words.state(r.entity, r.after_status)
-    if r.account_id then
-      who[r.account_id] = who[r.account_id] or people.of(r.account_id) or false
+    if r.entity == "declaration" then words.review_step(r) end
+    -- who: the account that acted, or (before a session exists: login,
+    -- registration, password reset) the account acted on
+    local acting = r.account_id
+    if not acting and r.entity == "account" and r.entity_id then acting = r.entity_id end
+    if acting then
+      who[acting] = who[acting] or people.of(acting) or false
     end
-    local p_ = r.account_id and who[r.account_id]
-    r.by = p_ and p_.label or r.username or ""
+    local p_ = acting and who[acting]
+    r.by = p_ and p_.label or words.actor(r.username, r.entity)
+    if not r.role and p_ then r.role = p_.role end
   end
   return 200, { total = total, page = page, size = size, items = items }
 end

@@ -7,6 +7,7 @@ local web = require "web"
 local audit = require "audit"
 local decl = require "decl"
 local profile = require "profile"
+local people = require "people"
 
 local M = {}
 
@@ -87,6 +88,11 @@ local function list(ctx)
                          ctx.account.school_id, year, status, size, offset)
   for _, r in ipairs(items) do
     r.can_edit, r.can_delete = decl.actions(r, ctx.now)
+    -- why it came back (退回原因) or was refused, shown in the list itself
+    local last = (r.status == "returned" or r.status == "rejected") and db.one([[
+      SELECT comment FROM reviews WHERE declaration_id = ? AND decision IN ('return', 'reject')
+      ORDER BY id DESC LIMIT 1]], r.id)
+    r.review_comment = last and last.comment or json.null
     decl.present(r)
   end
   return 200, { total = total, page = page, size = size, items = items }
@@ -97,9 +103,17 @@ local function view(ctx, params)
   if not r or r.school_id ~= ctx.account.school_id then
     web.fail(404, "not_found", "申报不存在")
   end
-  -- the school sees who decided by level, not the reviewers' login names
+  -- never a login name (2026-12-02: the school's own showed on its view and
+  -- print): the school's own steps by its name, the reviewers' by their unit
+  -- (石家庄市教育局), not by person
+  local acct = {}
+  for _, x in ipairs(db.query("SELECT id, account_id FROM reviews WHERE declaration_id = ?", r.id)) do
+    acct[x.id] = x.account_id
+  end
   for _, v in ipairs(r.reviews) do
-    if v.level ~= "school" then v.by = nil end
+    local who = people.of(acct[v.id])
+    if v.level == "school" then v.by = who and who.label or r.school
+    else v.by = who and who.unit ~= "" and who.unit or nil end
   end
   local raw = db.one("SELECT status, plan_id FROM declarations WHERE id = ?", params.id)
   r.can_edit, r.can_delete = decl.actions({ status = raw.status, plan_id = raw.plan_id,

@@ -14,7 +14,10 @@ local decl = require "decl"
 
 local M = {}
 
+-- 10 MiB, which the pages and host/http.c (the same cap, on the upload as
+-- it streams in) call "10 MB"
 M.MAX_BYTES = 10 * 1024 * 1024
+M.TOO_LARGE = "附件不能超过 10 MB（10,485,760 字节）"
 M.MAX_COUNT = 10
 M.MAX_NAME_CHARS = 100
 
@@ -96,7 +99,7 @@ local function upload(ctx, params)
              { { field = "file", code = "required", message = "请选择要上传的文件" } })
   end
   if #data > M.MAX_BYTES then
-    web.fail(413, "too_large", "附件不能超过 10 MB")
+    web.fail(413, "too_large", M.TOO_LARGE)
   end
   local mime, ext = M.sniff(data)
   if not mime then

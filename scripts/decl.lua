@@ -245,6 +245,9 @@ function decl.check_rules(school, plan, mode, d, submit, except_id)
     verdict.warnings = {}
     verdict.chain = decl.review_chain(school, plan, d)
   else
+    -- a draft's warnings are what submitting would find (api.md), so the
+    -- rules see it as a submission; the draft is saved all the same
+    input.submit = true
     local list, err = P.try_errors(school.province_code, "check_declaration", input)
     require("shadow").observe(school.province_code, "check_declaration", input,
                               require("shadow").outcome("check_declaration", list, err), seen)

@@ -23,20 +23,23 @@ function people.unit(role, province, city, school_id)
   return ""
 end
 
--- people.of(account_id) -> {name, unit, label} or nil; label is
--- "王敏（石家庄市教育局）", the login name standing in for a missing name.
+-- people.of(account_id) -> {name, unit, label, role} or nil; label is
+-- "王敏（石家庄市教育局）". An account without a person's name (a school's,
+-- an admin's made without one) is shown by its unit: a login name is never
+-- shown for a person.
 function people.of(id)
   if id == nil then return nil end
   local a = db.one([[SELECT id, username, display_name, role, province_code, city_code, school_id
                      FROM accounts WHERE id = ?]], id)
   if not a then return nil end
   local unit = people.unit(a.role, a.province_code, a.city_code, a.school_id)
-  if a.role == "school" and not a.display_name then
-    -- a school's account stands for the school: its name says who
-    return { name = unit, unit = unit, label = unit }
+  local name = a.display_name
+  if not name or name == "" or unit == "" then
+    name = name ~= "" and name or nil
+    local label = name or (unit ~= "" and unit) or "平台用户"
+    return { name = label, unit = unit, label = label, role = a.role }
   end
-  local name = a.display_name or a.username
-  return { name = name, unit = unit, label = unit ~= "" and (name .. "（" .. unit .. "）") or name }
+  return { name = name, unit = unit, label = name .. "（" .. unit .. "）", role = a.role }
 end
 
 return people

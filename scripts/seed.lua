@@ -137,6 +137,9 @@ function seed.demo(now, print_fn)
     { "13", "1301", "by_major" }, { "44", "4401", "not_by_major" },
     { "32", "3201", "by_major" }, { "11", "1101", "not_by_major" },
   }
+  -- a postcode of each example city (石家庄, 广州, 南京, 北京), not one
+  -- number for every city
+  local POSTCODES = { ["1301"] = "050031", ["4401"] = "510450", ["3201"] = "210038", ["1101"] = "100176" }
   for i, ex in ipairs(examples) do
     local p, c, mode = ex[1], ex[2], ex[3]
     account("province" .. p, "province", p, nil, nil, nil, ({ "刘省审", "陈省审", "杨省审", "黄省审" })[i])
@@ -150,7 +153,7 @@ function seed.demo(now, print_fn)
       db.exec([[INSERT INTO school_profiles(school_id, address, postcode, contact_name,
                   contact_phone, contact_email, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(school_id) DO NOTHING]],
-        s.id, s.name .. "校本部", "100000", "张老师", string.format("1390013%02d%02d", i, k),
+        s.id, s.name .. "校本部", POSTCODES[c], "张老师", string.format("1390013%02d%02d", i, k),
         "contact" .. p .. k .. "@example.edu.cn", now)
     end
     local title = string.format("%d年第一批1+X证书试点申报", year)

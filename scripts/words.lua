@@ -54,6 +54,34 @@ function words.state(entity, v)
   return (STATE[entity] and STATE[entity][v]) or tostring(v)
 end
 
+-- words.review_step(row): a declaration's audit row with the levels of its
+-- chain in words: a city approval is 市级审核通过, 待市级审核 → 待省级审核,
+-- not 审核通过, 待审核 → 待审核. Changes the row's action_name,
+-- before_name and after_name in place.
+function words.review_step(r)
+  local d = type(r.detail) == "table" and r.detail or {}
+  local L = words.LEVEL
+  local decision = r.action and r.action:match("^declaration%.(%a+)$")
+  local level = L[d.level]
+  if level and (decision == "approve" or decision == "return" or decision == "reject") then
+    r.action_name = level .. (words.ACTION[r.action] or r.action)
+    if r.before_status == "pending" then r.before_name = "待" .. level .. "审核" end
+  end
+  local next_level = L[d.next_level] or (decision == "submit" and L[d.review_level])
+  if r.after_status == "pending" and next_level then r.after_name = "待" .. next_level .. "审核" end
+  return r
+end
+
+-- words.actor(username, entity) -> who did it, when no account is known: a
+-- downstream system's token by its name, a login name nobody has as 未知账号.
+function words.actor(username, entity)
+  if username == nil or username == "" then return "" end
+  local token = username:match("^token:(.*)$")
+  if token then return "接口令牌（" .. token .. "）" end
+  if entity == "account" then return "未知账号（" .. username .. "）" end
+  return username
+end
+
 words.SMS_TEMPLATE = { register = "注册账号", reset_code = "找回密码验证码", password_reset = "重置密码",
                        review = "审核结果", admin_account = "管理员账号开通", phone_changed = "更换绑定手机" }
 

@@ -86,7 +86,10 @@ test('attachments: 10 MiB is the most a file may be (413 beyond, over the 1 MiB 
   const d = await c.get(`/api/declarations/${id}/attachments/${r.data.id}`);
   eq(sha(d.data), sha(big), 'downloaded whole');
   const over = Buffer.concat([big, Buffer.from('x')]);
-  fails(await c.upload(`/api/declarations/${id}/attachments`, { name: 'over.pdf', data: over }), 413, 'too_large');
+  const e = fails(await c.upload(`/api/declarations/${id}/attachments`, { name: 'over.pdf', data: over }), 413, 'too_large');
+  // 2026-12-02: the pages say 10 MB; the refusal said 请求内容过大. One limit, one wording:
+  // 10 MB is 10 MiB = 10,485,760 bytes wherever it is said
+  eq(e.message, '附件不能超过 10 MB（10,485,760 字节）', 'the refusal names the limit in the pages\' words');
   for (let i = 2; i <= 10; i++) {
     eq((await c.upload(`/api/declarations/${id}/attachments`, { name: `p${i}.png`, data: PNG })).status, 201, `file ${i}`);
   }

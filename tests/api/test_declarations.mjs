@@ -128,6 +128,30 @@ test('a draft may be incomplete; submit checks everything', async () => {
     'a failed save stores no majors');
 });
 
+// 2026-12-02: a draft's warnings are what submitting would find (api.md): the
+// rules ran with submit=false for a draft, so no "required" finding came back.
+test('a draft is saved with the warnings submitting would give (required fields too)', async () => {
+  const c = await as('school322');
+  const pid = plan('32', 'by_major');
+  const [cert] = await certificates();
+  const r = await c.post('/api/declarations', { plan_id: pid, certificate_id: cert.id, majors: [{ major: cert.majors[0] }], submit: false });
+  eq([r.status, r.data.status], [201, 'draft'], 'the draft is saved');
+  const warned = r.data.warnings.map((w) => `${w.field}:${w.code}`).sort();
+  const e = fails(await c.post(`/api/declarations/${r.data.id}/submit`), 422, 'validation_failed');
+  const refused = e.fields.map((f) => `${f.field}:${f.code}`).sort();
+  for (const f of ['faculty:required', 'venue:required', 'majors[0].students:required', 'majors[0].teachers:required', 'majors[0].trainees:required']) {
+    assert(warned.includes(f), `${f} among the warnings: ${warned}`);
+  }
+  eq(warned, refused, 'the warnings are what submitting finds');
+  assert(r.data.warnings.every((w) => /[\u4e00-\u9fff]/.test(w.message)), 'each with its message in Chinese');
+  // editing it (PUT, 保存) answers the same way; a complete draft has none
+  const u = await c.put(`/api/declarations/${r.data.id}`, { certificate_id: cert.id, majors: [{ major: cert.majors[0] }], submit: false });
+  eq([u.status, u.data.warnings.map((w) => `${w.field}:${w.code}`).sort()], [200, refused], 'PUT 保存 warns alike');
+  const full = await c.put(`/api/declarations/${r.data.id}`, body(pid, cert, 'by_major', { submit: false }));
+  eq([full.status, full.data.status, full.data.warnings], [200, 'draft', []], 'a complete draft: no warnings, still a draft');
+  eq((await c.del(`/api/declarations/${r.data.id}`)).status, 200, 'cleaned up');
+});
+
 test('rich text is sanitized: no script, event handlers, javascript: URLs or styles', async () => {
   const c = await as('school443');
   const pid = plan('44', 'not_by_major');

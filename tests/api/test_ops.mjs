@@ -333,3 +333,20 @@ test('ops: eligibility looks at every approved declaration of the year (two batc
   eq([second.eligible, second.declaration_id], [true, ids[1]], 'the second batch\'s major too');
   eq((await ask(cert.majors[2])).eligible, false, 'a major neither declared');
 });
+
+// 2026-12-02: in the certificate dialog the exact major was not first. The
+// server answers exact name matches first, then names that begin with the term,
+// then names that contain it.
+test('ops: a major search ranks the exact name first, then prefix, then contains', async () => {
+  const ops = await as('ops');
+  const rank = (m, t) => (m.name === t ? 0 : m.name.startsWith(t) ? 1 : 2);
+  for (const t of ['建筑工程技术', '建筑', '会计']) {
+    const items = (await ops.get(`/api/ops/majors?q=${encodeURIComponent(t)}&size=100`)).data.items;
+    assert(items.length > 1 && items.every((m) => m.name.includes(t)), `${t}: matches by name (${items.length})`);
+    const ranks = items.map((m) => rank(m, t));
+    eq(ranks, [...ranks].sort((a, b) => a - b), `${t}: exact, then prefix, then contains: ${items.slice(0, 8).map((m) => m.name)}`);
+    assert(new Set(ranks).size > 1, `${t}: more than one kind of match, so the order is tested`);
+  }
+  const exact = (await ops.get(`/api/ops/majors?q=${encodeURIComponent('建筑工程技术')}&size=5`)).data.items;
+  eq(exact[0].name, '建筑工程技术', 'the exact name on top of the first page');
+});

@@ -55,9 +55,11 @@ test('review: default chain (广东): province only; a city admin is not a level
 
   const mine = (await s.client.get(`/api/declarations/${d.id}`)).data;
   eq(mine.status, 'approved', 'the school sees the result');
-  // the school sees the deciding level, not the reviewer's login name
-  eq(mine.reviews.map((x) => [x.level, x.decision, x.by ?? null]), [['school', 'submit', s.username], ['province', 'approve', null]],
-    'the history: submitted, approved by the province');
+  // the school sees the deciding level and unit, never a login name (2026-12-02:
+  // its own submission showed its username on the view and the print)
+  eq(mine.reviews.map((x) => [x.level, x.decision, x.by ?? null]), [['school', 'submit', s.name], ['province', 'approve', '广东省教育厅']],
+    'the history: submitted by the school, approved by the province\'s department');
+  assert(!JSON.stringify(mine).includes(s.username) && !JSON.stringify(mine).includes('province44'), 'no login name in the school\'s view');
   const sms = reviewSms(s.phone);
   eq(sms.length, 1, 'one review SMS');
   eq(sms[0].params.result, '审核通过', 'the result');
@@ -95,10 +97,16 @@ test('review: 河北 two-level chain end to end: province first 409 not_your_lev
   eq([p1.data.status, p1.data.review_level], ['approved', null], 'approved');
   const mine = (await s.client.get(`/api/declarations/${d.id}`)).data;
   eq(mine.reviews.map((x) => [x.level, x.decision, x.comment, x.by ?? null]),
-    [['school', 'submit', null, s.username], ['city', 'approve', '材料齐全', null], ['province', 'approve', null, null]],
-    'the whole history');
+    [['school', 'submit', null, s.name], ['city', 'approve', '材料齐全', '石家庄市教育局'], ['province', 'approve', null, '河北省教育厅']],
+    'the whole history, by unit, never by login name');
   const adminView = (await (await as('province13')).get(`/api/admin/declarations/${d.id}`)).data;
-  eq(adminView.reviews.map((x) => x.by), [s.username, 'city1301', 'province13'], 'admins see who decided');
+  eq(adminView.reviews.map((x) => x.by), [s.name, '王市审（石家庄市教育局）', '刘省审（河北省教育厅）'], 'admins see who decided, by name and unit');
+  // 2026-12-02: the city's approval was logged 待审核 → 待审核
+  const steps = (await prov.get(`/api/admin/audit?entity=declaration&entity_id=${d.id}&size=20`)).data.items.reverse()
+    .filter((x) => x.action !== 'declaration.create')
+    .map((x) => [x.action_name, `${x.before_name} → ${x.after_name}`]);
+  eq(steps, [['提交申报', '草稿 → 待市级审核'], ['市级审核通过', '待市级审核 → 待省级审核'], ['省级审核通过', '待省级审核 → 审核通过']],
+    'the audit log shows each real transition');
   const sms = reviewSms(s.phone).map((m) => m.params.result);
   // issue 14: one wording for the level everywhere (市级, as the pages say)
   eq(sms, ['市级审核通过，待省级审核', '审核通过'], 'notified at each step');
@@ -171,6 +179,9 @@ test('review: return and resubmit: back to the school, edited or submitted as is
 
   // the province returns; the school submits it as it is → the city again
   eq((await review(prov, d.id, 'return', '培训人数偏多')).data.status, 'returned', 'returned by the province');
+  // 2026-12-02: the school's list did not say why: the latest reason is there
+  const listed = (await s.client.get('/api/declarations?size=100')).data.items.find((x) => x.id === d.id);
+  eq([listed.status, listed.review_comment], ['returned', '培训人数偏多'], 'the list carries the latest 退回原因');
   const sub = await s.client.post(`/api/declarations/${d.id}/submit`);
   eq([sub.status, sub.data.status, sub.data.review_level], [200, 'pending', 'city'], 'submitted again: the first level');
   await review(city, d.id, 'approve');
@@ -180,6 +191,8 @@ test('review: return and resubmit: back to the school, edited or submitted as is
     ['school:submit', 'city:return', 'school:submit', 'city:approve', 'province:return', 'school:submit', 'city:approve', 'province:approve'],
     'the whole history, in order');
   eq(mine.faculty.includes('20 人'), true, 'the edit was kept');
+  const done = (await s.client.get('/api/declarations?size=100')).data.items.find((x) => x.id === d.id);
+  eq([done.status, done.review_comment], ['approved', null], 'no reason once approved');
 });
 
 test('review: scope: other provinces and cities get 404 (view, review, batch); schools 403; drafts are invisible', async () => {

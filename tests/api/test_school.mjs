@@ -85,11 +85,13 @@ for (const P of PROVINCES) {
   });
 }
 
+// post: the first digits of the demo city's postcodes (石家庄 05, 南京 21,
+// 广州 51, 北京 10)
 const RETURNING = [
-  { user: 'school131', mode: 'by_major', certIndex: 4 },
-  { user: 'school321', mode: 'by_major', certIndex: 5 },
-  { user: 'school441', mode: 'not_by_major', certIndex: 6 },
-  { user: 'school111', mode: 'not_by_major', certIndex: 7 },
+  { user: 'school131', mode: 'by_major', certIndex: 4, post: '05' },
+  { user: 'school321', mode: 'by_major', certIndex: 5, post: '21' },
+  { user: 'school441', mode: 'not_by_major', certIndex: 6, post: '51' },
+  { user: 'school111', mode: 'not_by_major', certIndex: 7, post: '10' },
 ];
 
 for (const R of RETURNING) {
@@ -97,7 +99,11 @@ for (const R of RETURNING) {
     const c = await as(R.user);
     const me = await c.get('/api/me');
     eq([me.data.role, me.data.must_change_password], ['school', false], 'a returning school');
-    eq((await c.get('/api/school/profile')).data.complete, true, 'profile complete already');
+    const prof = (await c.get('/api/school/profile')).data;
+    eq(prof.complete, true, 'profile complete already');
+    // 2026-12-02: every demo school had 100000 (北京's) whatever its city
+    assert(/^\d{6}$/.test(prof.postcode) && prof.postcode.startsWith(R.post) && !/0000$/.test(prof.postcode),
+      `a postcode of the school's city: ${prof.postcode}`);
     const plan = await openPlan(c);
     eq(plan.mode, R.mode, 'plan mode');
     const cert = (await certificates())[R.certIndex];

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, assert, eq } from '../lib/harness.mjs';
 import { Client } from '../lib/server.mjs';
-import { S, as, fails, certificates, body, plan, setPlan, sql, fixture, freshSchool, newSchoolCode, newPhone, register } from './ctx.mjs';
+import { S, as, anon, fails, certificates, body, plan, setPlan, sql, fixture, freshSchool, newSchoolCode, newPhone, register } from './ctx.mjs';
 import { readSheet } from './xlsx_read.mjs';
 
 // Invented 学校标识码 of this file: 4914xxxxxx.
@@ -187,6 +187,9 @@ test('stats: 申报总数 counts submitted declarations as the city chart does, 
   const st = (await prov.get(`/api/admin/plans/${pid}/stats`)).data;
   eq([st.declared, st.drafts, st.by_status.pending, st.by_status.draft], [2, 1, 2, 1], 'two declared, one draft');
   eq(st.by_city.reduce((n, x) => n + x.count, 0), st.declared, 'the cities add up to 申报总数');
+  // the plan list says which plans have something to draw (申报统计 opens on the newest of them)
+  const listed = (await (await as('ops')).get('/api/admin/plans')).data.find((p) => p.id === pid);
+  eq([listed.declarations, listed.submitted], [3, st.declared], 'the plan carries its submitted count beside all declarations');
   eq(st.by_certificate.reduce((n, x) => n + x.count, 0), st.declared, 'the certificates too');
   assert(st.by_certificate.every((x) => /（(初级|中级|高级)）$/.test(x.name)), `certificate names carry the level: ${st.by_certificate.map((x) => x.name)}`);
   const years = (await prov.get('/api/admin/stats/years')).data.items;
@@ -213,10 +216,14 @@ test('exports: 试点院校, 院校总库 and the audit log as real .xlsx, scope
   eq([ps.status, ps.headers.get('content-type')], [200, XLSX], 'pilot schools exported');
   assert(/filename="pilot-schools-\d{4}-\d{12}\.xlsx"/.test(ps.headers.get('content-disposition')), 'a download');
   const prow = readSheet(ps.data);
-  eq(prow[0], ['序号', '年度', '学校标识码', '学校名称', '所在城市', '审核通过申报数', '审核通过的试点证书'], 'header');
+  // 2026-12-02: with the 省份 column (ops' export spans provinces)
+  eq(prow[0], ['序号', '年度', '学校标识码', '学校名称', '省份', '所在城市', '审核通过申报数', '审核通过的试点证书'], 'header');
   const mine = prow.find((x) => x[2] === A.code);
-  eq([mine[3], mine[4], mine[5]], [A.name, '石家庄市', '1'], 'A\'s row');
-  assert(mine[6].includes(`${certs[0].name}（${certs[0].level}）`), `its certificate with the level: ${mine[6]}`);
+  eq([mine[3], mine[4], mine[5], mine[6]], [A.name, '河北省', '石家庄市', '1'], 'A\'s row');
+  assert(mine[7].includes(`${certs[0].name}（${certs[0].level}）`), `its certificate with the level: ${mine[7]}`);
+  const national = readSheet((await (await as('ops')).get(`/api/admin/pilot-schools.xlsx?year=${year}`)).data);
+  eq(national.find((x) => x[2] === A.code)[4], '河北省', 'ops\' national export names each school\'s province');
+  assert(national.slice(1).every((x) => /省|市|自治区/.test(x[4])), 'every row has its province');
   const api = (await prov.get(`/api/admin/pilot-schools?year=${year}`)).data;
   eq(prow.length - 1, api.total, 'as many rows as the list');
   const gd = readSheet((await (await as('province44')).get(`/api/admin/pilot-schools.xlsx?year=${year}`)).data);
@@ -237,10 +244,13 @@ test('exports: 试点院校, 院校总库 and the audit log as real .xlsx, scope
   const arow = readSheet(au.data);
   eq(arow[0], ['操作时间', '操作人', '角色', '操作', '操作对象', '对象编号', '状态变化', '详情', 'IP地址'], 'header');
   const acts = arow.slice(1).map((x) => x[3]);
-  assert(acts.includes('提交申报') && acts.includes('审核通过'), `actions in words: ${acts}`);
-  const approveRow = arow.find((x) => x[3] === '审核通过' && x[1].includes('省'));
-  eq([approveRow[1], approveRow[2], approveRow[4], approveRow[6]], ['刘省审（河北省教育厅）', '省级教育行政部门', '申报', '待审核 → 审核通过'],
+  assert(acts.includes('提交申报') && acts.includes('市级审核通过') && acts.includes('省级审核通过'), `actions in words: ${acts}`);
+  const approveRow = arow.find((x) => x[3] === '省级审核通过');
+  eq([approveRow[1], approveRow[2], approveRow[4], approveRow[6]], ['刘省审（河北省教育厅）', '省级教育行政部门', '申报', '待省级审核 → 审核通过'],
     'who by name and unit, the change in words');
+  // 2026-12-02: the city's approval was 待审核 → 待审核
+  const cityRow = arow.find((x) => x[3] === '市级审核通过');
+  eq([cityRow[1], cityRow[6]], ['王市审（石家庄市教育局）', '待市级审核 → 待省级审核'], 'the city\'s step as it was');
   assert(approveRow[7].includes('审核级别：省级'), `detail in words: ${approveRow[7]}`);
   assert(!arow.flat().some((c) => /^(declaration|account)\.[a-z_]+$/.test(c)), 'no raw action codes');
   fails(await (await as('school131')).get('/api/admin/audit.xlsx'), 403, 'forbidden');
@@ -312,6 +322,33 @@ test('import: an .xlsx with Chinese headers, the city by name or code, a per-row
   fails(await upload(city, '/api/admin/schools/import', xlsxFile(['名称'], [['x']]), XLSX), 422, 'validation_failed', 'csv', 'missing_column');
 });
 
+// 2026-12-02: the template's example row was imported as a real school when the
+// template was filled in below it (or uploaded as it is).
+test('import: the template\'s example row is never imported: alone it is refused, beside real rows it is skipped and reported', async () => {
+  const city = await as('city1301');
+  const tpl = await city.get('/api/admin/schools/import-template.xlsx');
+  const [header, sample] = readSheet(tpl.data);
+  assert(sample[0].startsWith('示例') && sample[1].startsWith('示例') && sample[1].includes('导入时跳过'),
+    `the example row says what it is: ${sample}`);
+  const before = sql("SELECT count(*) AS n FROM schools WHERE name LIKE '示例%'")[0].n;
+  fails(await upload(city, '/api/admin/schools/import', tpl.data, XLSX), 422, 'validation_failed', 'csv', 'only_sample');
+  const a = newCode();
+  const filled = xlsxFile(header, [sample, [a, '导入己职业学院', '石家庄市', '高职', '', '', '']]);
+  const r = await upload(city, '/api/admin/schools/import', filled, XLSX);
+  eq([r.status, r.data.imported], [200, 1], 'the real row imported, the example skipped');
+  eq(r.data.rows.map((x) => [x.row, x.ok, x.result]), [[2, true, '已跳过'], [3, true, '已导入']], 'both reported, in file order');
+  assert(r.data.rows[0].reason.includes('示例'), `the reason: ${r.data.rows[0].reason}`);
+  eq(sql("SELECT count(*) AS n FROM schools WHERE name LIKE '示例%'")[0].n, before, 'no 示例 school in the master list');
+  eq(sql('SELECT name FROM schools WHERE code = ?', a).map((x) => x.name), ['导入己职业学院'], 'the real one is');
+  // the example typed over (a real code and name) is a real row
+  const b = newCode();
+  const over = await upload(city, '/api/admin/schools/import', xlsxFile(header, [[b, '导入庚学院', ...sample.slice(2)]]), XLSX);
+  eq([over.status, over.data.imported], [200, 1], 'an example row typed over imports');
+  // CSV alike
+  const csv = await city.post('/api/admin/schools/import', { csv: `${header.join(',')}\n${sample.join(',')}\n` });
+  fails(csv, 422, 'validation_failed', 'csv', 'only_sample');
+});
+
 // ---- ops: admin accounts and bound phones ---------------------------------------
 
 test('ops: creates city and province admin accounts (password by SMS, changed at first login); bad input changes nothing', async () => {
@@ -379,6 +416,15 @@ test('words: the audit log and the SMS outbox name actions, states and templates
   const log = (await ops.get('/api/admin/audit?action=account.login&size=5')).data.items;
   assert(log.length > 0, 'logins are logged');
   eq([log[0].action_name, log[0].entity_name], ['登录', '账号'], 'account.login in words');
+  // 2026-12-02: a login row showed the login name, with no role
+  eq([log[0].by, log[0].role], ['王市审（石家庄市教育局）', 'city'], 'who logged in: the person and the role, not city1301');
+  const reg0 = await register('44', '4401');
+  const regRow = (await ops.get('/api/admin/audit?action=account.register&size=50')).data.items.find((x) => x.username === reg0.username);
+  assert(regRow && regRow.by === reg0.school.name && regRow.role === 'school' && !regRow.by.includes(reg0.username),
+    `a registration by the school's name: ${JSON.stringify(regRow && [regRow.by, regRow.role])}`);
+  await anon().post('/api/login', { username: 'nobody_such', password: 'x1234567' });
+  const failed = (await ops.get('/api/admin/audit?action=account.login_failed&size=50')).data.items.find((x) => x.username === 'nobody_such');
+  eq(failed && failed.by, '未知账号（nobody_such）', 'a login name nobody has is said to be one');
   const reload = await (await as('province13')).post('/api/admin/rules/reload', {});
   eq(reload.status, 200, 'reloaded');
   const rl = (await ops.get('/api/admin/audit?action=rules.reload&size=1')).data.items[0];

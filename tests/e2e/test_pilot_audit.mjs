@@ -83,8 +83,10 @@ test('admin pages: review chain, 试点院校, 操作日志, the city admin\'s p
   await waitText(page, '.audit-table', '提交申报');
   await waitText(page, '.audit-table', '审核通过');
   const actions = await page.locator('.audit-table .audit-action').allTextContents();
-  eq(actions.map((x) => x.trim()), ['审核通过', '审核通过', '提交申报', '新建申报'], 'this declaration\'s log, newest first');
-  await waitText(page, '.audit-table', '待审核 → 审核通过');
+  // 2026-12-02: each step in the levels of its chain (the city's approval was 审核通过, 待审核 → 待审核)
+  eq(actions.map((x) => x.trim()), ['省级审核通过', '市级审核通过', '提交申报', '新建申报'], 'this declaration\'s log, newest first');
+  await waitText(page, '.audit-table', '待市级审核 → 待省级审核');
+  await waitText(page, '.audit-table', '待省级审核 → 审核通过');
   // issue 14: full-width punctuation in the pages' words (was 审核级别:市级)
   await waitText(page, '.audit-table', '审核级别：市级');
   await s.shot('audit-declaration');

@@ -9,6 +9,10 @@ import { test, assert, eq } from '../lib/harness.mjs';
 import { session, apiAs as login, srv, waitText } from './ctx.mjs';
 import { Client } from '../lib/server.mjs';
 import { axeViolations as axe } from './axe.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fixture } from '../api/ctx.mjs';
+import { readSheet } from '../api/xlsx_read.mjs';
 
 // API clients, one login per user for the whole file.
 const clients = new Map();
@@ -140,6 +144,15 @@ test('ops: the certificate dialog shows its majors by name and finds 建筑工�
   await page.keyboard.type('建筑工程技术');
   const option = page.locator('.el-select-dropdown__item:visible:not(.is-selected)', { hasText: /^建筑工程技术（/ }).first();
   await option.waitFor();
+  // 2026-12-02: the exact name first (the certificate's chosen majors came before it)
+  await page.waitForFunction(() => {
+    const first = [...document.querySelectorAll('.el-select-dropdown__item')].find((el) => el.offsetParent !== null);
+    return first && first.textContent.trim().startsWith('建筑工程技术（');
+  });
+  const shown = (await page.locator('.el-select-dropdown__item:visible').allTextContents()).map((t) => t.trim());
+  const kind = (t) => (t.startsWith('建筑工程技术（') ? 0 : t.startsWith('建筑工程技术') ? 1 : t.includes('建筑工程技术') ? 2 : 3);
+  const kinds = shown.map(kind);
+  eq(kinds, [...kinds].sort((a, b) => a - b), `exact, then prefix, then contains, then the chosen ones: ${shown.slice(0, 6)}`);
   await s.shot('major-found');
   const label = await option.textContent();
   const code = /（(\d{6}K?)，/.exec(label)[1];
@@ -239,7 +252,12 @@ test('ops: creates a city admin account and changes a school\'s bound phone from
   await s.close();
 });
 
-test('import: the downloaded .xlsx template uploads as it is, with a per-row report', async () => {
+// 2026-12-02: the template's example row used to import as a real school
+// (示例职业技术学院) when the template was uploaded as it is or filled in
+// below it. Now it is marked 示例 and never imported: the template as it is
+// is refused with a word on what to do, and a filled one imports the rows
+// below the example, the example reported as skipped.
+test('import: the .xlsx template\'s example row is never imported; a filled template imports with a per-row report', async () => {
   const s = await session('reviewer/import-xlsx');
   const { page } = s;
   await s.login('city1301');
@@ -247,20 +265,34 @@ test('import: the downloaded .xlsx template uploads as it is, with a per-row rep
   await page.waitForSelector('.schools-table .el-table__row');
   await page.click('.btn-import');
   await page.waitForSelector('.import-dialog .link-template');
+  await waitText(page, '.import-dialog .hint', '示例行');
   const href = await page.getAttribute('.import-dialog .link-template', 'href');
   const tpl = await (await apiAs('city1301')).get(href);
   eq(tpl.status, 200, 'the template downloads');
-  await page.setInputFiles('.import-dialog .csv-file', { name: '院校导入模板.xlsx',
-    mimeType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', buffer: tpl.data });
+  const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+  await page.setInputFiles('.import-dialog .csv-file', { name: '院校导入模板.xlsx', mimeType: XLSX, buffer: tpl.data });
   await waitText(page, '.import-dialog .import-file', '院校导入模板.xlsx');
   await page.click('.btn-do-import');
-  await page.waitForSelector('.import-report .el-table__row');
+  await waitText(page, '.el-message--error', '只有模板的示例行');
+  await s.shot('template-as-is-refused');
+  const none = (await (await apiAs('city1301')).get(`/api/admin/schools?q=${encodeURIComponent('示例职业技术学院')}`)).data;
+  eq(none.total, 0, 'the example is not a school');
+
+  // the template filled in below its example row
+  const [header, sample] = readSheet(tpl.data);
+  const code = `4998${String(process.pid % 1000000).padStart(6, '0')}`;
+  const path = join(srv.dir, 'filled.xlsx');
+  fixture('xlsx_file', { path, header, rows: [sample, [code, '模板导入职业学院', '石家庄市', '高职', '', '', '']] }, srv);
+  await page.setInputFiles('.import-dialog .csv-file', { name: '院校导入模板（已填写）.xlsx', mimeType: XLSX, buffer: readFileSync(path) });
+  await waitText(page, '.import-dialog .import-file', '已填写');
+  await page.click('.btn-do-import');
   await waitText(page, '.import-summary', '已导入 1 所院校');
-  await waitText(page, '.import-report', '示例职业技术学院');
-  await waitText(page, '.import-report', '已导入');
+  await waitText(page, '.import-report', '模板导入职业学院');
+  await waitText(page, '.import-report', '已跳过');
   await s.shot('imported');
-  const found = (await (await apiAs('city1301')).get(`/api/admin/schools?q=${encodeURIComponent('示例职业技术学院')}`)).data.items;
-  eq(found.map((x) => [x.city, x.type]), [['1301', '高职']], 'stored in 石家庄 from the city\'s name');
+  const found = (await (await apiAs('city1301')).get(`/api/admin/schools?q=${encodeURIComponent('模板导入职业学院')}`)).data.items;
+  eq(found.map((x) => [x.code, x.city, x.type]), [[code, '1301', '高职']], 'stored in 石家庄 from the city\'s name');
+  eq((await (await apiAs('city1301')).get(`/api/admin/schools?q=${encodeURIComponent('示例')}`)).data.total, 0, 'still no 示例 school');
   s.assertClean();
   await s.close();
 });

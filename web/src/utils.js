@@ -262,3 +262,8 @@ export function auditDetail(detail, entity) {
     return key + '：' + val
   })
 }
+
+// An attachment's limit: 10 MiB, called "10 MB" on every page, in the server's
+// refusal (scripts/attachments.lua, host/http.c) and in the sizes listed (1 MB = 1,048,576 bytes).
+export const ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+export const ATTACHMENT_LIMIT_TEXT = '10 MB（10,485,760 字节）'
