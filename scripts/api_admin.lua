@@ -527,9 +527,10 @@ end
 local function publish_plan(ctx, params)
   local cur = scoped_plan(ctx, params.id)
   if cur.status == "published" then web.fail(409, "published", "计划已发布") end
-  local problems = P.errors(cur.province_code, "check_plan", {
-    year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
-    starts_at = cur.starts_at, ends_at = cur.ends_at })
+  local arg = { year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
+                starts_at = cur.starts_at, ends_at = cur.ends_at }
+  local problems = require("shadow").check(cur.province_code, "check_plan", arg, { plan_id = cur.id },
+    function() return P.errors(cur.province_code, "check_plan", arg) end)
   if #problems > 0 then
     web.fail(422, "validation_failed", "计划不符合本省申报规则", problems)
   end

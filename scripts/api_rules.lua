@@ -200,6 +200,34 @@ local function rollback(ctx, params)
   return 200, store.present(v)
 end
 
+-- ---- shadow -------------------------------------------------------------
+
+local shadow = require "shadow"
+
+local function start_shadow(ctx, params)
+  local province = scoped(ctx, params.province, true)
+  local v = store.get(province, version_id(params))
+  local before = shadow.start(province, v, ctx.account.id, ctx.now)
+  log_change(ctx, "rules.shadow", province, v.id, { after = "shadow",
+    detail = { set = province, version_id = v.id, replaced = before } })
+  return 200, shadow.report(province)
+end
+
+local function stop_shadow(ctx, params)
+  local province = scoped(ctx, params.province, true)
+  local cur = shadow.stop(province, ctx.now)
+  log_change(ctx, "rules.shadow_stop", province, cur.version_id, { before = "shadow",
+    detail = { set = province, version_id = cur.version_id, evaluated = cur.evaluated, diverged = cur.diverged } })
+  return 200, shadow.report(province)
+end
+
+local function get_shadow(ctx, params)
+  local province = scoped(ctx, params.province)
+  local r = shadow.report(province)
+  if not r then web.fail(404, "not_found", "本省尚未进行影子运行") end
+  return 200, r
+end
+
 function M.register(route)
   route("GET", "/api/admin/rules", rules_status, PROVINCE_OPS)
   route("POST", "/api/admin/rules/reload", rules_reload, PROVINCE_OPS)
@@ -211,6 +239,9 @@ function M.register(route)
   route("POST", "/api/admin/rules/{*province}/versions/{id}/publish", publish, PROVINCE_OPS)
   route("POST", "/api/admin/rules/{*province}/rollback", rollback, PROVINCE_OPS)
   route("GET", "/api/admin/rules/{*province}/cases", get_cases, ADMINS)
+  route("POST", "/api/admin/rules/{*province}/versions/{id}/shadow", start_shadow, PROVINCE_OPS)
+  route("DELETE", "/api/admin/rules/{*province}/shadow", stop_shadow, PROVINCE_OPS)
+  route("GET", "/api/admin/rules/{*province}/shadow", get_shadow, ADMINS)
   route("PUT", "/api/admin/rules/{*province}/cases", put_cases, PROVINCE_OPS)
 end
 

@@ -118,6 +118,7 @@ function app.handle(req)
   current_route = "unmatched"
   -- one request decides under one rule set, whatever is published meanwhile
   rules.pin()
+  require("shadow").reset()
   local ok, status, route, value, opts = xpcall(dispatch, traceback, req)
   rules.unpin()
   if not ok then

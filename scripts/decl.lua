@@ -180,8 +180,10 @@ function decl.check_rules(school, plan, mode, d, submit, except_id)
     others_in_plan = others,
   }
   local verdict = { others = others, plan_id = plan.id, except_id = except_id }
+  local seen = { declaration_id = except_id, plan_id = plan.id } -- for a running shadow
   if submit then
-    local list = P.errors(school.province_code, "check_declaration", input)
+    local list = require("shadow").check(school.province_code, "check_declaration", input, seen,
+      function() return P.errors(school.province_code, "check_declaration", input) end)
     if #list > 0 then
       web.fail(422, "validation_failed", "申报内容不符合要求，请检查标出的项目", list)
     end
@@ -189,6 +191,8 @@ function decl.check_rules(school, plan, mode, d, submit, except_id)
     verdict.chain = decl.review_chain(school, plan, d)
   else
     local list, err = P.try_errors(school.province_code, "check_declaration", input)
+    require("shadow").observe(school.province_code, "check_declaration", input,
+                              require("shadow").outcome("check_declaration", list, err), seen)
     if not list then
       log.error("rule " .. school.province_code .. ".check_declaration failed on a draft: " .. P.one_line(err))
       list = { { field = "", code = "rule_failed",
@@ -230,11 +234,13 @@ function decl.mode_of(province, plan)
 end
 
 function decl.review_chain(school, plan, d)
-  local chain = P.call(school.province_code, "review_chain", {
+  local arg = {
     school = { id = school.id, type = school.type, province = school.province_code, city = school.city_code },
     plan = { id = plan.id, year = plan.year, mode = plan.mode },
     declaration = { certificate_id = d.certificate_id, trainees_total = d.trainees_total },
-  })
+  }
+  local chain = require("shadow").check(school.province_code, "review_chain", arg, { plan_id = plan.id },
+    function() return P.call(school.province_code, "review_chain", arg) end)
   -- fail closed: a chain with an unknown level ("provinve") is the rule's
   -- failure, never a shorter review
   local out, seen = {}, {}
@@ -353,6 +359,7 @@ function decl.create(ctx)
     audit.log(ctx, "declaration.create", "declaration", new_id, {
       after = "draft", province = school.province_code, city = school.city_code })
     if submit then submit_stored(ctx, school, new_id, v.chain, "draft") end
+    require("shadow").bind(new_id) -- checks a shadow saw before the id existed
     return new_id
   end)
   local out = decl.view(id)

@@ -421,8 +421,9 @@ function S.replay(province, v, plan_id)
     end
     local school = { id = row.school_id, code = row.code, type = row.type, name = row.school,
                      province_code = row.province_code, city_code = row.city_code }
-    local before = outcome(school, plan, row)
-    local after = rules.using(set, outcome, school, plan, row)
+    local shadow = require "shadow" -- a replay is no live traffic: nothing shadowed
+    local before = shadow.quietly(outcome, school, plan, row)
+    local after = shadow.quietly(rules.using, set, outcome, school, plan, row)
     out.total = out.total + 1
     if not same(before, after) then
       out.changed = out.changed + 1
@@ -624,6 +625,7 @@ function S.tick(args)
     end
   end
   if S.generation() ~= rules.status().generation then S.install() end
+  require("shadow").process() -- live checks queued for a shadow version
   return 0
 end
 

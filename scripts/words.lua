@@ -30,6 +30,7 @@ words.ACTION = {
   ["major.create"] = "新增专业", ["major.update"] = "修改专业",
   ["rules.reload"] = "重新加载规则", ["rules.push"] = "新建规则版本", ["rules.publish"] = "发布规则版本",
   ["rules.rollback"] = "回滚规则版本", ["rules.cases"] = "保存规则测试用例",
+  ["rules.shadow"] = "开始影子运行", ["rules.shadow_stop"] = "停止影子运行",
   ["notice.create"] = "发布通知公告", ["notice.update"] = "修改通知公告", ["notice.delete"] = "删除通知公告",
   ["attachment.upload"] = "上传证明材料", ["attachment.delete"] = "删除证明材料",
 }
@@ -44,7 +45,7 @@ local STATE = {
   school = { active = "启用", inactive = "停用" },
   account = { active = "正常" },
   rules = { refused = "未生效", unchanged = "未变化", reloaded = "已重新加载",
-            draft = "草稿", published = "已发布", retired = "已停用" },
+            draft = "草稿", published = "已发布", retired = "已停用", shadow = "影子运行" },
 }
 
 -- words.state(entity, code) -> the status in words ("" for nil)
@@ -63,6 +64,7 @@ local DETAIL = {
   school_id = "院校编号", phone = "手机号", role = "角色",
   set = "规则集", version_id = "规则版本号", replaced = "被替换的版本", sha256 = "SHA-256",
   note = "备注", published = "已发布的规则文件", rules_version_id = "规则版本号",
+  evaluated = "已评估", diverged = "结论不同",
 }
 
 -- words.detail(detail) -> "审核级别：市级；意见：…" for a log row's detail
