@@ -195,9 +195,13 @@ return R
     await page.click('.btn-shadow-start');
     await waitText(page, '.shadow-summary', '影子运行中');
     const third = await submit(await apiAs('school441'), plan, certs[2].id, 70);
-    await page.waitForTimeout(500);   // the shadow is evaluated off the request's path
-    await page.click('.btn-shadow-refresh');
+    // the shadow is evaluated off the request's path, about once a second
+    for (let i = 0; i < 20 && !(await page.textContent('.shadow-table')).includes(String(third)); i++) {
+      await page.waitForTimeout(500);
+      await page.click('.btn-shadow-refresh');
+    }
     await waitText(page, '.shadow-table', String(third));
+    await waitText(page, '.shadow-table', 'over_limit');
     assert(Number(await page.textContent('.shadow-diverged')) >= 1, 'a divergence counted');
     assert(Number(await page.textContent('.shadow-evaluated')) >= 1, 'evaluations counted');
     await s.shot('shadow');
