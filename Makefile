@@ -5,7 +5,7 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	       -Wwrite-strings -Werror
-CPPFLAGS = -D_GNU_SOURCE -I/usr/include/lua5.4 -Ihost
+CPPFLAGS = -D_GNU_SOURCE -I/usr/include/lua5.4 -Ihost -Ibuild
 LDLIBS   = -lcivetweb -llua5.4 -llua5.4-cjson -lsqlite3 -lsodium -ledit \
 	       -lxlsxwriter -lzip -lexpat -lgumbo -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -17,7 +17,7 @@ UNIT     = $(wildcard tests/unit/test_*.c) tests/unit/main.c
 
 APT_PKGS = gcc make libcivetweb-dev liblua5.4-dev lua-cjson-dev \
 	       libsqlite3-dev libsodium-dev libedit-dev libxlsxwriter-dev \
-	       libzip-dev libexpat1-dev libgumbo-dev nodejs chromium firefox-esr fonts-wqy-microhei
+	       libzip-dev libexpat1-dev libgumbo-dev lua-check nodejs chromium firefox-esr fonts-wqy-microhei
 PORT    ?= 8080
 
 .PHONY: all deps run test test-unit test-rules test-api test-e2e sanitize \
@@ -32,6 +32,14 @@ build/%.o: host/%.c $(wildcard host/*.h)
 bin/host: $(OBJ) build/main.o
 	@mkdir -p bin
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The rule contract (scripts/rules_contract.lua) compiled into the sandbox
+# as a C string: one source for the platform and the evaluators.
+build/rules_contract.inc: scripts/rules_contract.lua
+	@mkdir -p build
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+
+build/sandbox.o build/san/sandbox.o: build/rules_contract.inc
 
 build/san/%.o: host/%.c $(wildcard host/*.h)
 	@mkdir -p build/san
@@ -83,6 +91,12 @@ test: deps bin/host bin/unit web
 	bin/host rules test
 	node tests/api/run.mjs
 	node tests/e2e/run.mjs
+
+test-unit: bin/unit
+	bin/unit
+
+test-rules: bin/host
+	bin/host rules test
 
 sanitize: deps bin/host-san bin/unit-san
 	ASAN_OPTIONS=detect_leaks=1 bin/unit-san

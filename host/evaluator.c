@@ -5,6 +5,10 @@
  *   'L' key probe n {name chunkname text}*n -> 'O' | 'E' code message
  *   'C' key province entry hasarg [arg] -> 'O' value | 'E' code message
  *                                          | 'M' (set not loaded: send 'L')
+ *   'K' n {name chunkname text}*n -> 'O' | 'E' code message (a candidate
+ *                                          set, probed, not kept)
+ *   'T' province n {files} cases -> 'O' value | 'E' code message (a test
+ *                                          run, sbx_test; not kept)
  * An evaluator keeps the last few sets it loaded, by key.
  * Uses: wire, sandbox, POSIX spawn/sockets, Linux prctl and seccomp.
  */
@@ -133,22 +137,12 @@ static void reply_error(wire_buf *out, int code, const char *msg) {
   wire_frame_end(out);
 }
 
-static void do_load(wire_reader *r, wire_buf *out) {
-  const char *key;
-  size_t klen;
+/* The files of a request, read into files (their texts borrowed from the
+ * request, their names copied into names and chunks). Returns n, or 0. */
+static uint32_t read_files(wire_reader *r, sbx_file *files,
+                           char (*names)[16], char (*chunks)[128]) {
   uint32_t n, i;
-  unsigned probe;
-  sbx_file files[SBX_MAX_FILES];
-  char names[SBX_MAX_FILES][16], chunks[SBX_MAX_FILES][128], err[4096];
-  sbx *s = NULL;
-  ev_set *slot;
-  int k, rc;
-  if (wire_get_str(r, &key, &klen) != WIRE_OK || klen >= sizeof slot->key ||
-      wire_get_u8(r, &probe) != WIRE_OK || wire_get_u32(r, &n) != WIRE_OK ||
-      n < 1 || n > SBX_MAX_FILES) {
-    reply_error(out, SBX_ERR_SHAPE, "rules: malformed load request");
-    return;
-  }
+  if (wire_get_u32(r, &n) != WIRE_OK || n < 1 || n > SBX_MAX_FILES) return 0;
   for (i = 0; i < n; i++) {
     const char *p;
     size_t len;
@@ -162,7 +156,22 @@ static void do_load(wire_reader *r, wire_buf *out) {
     files[i].name = names[i];
     files[i].chunkname = chunks[i];
   }
-  if (i < n) {
+  return i < n ? 0 : n;
+}
+
+static void do_load(wire_reader *r, wire_buf *out) {
+  const char *key;
+  size_t klen;
+  uint32_t n;
+  unsigned probe;
+  sbx_file files[SBX_MAX_FILES];
+  char names[SBX_MAX_FILES][16], chunks[SBX_MAX_FILES][128], err[4096];
+  sbx *s = NULL;
+  ev_set *slot;
+  int k, rc;
+  if (wire_get_str(r, &key, &klen) != WIRE_OK || klen >= sizeof slot->key ||
+      wire_get_u8(r, &probe) != WIRE_OK ||
+      !(n = read_files(r, files, names, chunks))) {
     reply_error(out, SBX_ERR_SHAPE, "rules: malformed load request");
     return;
   }
@@ -234,6 +243,63 @@ static void do_call(wire_reader *r, wire_buf *out) {
   wire_frame_end(out);
 }
 
+/* 'K' n files: loads and probes a candidate set, keeping nothing. */
+static void do_check(wire_reader *r, wire_buf *out) {
+  sbx_file files[SBX_MAX_FILES];
+  char names[SBX_MAX_FILES][16], chunks[SBX_MAX_FILES][128], err[4096];
+  sbx *s = NULL;
+  uint32_t n;
+  int rc;
+  if (!(n = read_files(r, files, names, chunks))) {
+    reply_error(out, SBX_ERR_SHAPE, "rules: malformed check request");
+    return;
+  }
+  if ((rc = sbx_load(files, (int)n, 1, &s, err, sizeof err)) != SBX_OK) {
+    reply_error(out, rc, err);
+    return;
+  }
+  sbx_free(s);
+  wire_frame_begin(out);
+  wire_put_u8(out, 'O');
+  wire_frame_end(out);
+}
+
+/* 'T' province n files cases: loads and probes the set, then runs the
+ * cases (sbx_test) and answers their results, keeping nothing. */
+static void do_test(wire_reader *r, wire_buf *out) {
+  sbx_file files[SBX_MAX_FILES];
+  char names[SBX_MAX_FILES][16], chunks[SBX_MAX_FILES][128], err[4096],
+      province[16];
+  const char *p, *cases;
+  size_t len, clen;
+  sbx *s = NULL;
+  uint32_t n;
+  int rc;
+  if (wire_get_str(r, &p, &len) != WIRE_OK || len >= sizeof province ||
+      !(n = read_files(r, files, names, chunks)) ||
+      wire_get_str(r, &cases, &clen) != WIRE_OK) {
+    reply_error(out, SBX_ERR_SHAPE, "rules: malformed test request");
+    return;
+  }
+  memcpy(province, p, len);
+  province[len] = '\0';
+  if ((rc = sbx_load(files, (int)n, 1, &s, err, sizeof err)) != SBX_OK) {
+    reply_error(out, rc, err);
+    return;
+  }
+  out->max = EV_TEST_REPLY_MAX;
+  wire_frame_begin(out);
+  wire_put_u8(out, 'O');
+  rc = sbx_test(s, province, cases, clen, out, err, sizeof err);
+  sbx_free(s);
+  if (rc != SBX_OK) {
+    out->max = EV_REPLY_MAX;
+    reply_error(out, rc, err);
+    return;
+  }
+  wire_frame_end(out);
+}
+
 void evaluator_main(void) {
   wire_buf in, out;
   harden();
@@ -251,6 +317,10 @@ void evaluator_main(void) {
       do_load(&r, &out);
     else if (op == 'C')
       do_call(&r, &out);
+    else if (op == 'K')
+      do_check(&r, &out);
+    else if (op == 'T')
+      do_test(&r, &out);
     else
       break;
     if (wire_write_full(EV_FD, out.data, out.len, -1) != 0) break;

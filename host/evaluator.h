@@ -36,6 +36,7 @@ void evaluator_main(void) __attribute__((noreturn));
 #define EV_REQUEST_MAX (8u << 20)
 #define EV_RESULT_MAX (64u << 10) /* an encoded rule result */
 #define EV_REPLY_MAX (EV_RESULT_MAX + 4096)
+#define EV_TEST_REPLY_MAX (4u << 20) /* a test run's answer */
 
 typedef struct ev_slot ev_slot;
 

@@ -6,6 +6,7 @@
 #include "sandbox.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #define SBX_HOOK_STEP 1000      /* instructions between hook runs */
 #define SBX_GC_AFTER (8u << 20) /* collect after a call above this */
+#define EV_RESULT_MAX_SBX (64u << 10) /* a case's result, as a call's */
 
 /* What a built set looked like right after it was built: every value
  * reachable from it (tables, closures' upvalues, their envs), in walk
@@ -35,13 +37,31 @@ struct sbx {
   clock_t clock0;     /* the process's CPU clock when this call began */
   int nfiles;
   char names[SBX_MAX_FILES][16];
+  char chunks[SBX_MAX_FILES][130]; /* "@13.lua": the chunks' sources */
+  int cur;                         /* the set being called (lib.err) */
+  struct coverage *cov;            /* lines hit, while a test runs */
   snapshot snaps[SBX_MAX_FILES]; /* per set, as names */
   snapshot scratch;
   struct walker *walker; /* owned; made on first use */
 };
 
 static const char CODE_KEY = 'c';  /* registry: name -> wrapped chunk */
-static const char BUILT_KEY = 'b'; /* registry: name -> built set */
+static const char BUILT_KEY = 'b'; /* registry: name -> {set, base copy} */
+static const char TEXT_KEY = 't';  /* registry: name -> source text */
+static const char ENTRY_KEY = 'n'; /* registry: entry name -> true */
+static const char PART_KEY = 'p';  /* registry: "ctx" -> its part spec */
+static const char CUR_KEY = 's';   /* registry: the set of this call */
+
+/* Lines of the file a test covers that ran. */
+typedef struct coverage {
+  const char *source; /* "@13.lua"; borrowed from the sbx */
+  unsigned char hit[SBX_MAX_LINES];
+} coverage;
+
+/* The contract (scripts/rules_contract.lua), compiled in. */
+static const char CONTRACT_SRC[] =
+#include "rules_contract.inc"
+    ;
 
 #define SNAP_MAX 65536 /* words; a larger set is rebuilt every call */
 #define SNAP_SEEN 2048 /* objects walked */
@@ -70,10 +90,16 @@ static void *sbx_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
  * instruction, so a pcall inside the rule cannot swallow the error. */
 static void sbx_hook(lua_State *L, lua_Debug *ar) {
   sbx *s = *(sbx **)lua_getextraspace(L);
-  (void)ar;
+  int mask = LUA_MASKCOUNT | (s->cov ? LUA_MASKLINE : 0);
+  if (ar->event == LUA_HOOKLINE) {
+    if (s->cov && ar->currentline > 0 && ar->currentline < SBX_MAX_LINES &&
+        lua_getinfo(L, "S", ar) && strcmp(ar->source, s->cov->source) == 0)
+      s->cov->hit[ar->currentline] = 1;
+    return;
+  }
   s->steps += SBX_HOOK_STEP;
   if (s->steps > s->budget) {
-    lua_sethook(L, sbx_hook, LUA_MASKCOUNT, 1);
+    lua_sethook(L, sbx_hook, mask, 1);
     luaL_error(L, "rule exceeded its instruction budget (%d)", (int)s->budget);
   }
 }
@@ -231,6 +257,30 @@ static const char *const ENV_OS[] = {"time", "date", "clock", "difftime", NULL};
 
 static const char ENV_MT_KEY = 'e'; /* registry: the metatable of envs */
 
+const char *const *sbx_env_names(void) {
+  static const char *names[32];
+  int i, n = 0;
+  if (!names[0]) {
+    for (i = 0; ENV_BASE[i]; i++)
+      names[n++] = ENV_BASE[i];
+    for (i = 0; ENV_LIBS[i]; i++)
+      names[n++] = ENV_LIBS[i];
+    names[n++] = "lib";
+    names[n] = NULL;
+  }
+  return names;
+}
+
+/* __index of the allowed names: a name a rule reads that is not there
+ * raises (as Redis's locked _G does), at the rule's line. */
+static int env_miss(lua_State *L) {
+  const char *k = lua_tostring(L, 2);
+  return luaL_error(L,
+                    "attempt to read undefined global '%s' "
+                    "(未定义的全局变量 '%s')",
+                    k ? k : "?", k ? k : "?");
+}
+
 /* os.clock for rules: CPU seconds since this call began. The process's
  * own clock would carry a value from one call to the next (a call spins
  * until the clock's phase encodes it; the next reads the phase). */
@@ -294,6 +344,424 @@ static void make_readonly(lua_State *L, const char *name) {
   lua_settop(L, t); /* proxy */
 }
 
+/* ---- lib: the helpers of the contract -------------------------------- */
+/* Stateless C functions, shared read-only by every set (a proxy like the
+ * libraries'). What they need of a call (the set, for lib.param) is in
+ * the registry under CUR_KEY for its duration. */
+
+/* Pushes {file, line}: where the rule that calls lib.err is, the first
+ * frame of the province's own file up the stack, else the first of any
+ * set's file (the default's line). */
+static void push_origin(lua_State *L) {
+  sbx *s = *(sbx **)lua_getextraspace(L);
+  lua_Debug ar;
+  int level, line = 0, file = -1, i;
+  for (level = 1; lua_getstack(L, level, &ar); level++) {
+    if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0) continue;
+    for (i = 0; i < s->nfiles; i++)
+      if (strcmp(ar.source, s->chunks[i]) == 0) break;
+    if (i == s->nfiles) continue;
+    if (i == s->cur && i != 0) {
+      file = i, line = ar.currentline;
+      break;
+    }
+    if (file < 0) file = i, line = ar.currentline;
+  }
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, file >= 0 ? s->names[file] : "default");
+  lua_setfield(L, -2, "file");
+  lua_pushinteger(L, line);
+  lua_setfield(L, -2, "line");
+}
+
+/* lib.err(list, field, code, message): appends a finding with its rule. */
+static int l_lib_err(lua_State *L) {
+  lua_Integer n;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 4);
+  n = luaL_len(L, 1);
+  lua_createtable(L, 0, 4);
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "field");
+  lua_pushvalue(L, 3);
+  lua_setfield(L, -2, "code");
+  lua_pushvalue(L, 4);
+  lua_setfield(L, -2, "message");
+  push_origin(L);
+  lua_setfield(L, -2, "rule");
+  lua_seti(L, 1, n + 1);
+  return 0;
+}
+
+/* lib.blank(v): nil, or a string of blanks only */
+static int l_lib_blank(lua_State *L) {
+  size_t n, i;
+  const char *v;
+  int blank = 1;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    v = lua_tolstring(L, 1, &n);
+    for (i = 0; i < n && blank; i++)
+      blank = strchr(" \t\r\n\f\v", v[i]) != NULL;
+  } else {
+    blank = lua_isnoneornil(L, 1);
+  }
+  lua_pushboolean(L, blank);
+  return 1;
+}
+
+/* lib.path("majors", i, "trainees") -> "majors[i-1].trainees": a path in
+ * the submitted JSON, whose lists count from 0. */
+static int l_lib_path(lua_State *L) {
+  int n = lua_gettop(L), i;
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (i = 1; i <= n; i++) {
+    if (lua_type(L, i) == LUA_TNUMBER) {
+      lua_Integer k = luaL_checkinteger(L, i);
+      lua_pushfstring(L, "[%d]", (int)(k - 1));
+      luaL_addvalue(&b);
+    } else {
+      const char *part = luaL_checkstring(L, i);
+      if (i > 1) luaL_addchar(&b, '.');
+      luaL_addstring(&b, part);
+    }
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* The plan's year of a ctx (ctx.plan.year, or the alias ctx.year). */
+static lua_Integer ctx_year(lua_State *L, int ctx) {
+  lua_Integer y = 0;
+  int ok = 0;
+  luaL_checktype(L, ctx, LUA_TTABLE);
+  if (lua_getfield(L, ctx, "plan") == LUA_TTABLE) {
+    lua_getfield(L, -1, "year");
+    y = lua_tointegerx(L, -1, &ok);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (!ok) {
+    lua_getfield(L, ctx, "year");
+    y = lua_tointegerx(L, -1, &ok);
+    lua_pop(L, 1);
+  }
+  if (!ok) luaL_error(L, "lib.param: ctx has no plan year (ctx 中没有计划年度)");
+  return y;
+}
+
+/* lib.param(ctx, name): the value of params[name] in force in the plan's
+ * year, the one of the greatest year not after it. No such year, or no
+ * such parameter, is an error: never a guess. */
+static int l_lib_param(lua_State *L) {
+  const char *name = luaL_checkstring(L, 2);
+  lua_Integer year = ctx_year(L, 1), best = 0;
+  int found = 0;
+  lua_settop(L, 2);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &CUR_KEY); /* 3: the set */
+  if (!lua_istable(L, 3) || lua_getfield(L, 3, "params") != LUA_TTABLE ||
+      lua_getfield(L, 4, name) != LUA_TTABLE) /* 4 params, 5 by year */
+    return luaL_error(L, "lib.param: no parameter '%s' (参数 '%s' 不存在)", name,
+                      name);
+  lua_pushnil(L);
+  while (lua_next(L, 5)) { /* k v */
+    int isint = 0;
+    lua_Integer k = lua_tointegerx(L, -2, &isint);
+    if (isint && k <= year && (!found || k > best)) {
+      best = k;
+      found = 1;
+    }
+    lua_pop(L, 1);
+  }
+  if (!found)
+    return luaL_error(L,
+                      "lib.param: '%s' has no value in force in %d "
+                      "(参数 '%s' 在 %d 年没有生效的值)",
+                      name, (int)year, name, (int)year);
+  lua_geti(L, 5, best);
+  return 1;
+}
+
+/* Beijing time (UTC+8) of ctx.now. */
+static void beijing(lua_State *L, struct tm *tm) {
+  time_t t;
+  int ok = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "now");
+  t = (time_t)lua_tointegerx(L, -1, &ok);
+  if (!ok) luaL_error(L, "lib: ctx.now is not a time (ctx.now 不是时间)");
+  t += 8 * 3600;
+  gmtime_r(&t, tm);
+}
+
+static int l_lib_today(lua_State *L) {
+  struct tm tm;
+  char day[16];
+  beijing(L, &tm);
+  strftime(day, sizeof day, "%Y-%m-%d", &tm);
+  lua_pushstring(L, day);
+  return 1;
+}
+
+static int l_lib_year(lua_State *L) {
+  struct tm tm;
+  beijing(L, &tm);
+  lua_pushinteger(L, tm.tm_year + 1900);
+  return 1;
+}
+
+static const luaL_Reg lib_funcs[] = {
+    {"err", l_lib_err},     {"blank", l_lib_blank}, {"path", l_lib_path},
+    {"param", l_lib_param}, {"today", l_lib_today}, {"year", l_lib_year},
+    {NULL, NULL},
+};
+
+static void push_lib(lua_State *L) {
+  luaL_newlib(L, lib_funcs);
+}
+
+/* ---- ctx: read-only proxies that raise on an unknown field ----------- */
+/* An argument marked "@contract" becomes, table by table, an empty proxy
+ * whose metatable's __index is the data; the data's own metatable (one
+ * per part, shared) answers a miss: nil for a field the part lists (and
+ * for an index of a list), an error naming the field otherwise. Reading
+ * a present field costs one extra table step in the VM. */
+
+/* The data of a proxy (its metatable's __index) onto the stack. */
+static void proxy_data(lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx)) luaL_error(L, "not a ctx");
+  lua_getfield(L, -1, "__index");
+  lua_remove(L, -2);
+}
+
+static int ctx_newindex(lua_State *L) {
+  const char *k = lua_tostring(L, 2);
+  return luaL_error(L, "ctx is read-only: cannot set '%s' (ctx 只读)",
+                    k ? k : "?");
+}
+
+static int ctx_len(lua_State *L) {
+  proxy_data(L, 1);
+  lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+  return 1;
+}
+
+static int ctx_next(lua_State *L) {
+  lua_settop(L, 2);
+  proxy_data(L, 1); /* p k data */
+  lua_replace(L, 1);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
+static int ctx_pairs(lua_State *L) {
+  lua_pushcfunction(L, ctx_next);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+/* The data's __index: upvalues known (name -> true), label, is_list. */
+static int ctx_miss(lua_State *L) {
+  const char *k;
+  if (lua_type(L, 2) == LUA_TNUMBER && lua_toboolean(L, lua_upvalueindex(3)))
+    return 0;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 0;
+  }
+  k = lua_tostring(L, 2);
+  return luaL_error(L, "%s has no field '%s' (%s 没有字段 '%s')",
+                    lua_tostring(L, lua_upvalueindex(2)), k ? k : "?",
+                    lua_tostring(L, lua_upvalueindex(2)), k ? k : "?");
+}
+
+/* Replaces the table on top by its proxy, spec (absolute index, or 0 for
+ * a table no part describes: misses are nil) describing it. A spec is
+ * {mt = data metatable, kids = {field -> spec}, items = {field -> spec},
+ * list = spec of a list of items}. */
+static void ctx_wrap(lua_State *L, int spec) {
+  int t = lua_gettop(L);
+  if (!lua_istable(L, t)) return;
+  luaL_checkstack(L, 12, "ctx too deep");
+  lua_pushnil(L);
+  while (lua_next(L, t)) { /* k v */
+    int kid = 0, items = 0;
+    if (!lua_istable(L, -1)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (spec && lua_type(L, -2) == LUA_TSTRING) {
+      lua_getfield(L, spec, "kids"); /* k v kids */
+      lua_pushvalue(L, -3);
+      lua_rawget(L, -2); /* k v kids kidspec|nil */
+      lua_remove(L, -2);
+      if (lua_istable(L, -1)) {
+        kid = lua_gettop(L);
+      } else {
+        lua_pop(L, 1);
+        lua_getfield(L, spec, "items");
+        lua_pushvalue(L, -3);
+        lua_rawget(L, -2); /* k v items itemspec|nil */
+        lua_remove(L, -2);
+        if (lua_istable(L, -1))
+          items = lua_gettop(L);
+        else
+          lua_pop(L, 1);
+      }
+    }
+    /* k v [spec] */
+    lua_pushvalue(L, kid || items ? -2 : -1); /* ... v */
+    if (items) {
+      int list = lua_gettop(L);
+      lua_Integer i, n = (lua_Integer)lua_rawlen(L, list);
+      for (i = 1; i <= n; i++) {
+        lua_rawgeti(L, list, i);
+        ctx_wrap(L, items);
+        lua_rawseti(L, list, i);
+      }
+      lua_getfield(L, items, "list"); /* ... v listspec */
+      lua_insert(L, -2);
+      ctx_wrap(L, lua_gettop(L) - 1);
+      lua_remove(L, -2);
+    } else {
+      ctx_wrap(L, kid);
+    }
+    /* k v [spec] proxy */
+    lua_pushvalue(L, kid || items ? -4 : -3);
+    lua_insert(L, -2);
+    lua_rawset(L, t); /* k v [spec] */
+    lua_settop(L, t + 1);
+  }
+  if (spec) {
+    lua_getfield(L, spec, "mt");
+    lua_setmetatable(L, t);
+  }
+  lua_createtable(L, 0, 0);  /* t proxy */
+  lua_createtable(L, 0, 5);  /* t proxy mt */
+  lua_pushvalue(L, t);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, ctx_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushcfunction(L, ctx_len);
+  lua_setfield(L, -2, "__len");
+  lua_pushcfunction(L, ctx_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2);
+  lua_replace(L, t);
+  lua_settop(L, t);
+}
+
+/* Makes a part spec's data metatable: known from the part's fields. */
+static void spec_mt(lua_State *L, int known, const char *label, int is_list) {
+  lua_createtable(L, 0, 1);
+  lua_pushvalue(L, known);
+  lua_pushstring(L, label);
+  lua_pushboolean(L, is_list);
+  lua_pushcclosure(L, ctx_miss, 3);
+  lua_setfield(L, -2, "__index");
+}
+
+/* Protected: runs the contract's text and keeps what the sandbox needs
+ * of it in the registry: the entry names and the ctx's part specs. */
+static int load_contract(lua_State *L) {
+  int c, parts, specs, labels;
+  if (luaL_loadbufferx(L, CONTRACT_SRC, sizeof CONTRACT_SRC - 1,
+                       "=rules_contract", "t") != LUA_OK)
+    return lua_error(L);
+  lua_call(L, 0, 1);
+  c = lua_gettop(L);
+  lua_newtable(L); /* c entries */
+  lua_getfield(L, c, "entries");
+  lua_pushnil(L);
+  while (lua_next(L, -2)) { /* c entries list k e */
+    lua_getfield(L, -1, "name");
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -6);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &ENTRY_KEY);
+  lua_getfield(L, c, "ctx");
+  parts = lua_gettop(L);
+  lua_getfield(L, c, "labels");
+  labels = lua_gettop(L);
+  lua_newtable(L); /* specs: part -> spec */
+  specs = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, parts)) { /* k fields */
+    lua_newtable(L);           /* k fields spec */
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, specs);
+    lua_pop(L, 2);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, parts)) { /* k fields */
+    int fields = lua_gettop(L), spec, known;
+    lua_Integer i, n = (lua_Integer)lua_rawlen(L, fields);
+    const char *label;
+    lua_pushvalue(L, -2);
+    lua_rawget(L, specs);
+    spec = lua_gettop(L);
+    lua_newtable(L);
+    known = lua_gettop(L);
+    lua_newtable(L);
+    lua_setfield(L, spec, "kids");
+    lua_newtable(L);
+    lua_setfield(L, spec, "items");
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, fields, i); /* f */
+      lua_getfield(L, -1, "name");
+      lua_pushboolean(L, 1);
+      lua_rawset(L, known);
+      if (lua_getfield(L, -1, "part") == LUA_TSTRING) {
+        lua_getfield(L, spec, "kids");
+        lua_getfield(L, -3, "name");
+        lua_pushvalue(L, -3);
+        lua_rawget(L, specs);
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 1);
+      if (lua_getfield(L, -1, "items") == LUA_TSTRING) {
+        const char *item = lua_tostring(L, -1);
+        lua_getfield(L, spec, "items");
+        lua_getfield(L, -3, "name");
+        lua_getfield(L, specs, item); /* ... items name itemspec */
+        if (lua_istable(L, -1) &&
+            (lua_getfield(L, -1, "list") != LUA_TNIL || (lua_pop(L, 1), 0))) {
+          lua_pop(L, 1); /* made already */
+        } else if (lua_istable(L, -1)) {
+          lua_newtable(L); /* the list's own spec: indexes only */
+          lua_newtable(L);
+          lua_getfield(L, labels, item);
+          spec_mt(L, lua_gettop(L) - 1,
+                  lua_isstring(L, -1) ? lua_tostring(L, -1) : item, 1);
+          lua_setfield(L, -4, "mt");
+          lua_pop(L, 2);
+          lua_setfield(L, -2, "list");
+        }
+        lua_rawset(L, -3);
+        lua_pop(L, 1);
+      }
+      lua_pop(L, 2);
+    }
+    lua_pushvalue(L, -3);
+    lua_rawget(L, labels);
+    label = lua_isstring(L, -1) ? lua_tostring(L, -1) : "ctx";
+    spec_mt(L, known, label, 0);
+    lua_setfield(L, spec, "mt");
+    lua_settop(L, fields - 1); /* k */
+  }
+  lua_getfield(L, specs, "ctx");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &PART_KEY);
+  return 0;
+}
+
 /* Builds the metatable of run envs once per state (after guarding): its
  * __index is the table of allowed names. */
 static void make_env_metatable(lua_State *L) {
@@ -335,6 +803,13 @@ static void make_env_metatable(lua_State *L) {
     lua_setfield(L, -3, ENV_LIBS[i]);
   }
   lua_pop(L, 1); /* mt allowed */
+  push_lib(L);
+  make_readonly(L, "lib");
+  lua_setfield(L, -2, "lib");
+  lua_createtable(L, 0, 1); /* mt allowed amt */
+  lua_pushcfunction(L, env_miss);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
   lua_setfield(L, -2, "__index");
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "__metatable");
@@ -367,7 +842,7 @@ static int compile(lua_State *L, const sbx_file *f, char *err, size_t errlen) {
   if (luaL_loadbufferx(L, f->text, f->len, name, "t") != LUA_OK) {
     snprintf(err, errlen, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
-    return SBX_ERR_LOAD;
+    return SBX_ERR_SYNTAX;
   }
   lua_pop(L, 1);
   luaL_buffinit(L, &b);
@@ -535,22 +1010,111 @@ static int has_file(const sbx *s, const char *province) {
   return 0;
 }
 
-/* Pushes the province's set, built afresh: a run of default.lua, with the
- * entries the province's file returns (given its own pristine run of
- * default.lua as base) merged over it, so that the default functions see
- * the province's values by late binding. */
-static void build_set(lua_State *L, sbx *s, const char *province) {
-  run_file(L, "default", 0); /* merged */
-  if (!has_file(s, province)) return;
-  run_file(L, "default", 0); /* merged base */
-  run_file(L, province, 1);  /* merged over */
+/* The line of name in text: where it is first assigned ("name =", not
+ * "=="), else where it first appears as a word; 0 if nowhere. */
+static int line_of(const char *text, size_t len, const char *name) {
+  size_t n = strlen(name), i;
+  int pass;
+  for (pass = 0; pass < 2; pass++) {
+    int line = 1;
+    for (i = 0; i + n <= len; i++) {
+      if (text[i] == '\n') line++;
+      if (memcmp(text + i, name, n) == 0 &&
+          (i == 0 || !(isalnum((unsigned char)text[i - 1]) || text[i - 1] == '_')) &&
+          !(isalnum((unsigned char)text[i + n]) || text[i + n] == '_')) {
+        size_t j = i + n;
+        while (j < len && (text[j] == ' ' || text[j] == '\t'))
+          j++;
+        if (pass == 1 || (j < len && text[j] == '=' && text[j + 1] != '='))
+          return line;
+      }
+    }
+  }
+  return 0;
+}
+
+/* Raises if the table on top (the result of set name) has an entry the
+ * contract does not know; extra (absolute index, or 0) lists more names
+ * that are allowed (the default set's own, for a province). The error
+ * names the entry and its line: a function's first line, else the line
+ * of its name in the source. */
+static void check_entries(lua_State *L, const char *name, int extra) {
+  int t = lua_gettop(L);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &ENTRY_KEY); /* t known */
   lua_pushnil(L);
-  while (lua_next(L, -2)) { /* merged over k v */
+  while (lua_next(L, t)) { /* t known k v */
+    int line = 0;
+    const char *k;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      lua_pushvalue(L, -2);
+      if (lua_rawget(L, t + 1) != LUA_TNIL ||
+          (extra && (lua_pop(L, 1), lua_pushvalue(L, -2),
+                     lua_rawget(L, extra) != LUA_TNIL))) {
+        lua_pop(L, 2);
+        continue;
+      }
+      lua_pop(L, 1);
+    }
+    k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+    if (lua_isfunction(L, -1)) {
+      lua_Debug ar;
+      lua_pushvalue(L, -1);
+      if (lua_getinfo(L, ">S", &ar)) line = ar.linedefined;
+    } else {
+      size_t len = 0;
+      const char *text;
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &TEXT_KEY);
+      lua_getfield(L, -1, name);
+      text = lua_tolstring(L, -1, &len);
+      if (text && lua_type(L, -4) == LUA_TSTRING) line = line_of(text, len, k);
+    }
+    {
+      sbx *s = *(sbx **)lua_getextraspace(L);
+      luaL_error(L, "%s:%d: unknown entry '%s' (规则集没有 '%s' 这一条目)",
+                 s->chunks[set_index(s, name)] + 1, line, k, k);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* Pushes the province's set, built afresh, as {set, base copy}. One run
+ * of default.lua is the set M; the province's file gets a read-only copy
+ * of M's entries as base, and what it returns is merged over M. The
+ * default functions close over M, so base.check_profile (the default's)
+ * sees the province's profile_required. The copy is kept beside the set
+ * so that a call changing what only base reaches is seen. */
+static void build_set(lua_State *L, sbx *s, const char *province) {
+  int m, copy;
+  lua_createtable(L, 2, 0); /* root */
+  run_file(L, "default", 0); /* root M */
+  m = lua_gettop(L);
+  lua_pushvalue(L, m);
+  lua_rawseti(L, m - 1, 1);
+  if (!has_file(s, province)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_createtable(L, 0, 16); /* root M copy */
+  copy = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, m)) { /* root M copy k v */
     lua_pushvalue(L, -2);
     lua_insert(L, -2);
-    lua_settable(L, -5);
+    lua_rawset(L, copy);
   }
-  lua_pop(L, 1); /* merged */
+  lua_pushvalue(L, copy);
+  lua_rawseti(L, m - 1, 2);
+  lua_pushvalue(L, copy);
+  make_readonly(L, "base"); /* root M copy base */
+  run_file(L, province, 1); /* root M copy over */
+  check_entries(L, province, copy);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) { /* root M copy over k v */
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_settable(L, m);
+  }
+  lua_settop(L, m - 1); /* root */
 }
 
 typedef struct call_args {
@@ -568,11 +1132,11 @@ static int do_call(lua_State *L) {
   int k;
   lua_settop(L, 0);
   lua_rawgetp(L, LUA_REGISTRYINDEX, &BUILT_KEY);
-  lua_getfield(L, 1, a->province); /* built set|nil */
+  lua_getfield(L, 1, a->province); /* built root|nil */
   lua_remove(L, 1);
   if (!snap->valid || !lua_istable(L, 1)) {
     lua_settop(L, 0);
-    build_set(L, a->s, a->province); /* set */
+    build_set(L, a->s, a->province); /* root */
     /* keep it for the next call, as it is now */
     snap->valid = snap_take(a->s, snap);
     if (snap->valid) {
@@ -582,6 +1146,8 @@ static int do_call(lua_State *L) {
       lua_pop(L, 1);
     }
   }
+  lua_rawgeti(L, 1, 1); /* root set */
+  lua_replace(L, 1);
   if (a->probe) {
     for (k = 0; REQUIRED[k]; k++) {
       lua_getfield(L, 1, REQUIRED[k]);
@@ -593,6 +1159,8 @@ static int do_call(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
+  lua_pushvalue(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &CUR_KEY);
   lua_getfield(L, 1, a->entry); /* set fn */
   if (!lua_isfunction(L, -1)) return 1;
   if (!a->arg) {
@@ -601,6 +1169,18 @@ static int do_call(lua_State *L) {
   }
   if (wire_get_value(a->arg, L) != WIRE_OK)
     return luaL_error(L, "rules: malformed argument");
+  if (lua_istable(L, -1)) {
+    int marked = lua_getfield(L, -1, "@contract") != LUA_TNIL;
+    lua_pop(L, 1);
+    if (marked) {
+      lua_pushnil(L);
+      lua_setfield(L, -2, "@contract");
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &PART_KEY); /* set fn arg spec */
+      lua_insert(L, -2);
+      ctx_wrap(L, lua_gettop(L) - 1);
+      lua_remove(L, -2);
+    }
+  }
   lua_call(L, 1, 1);
   return 1;
 }
@@ -618,9 +1198,13 @@ static int protected_call(sbx *s, call_args *a, char *err, size_t errlen) {
   s->budget = SBX_BUDGET;
   s->clock0 = clock();
   s->mem_limit = s->mem_used + SBX_MEM_LIMIT;
-  lua_sethook(L, sbx_hook, LUA_MASKCOUNT, SBX_HOOK_STEP);
+  s->cur = set_index(s, a->province);
+  lua_sethook(L, sbx_hook, LUA_MASKCOUNT | (s->cov ? LUA_MASKLINE : 0),
+              SBX_HOOK_STEP);
   rc = lua_pcall(L, 1, 1, 1);
   lua_sethook(L, NULL, 0, 0);
+  lua_pushnil(L);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &CUR_KEY);
   if (rc == LUA_ERRMEM)
     snprintf(err, errlen, "rule exceeded its memory limit");
   else if (rc != LUA_OK)
@@ -723,7 +1307,20 @@ int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
   lua_pop(L, 6);
   /* The string metatable reaches the real string table: guard it there. */
   guard_libraries(L);
+  lua_pushcfunction(L, load_contract);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    snprintf(err, errlen, "rules: the contract does not load: %s",
+             lua_tostring(L, -1));
+    rc = SBX_ERR_SHAPE;
+    goto fail;
+  }
   make_env_metatable(L);
+  lua_newtable(L); /* texts, for the lines of unknown entries */
+  for (i = 0; i < n; i++) {
+    lua_pushlstring(L, files[i].text, files[i].len);
+    lua_setfield(L, -2, files[i].name);
+  }
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &TEXT_KEY);
   lua_newtable(L);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &BUILT_KEY);
   lua_newtable(L); /* code */
@@ -739,6 +1336,7 @@ int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
     }
     lua_setfield(L, -2, files[i].name);
     snprintf(s->names[i], sizeof s->names[i], "%s", files[i].name);
+    snprintf(s->chunks[i], sizeof s->chunks[i], "@%.120s", files[i].chunkname);
   }
   s->nfiles = n;
   lua_rawsetp(L, LUA_REGISTRYINDEX, &CODE_KEY);
@@ -753,7 +1351,9 @@ int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
       rc = strstr(err, "the rule set has no function") ||
                    strstr(err, "must return a table")
                ? SBX_ERR_SHAPE
-               : SBX_ERR_LOAD;
+           : strstr(err, "unknown entry '")             ? SBX_ERR_ENTRY
+           : strstr(err, "attempt to read undefined global") ? SBX_ERR_NAME
+                                                             : SBX_ERR_LOAD;
       goto fail;
     }
     after_call(s);
@@ -765,5 +1365,167 @@ nomem:
   snprintf(err, errlen, "rules: out of memory");
 fail:
   sbx_free(s);
+  return rc;
+}
+
+/* ---- test runs -------------------------------------------------------- */
+
+/* Protected: compiles and runs the cases' text (arg 1, a string) in a
+ * rule's environment; leaves its result, which must be a table. */
+static int eval_cases(lua_State *L) {
+  size_t len;
+  const char *text = lua_tolstring(L, 1, &len);
+  if (luaL_loadbufferx(L, text, len, "@cases.lua", "t") != LUA_OK)
+    return lua_error(L);
+  push_env(L);
+  lua_setupvalue(L, -2, 1);
+  lua_call(L, 0, 1);
+  if (!lua_istable(L, -1))
+    return luaL_error(L, "cases.lua: must return a list of cases, returned %s",
+                      luaL_typename(L, -1));
+  return 1;
+}
+
+/* The string field k of table t, or dflt. */
+static const char *str_field(lua_State *L, int t, const char *k,
+                             const char *dflt, char *buf, size_t buflen) {
+  if (lua_getfield(L, t, k) == LUA_TSTRING)
+    snprintf(buf, buflen, "%s", lua_tostring(L, -1));
+  else
+    snprintf(buf, buflen, "%s", dflt);
+  lua_pop(L, 1);
+  return buf;
+}
+
+int sbx_test(sbx *s, const char *province, const char *cases_text,
+             size_t cases_len, wire_buf *out, char *err, size_t errlen) {
+  lua_State *L = s->L;
+  wire_buf arg, res;
+  coverage *cov = NULL;
+  int rc = SBX_ERR_CALL, cases_ref = LUA_NOREF, reply_ref = LUA_NOREF;
+  int i, n, w;
+  wire_init(&arg, 1u << 20);
+  wire_init(&res, 1u << 20);
+  lua_settop(L, 0);
+  /* the cases: untrusted, so under a call's budget and memory cap */
+  lua_pushcfunction(L, msghandler);
+  lua_pushcfunction(L, eval_cases);
+  lua_pushlstring(L, cases_text, cases_len);
+  s->steps = 0;
+  s->budget = SBX_BUDGET;
+  s->clock0 = clock();
+  s->mem_limit = s->mem_used + SBX_MEM_LIMIT;
+  lua_sethook(L, sbx_hook, LUA_MASKCOUNT, SBX_HOOK_STEP);
+  w = lua_pcall(L, 1, 1, 1);
+  lua_sethook(L, NULL, 0, 0);
+  s->mem_limit = (size_t)-1;
+  if (w != LUA_OK) {
+    const char *m = lua_tostring(L, -1);
+    char *nl;
+    snprintf(err, errlen, "%s",
+             w == LUA_ERRMEM ? "cases exceeded their memory limit"
+                             : (m ? m : "the cases failed"));
+    if ((nl = strchr(err, '\n'))) *nl = '\0';
+    goto done;
+  }
+  cases_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_settop(L, 0);
+  if (!(cov = calloc(1, sizeof *cov))) {
+    snprintf(err, errlen, "rules: out of memory");
+    goto done;
+  }
+  cov->source = s->chunks[set_index(s, has_file(s, province) ? province
+                                                             : "default")];
+  for (i = 0; i < s->nfiles; i++) /* built again: the top level counts */
+    s->snaps[i].valid = 0;
+  lua_createtable(L, 0, 3); /* reply */
+  lua_newtable(L);
+  lua_setfield(L, -2, "cases");
+  lua_newtable(L);
+  lua_setfield(L, -2, "results");
+  reply_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, cases_ref);
+  n = (int)lua_rawlen(L, -1);
+  lua_pop(L, 1);
+  if (n > SBX_MAX_CASES) n = SBX_MAX_CASES;
+  for (i = 1; i <= n; i++) {
+    char prov[16], fn[64], msg[4096];
+    int hasarg, c;
+    wire_reader r;
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, reply_ref); /* 1 reply */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, cases_ref); /* 2 cases */
+    lua_rawgeti(L, 2, i);                         /* 3 case */
+    if (!lua_istable(L, 3)) lua_newtable(L), lua_replace(L, 3);
+    str_field(L, 3, "province", "default", prov, sizeof prov);
+    str_field(L, 3, "fn", "check_declaration", fn, sizeof fn);
+    lua_createtable(L, 0, 4); /* 4 the case as the host sees it */
+    for (c = 0; c < 4; c++) {
+      static const char *const keep[] = {"name", "province", "fn", "expect"};
+      lua_getfield(L, 3, keep[c]);
+      lua_setfield(L, 4, keep[c]);
+    }
+    lua_getfield(L, 1, "cases");
+    lua_pushvalue(L, 4);
+    lua_rawseti(L, -2, i);
+    lua_pop(L, 2);
+    wire_reset(&arg, 1u << 20, 200000);
+    hasarg = lua_getfield(L, 3, "input") == LUA_TTABLE;
+    if (hasarg) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "@contract");
+    }
+    if (hasarg && wire_put_value(&arg, L, -1) != WIRE_OK) {
+      snprintf(msg, sizeof msg, "the case's input is too large or too deep");
+      lua_settop(L, 0);
+      w = SBX_ERR_CALL;
+    } else {
+      lua_settop(L, 0);
+      r.p = arg.data;
+      r.end = arg.data + arg.len;
+      wire_reset(&res, EV_RESULT_MAX_SBX, 100000);
+      res.strict = 1;
+      s->cov = cov;
+      w = sbx_call(s, prov, fn, hasarg ? &r : NULL, &res, msg, sizeof msg);
+      s->cov = NULL;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, reply_ref);
+    lua_getfield(L, -1, "results"); /* reply results */
+    lua_createtable(L, 0, 1);
+    if (w == SBX_OK) {
+      r.p = res.data;
+      r.end = res.data + res.len;
+      if (wire_get_value(&r, L) != WIRE_OK) lua_pushnil(L);
+      lua_setfield(L, -2, "value");
+    } else {
+      lua_pushstring(L, msg);
+      lua_setfield(L, -2, "error");
+    }
+    lua_rawseti(L, -2, i);
+    lua_settop(L, 0);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, reply_ref);
+  lua_newtable(L); /* reply hit */
+  for (i = 1, n = 0; i < SBX_MAX_LINES; i++)
+    if (cov->hit[i]) {
+      lua_pushinteger(L, i);
+      lua_rawseti(L, -2, ++n);
+    }
+  lua_setfield(L, -2, "hit");
+  out->items = 1000000;
+  if (wire_put_value(out, L, -1) != WIRE_OK) {
+    snprintf(err, errlen, "the test's answer is too large");
+    rc = SBX_ERR_RESULT;
+    goto done;
+  }
+  rc = SBX_OK;
+done:
+  lua_settop(L, 0);
+  luaL_unref(L, LUA_REGISTRYINDEX, cases_ref);
+  luaL_unref(L, LUA_REGISTRYINDEX, reply_ref);
+  s->cov = NULL;
+  free(cov);
+  wire_free(&arg);
+  wire_free(&res);
   return rc;
 }

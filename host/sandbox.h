@@ -23,12 +23,17 @@ enum {
   SBX_ERR_LOAD = -2,  /* a file failed to compile or run */
   SBX_ERR_SHAPE = -3, /* a set lacks a required function, or bad shape */
   SBX_ERR_CALL = -4,  /* the call raised, or spent its budget or memory */
-  SBX_ERR_RESULT = -5 /* the result was too large or too deep */
+  SBX_ERR_RESULT = -5, /* the result was too large or too deep */
+  SBX_ERR_SYNTAX = -6, /* a file does not compile */
+  SBX_ERR_ENTRY = -7,  /* a file returns an entry the contract lacks */
+  SBX_ERR_NAME = -8    /* a file's top level reads an undefined global */
 };
 
 #define SBX_MEM_LIMIT (32u << 20) /* bytes a call may allocate */
 #define SBX_BUDGET 2000000L       /* VM instructions per call */
 #define SBX_MAX_FILES 64
+#define SBX_MAX_CASES 1000 /* cases one test run evaluates */
+#define SBX_MAX_LINES 65536 /* lines of a file coverage is kept for */
 
 /* One file of a set: borrowed for the duration of sbx_load. */
 typedef struct sbx_file {
@@ -51,12 +56,29 @@ int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
              size_t errlen);
 void sbx_free(sbx *s);
 
+/* The names a rule's _ENV allows (NULL-terminated; static): the base
+ * functions and libraries, and `lib`. What the host's lint allows. */
+const char *const *sbx_env_names(void);
+
 /* Calls entry of province's set (the default set for a province with no
  * file) with the value read from arg (may be NULL: no argument), in a
- * fresh environment. A non-function entry is returned as its value. The
+ * fresh environment. An argument table whose key "@contract" is set is a
+ * contract ctx (scripts/rules_contract.lua): the rule sees read-only
+ * proxies of it that raise on a field the contract does not list. A non-function entry is returned as its value. The
  * result is appended to out, which caps its size. Returns SBX_OK or an
  * error with the message in err. */
 int sbx_call(sbx *s, const char *province, const char *entry, wire_reader *arg,
              wire_buf *out, char *err, size_t errlen);
+
+/* Runs a test: evaluates cases_text (untrusted, in a rule's environment
+ * and budget) to a list of cases {name, province, fn, input, expect}, calls
+ * each case's entry like sbx_call (input marked as a contract ctx), and
+ * appends to out one value: {cases = {{name, province, fn, expect}...},
+ * results = {{value = v} | {error = message}...}, hit = {line...}} where
+ * hit lists the lines of province's file that ran (a line hook). Returns
+ * SBX_OK, or SBX_ERR_CALL (the cases did not evaluate) / SBX_ERR_RESULT
+ * (the answer is too large) with the message in err. */
+int sbx_test(sbx *s, const char *province, const char *cases_text,
+             size_t cases_len, wire_buf *out, char *err, size_t errlen);
 
 #endif

@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "db.h"
 #include "rules.h"
+#include "rules_lab.h"
 #include "text.h"
 #include "xlsx.h"
 
@@ -98,6 +99,7 @@ static int setup(lua_State *L) {
   preload(L, "text");
   luaopen_host_rules(L);
   preload(L, "rules");
+  luaopen_host_rules_lab(L), preload(L, "lab");
   luaopen_host_xlsx(L);
   preload(L, "xlsx");
   luaL_newlib(L, clock_funcs);

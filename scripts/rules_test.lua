@@ -6,7 +6,10 @@
 --            | { fields = {"majors[0].trainees"} } -- exactly these fields
 --            | { equals = <value> }                -- deep-equal result
 --            | { open = true|false } }            -- a deadline verdict
--- and prints one line per case and "N passed, N failed".
+-- and prints one line per case, the line coverage of each province file
+-- whose cases these are (tests/rules/13.lua covers rules/13.lua, through
+-- rules_lab, in an evaluator) and "N passed, N failed". An input is passed
+-- as a contract ctx (read-only, an unknown field an error).
 local rules = require "rules"
 local json = require "json"
 local host = require "host"
@@ -57,6 +60,33 @@ local function judge(case, result, err)
   return true
 end
 
+M.judge = judge
+
+-- "coverage 13.lua: 12/14 lines (missed 20, 21)", or nil when the case
+-- file is not named for a rule file of the rules directory.
+local function coverage_line(case_file)
+  local stem = case_file:match("([^/]+)%.lua$")
+  local function read(path)
+    local f = io.open(path, "rb")
+    if not f then return nil end
+    local t = f:read("a")
+    f:close()
+    return t
+  end
+  local dir = host.rules_dir ~= "" and host.rules_dir or (host.root .. "/rules")
+  local default, own = read(dir .. "/default.lua"), read(dir .. "/" .. stem .. ".lua")
+  local cases = read(case_file)
+  if not (stem and default and own and cases) then return nil end
+  local files = { { name = "default", text = default } }
+  if stem ~= "default" then files[2] = { name = stem, text = own } end
+  local r, problem = require("rules_lab").test(files, stem, cases)
+  if not r then return "coverage " .. stem .. ".lua: " .. tostring(problem.message) end
+  local missed = {}
+  for _, l in ipairs(r.coverage.missed) do missed[#missed + 1] = tostring(l) end
+  return string.format("coverage %s.lua: %d/%d lines%s", stem, r.coverage.hit, r.coverage.lines,
+                       #missed > 0 and (" (missed " .. table.concat(missed, ", ") .. ")") or "")
+end
+
 function M.main(args)
   local dir = args[1] or (host.root .. "/tests/rules")
   local p = io.popen('ls "' .. dir .. '"/*.lua 2>/dev/null')
@@ -83,6 +113,7 @@ function M.main(args)
       failed = failed + 1
     else
       for _, case in ipairs(cases) do
+        if type(case.input) == "table" then case.input["@contract"] = true end
         local result, rerr = rules.call(case.province or "default", case.fn or "check_declaration",
                                         case.input)
         local ok, why = judge(case, result, rerr)
@@ -96,6 +127,10 @@ function M.main(args)
         end
       end
     end
+  end
+  for _, file in ipairs(files) do
+    local ok, line = pcall(coverage_line, file)
+    if ok and line then print(line) end
   end
   print(string.format("%d passed, %d failed", passed, failed))
   return failed == 0 and 0 or 1

@@ -16,6 +16,8 @@ static const char *DEFAULT_LUA =
     "local R = {}\n"
     "local function none() return {} end\n"
     "R.check_plan, R.check_profile, R.check_declaration = none, none, none\n"
+    "R.clobber = none -- the entry 99.lua overrides (a province returns\n"
+    "                 -- the contract's entries and the default set's)\n"
     "function R.review_chain() return {'province'} end\n"
     "function R.deadline() return {open = true} end\n"
     "local hoard = {}\n"
@@ -70,7 +72,7 @@ static const char *DEFAULT_LUA =
 /* Province 99 clobbers what it can reach of the libraries. */
 static const char *P99_LUA = "local base = ...\n"
                              "return { clobber = function()\n"
-                             "  base.review_chain = nil\n"
+                             "  pcall(function() base.review_chain = nil end)\n"
                              "  string.upper = function() return 'pwned' end\n"
                              "  return 'done' end }\n";
 
