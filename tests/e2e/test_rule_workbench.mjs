@@ -154,8 +154,11 @@ return R
     eq(await page.locator('.test-results-table .el-table__row').count(), run.results.length, 'a row per case');
     assert(run.results.length > 0, 'the stored cases ran');
     if (run.coverage.missed.length) {
-      await page.waitForSelector('.rule-editor .cm-missed-marker');
-      const marked = await gutterLines(page, 'cm-coverage-gutter', '.cm-missed-marker');
+      let marked = [];
+      for (let i = 0; i < 20 && !marked.length; i++) {
+        marked = await gutterLines(page, 'cm-coverage-gutter', '.cm-missed-marker');
+        if (!marked.length) await page.waitForTimeout(100);
+      }
       const shown = run.coverage.missed.filter((n) => marked.includes(n));
       assert(shown.length > 0, `missed lines marked: ${JSON.stringify(marked)} of ${JSON.stringify(run.coverage.missed)}`);
     }
