@@ -3,6 +3,7 @@
  *
  * Protocol, one frame each way (wire.h framing):
  *   'L' key probe n {name chunkname text}*n -> 'O' | 'E' code message
+ *                                          (probe 2: SBX_PROBE_STRICT)
  *   'C' key province entry hasarg [arg] -> 'O' value | 'E' code message
  *                                          | 'M' (set not loaded: send 'L')
  *   'K' n {name chunkname text}*n -> 'O' | 'E' code message (a candidate
@@ -175,7 +176,7 @@ static void do_load(wire_reader *r, wire_buf *out) {
     reply_error(out, SBX_ERR_SHAPE, "rules: malformed load request");
     return;
   }
-  if ((rc = sbx_load(files, (int)n, probe != 0, &s, err, sizeof err)) !=
+  if ((rc = sbx_load(files, (int)n, (int)probe, &s, err, sizeof err)) !=
       SBX_OK) {
     reply_error(out, rc, err);
     return;
@@ -254,7 +255,8 @@ static void do_check(wire_reader *r, wire_buf *out) {
     reply_error(out, SBX_ERR_SHAPE, "rules: malformed check request");
     return;
   }
-  if ((rc = sbx_load(files, (int)n, 1, &s, err, sizeof err)) != SBX_OK) {
+  if ((rc = sbx_load(files, (int)n, SBX_PROBE_STRICT, &s, err, sizeof err)) !=
+      SBX_OK) {
     reply_error(out, rc, err);
     return;
   }
@@ -283,7 +285,8 @@ static void do_test(wire_reader *r, wire_buf *out) {
   }
   memcpy(province, p, len);
   province[len] = '\0';
-  if ((rc = sbx_load(files, (int)n, 1, &s, err, sizeof err)) != SBX_OK) {
+  if ((rc = sbx_load(files, (int)n, SBX_PROBE_STRICT, &s, err, sizeof err)) !=
+      SBX_OK) {
     reply_error(out, rc, err);
     return;
   }

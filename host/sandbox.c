@@ -39,6 +39,7 @@ struct sbx {
   char names[SBX_MAX_FILES][16];
   char chunks[SBX_MAX_FILES][130]; /* "@13.lua": the chunks' sources */
   int cur;                         /* the set being called (lib.err) */
+  int strict_entries;              /* refuse entries the contract lacks */
   struct coverage *cov;            /* lines hit, while a test runs */
   snapshot snaps[SBX_MAX_FILES]; /* per set, as names */
   snapshot scratch;
@@ -524,8 +525,10 @@ static void push_lib(lua_State *L) {
 /* An argument marked "@contract" becomes, table by table, an empty proxy
  * whose metatable's __index is the data; the data's own metatable (one
  * per part, shared) answers a miss: nil for a field the part lists (and
- * for an index of a list), an error naming the field otherwise. Reading
- * a present field costs one extra table step in the VM. */
+ * for an index of a list), an error naming the field otherwise. A field
+ * the part does not list is left out of the data, so that it raises even
+ * when the caller sent it. Reading a present field costs one extra table
+ * step in the VM. */
 
 /* The data of a proxy (its metatable's __index) onto the stack. */
 static void proxy_data(lua_State *L, int idx) {
@@ -588,6 +591,20 @@ static void ctx_wrap(lua_State *L, int spec) {
   lua_pushnil(L);
   while (lua_next(L, t)) { /* k v */
     int kid = 0, items = 0;
+    if (spec && lua_type(L, -2) == LUA_TSTRING) { /* a field it lacks: out */
+      int known;
+      lua_getfield(L, spec, "known");
+      lua_pushvalue(L, -3);
+      known = lua_rawget(L, -2) != LUA_TNIL;
+      lua_pop(L, 2);
+      if (!known) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, t);
+        continue;
+      }
+    }
     if (!lua_istable(L, -1)) {
       lua_pop(L, 1);
       continue;
@@ -738,6 +755,8 @@ static int load_contract(lua_State *L) {
         } else if (lua_istable(L, -1)) {
           lua_newtable(L); /* the list's own spec: indexes only */
           lua_newtable(L);
+          lua_pushvalue(L, -1);
+          lua_setfield(L, -3, "known");
           lua_getfield(L, labels, item);
           spec_mt(L, lua_gettop(L) - 1,
                   lua_isstring(L, -1) ? lua_tostring(L, -1) : item, 1);
@@ -750,11 +769,13 @@ static int load_contract(lua_State *L) {
       }
       lua_pop(L, 2);
     }
-    lua_pushvalue(L, -3);
+    lua_pushvalue(L, fields - 1); /* the part's name */
     lua_rawget(L, labels);
     label = lua_isstring(L, -1) ? lua_tostring(L, -1) : "ctx";
     spec_mt(L, known, label, 0);
     lua_setfield(L, spec, "mt");
+    lua_pushvalue(L, known);
+    lua_setfield(L, spec, "known");
     lua_settop(L, fields - 1); /* k */
   }
   lua_getfield(L, specs, "ctx");
@@ -1107,7 +1128,7 @@ static void build_set(lua_State *L, sbx *s, const char *province) {
   lua_pushvalue(L, copy);
   make_readonly(L, "base"); /* root M copy base */
   run_file(L, province, 1); /* root M copy over */
-  check_entries(L, province, copy);
+  if (s->strict_entries) check_entries(L, province, copy);
   lua_pushnil(L);
   while (lua_next(L, -2)) { /* root M copy over k v */
     lua_pushvalue(L, -2);
@@ -1295,6 +1316,7 @@ int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
   }
   if (!(s = calloc(1, sizeof *s))) goto nomem;
   s->mem_limit = (size_t)-1; /* capped inside calls only */
+  s->strict_entries = probe == SBX_PROBE_STRICT;
   if (!(L = lua_newstate(sbx_alloc, s))) goto nomem;
   s->L = L;
   *(sbx **)lua_getextraspace(L) = s;
@@ -1383,6 +1405,9 @@ static int eval_cases(lua_State *L) {
   if (!lua_istable(L, -1))
     return luaL_error(L, "cases.lua: must return a list of cases, returned %s",
                       luaL_typename(L, -1));
+  /* a case file that ships its own rule files: {rules = ..., cases = ...} */
+  if (lua_getfield(L, -1, "cases") == LUA_TTABLE) return 1;
+  lua_pop(L, 1);
   return 1;
 }
 

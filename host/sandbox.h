@@ -7,6 +7,11 @@
  * reaches the next. Each call has an instruction budget that pcall inside
  * the rule cannot swallow, a memory cap (a custom lua_Alloc), guarded C
  * library functions, and a result encoded with a byte cap.
+ * The rule contract (scripts/rules_contract.lua, compiled in) is enforced
+ * here: an undefined global read raises, a ctx is read-only and raises on
+ * an unknown field, the helpers are the read-only `lib`, `base` is a
+ * read-only view of the default set's entries late-bound to the merged
+ * set, and a candidate returning an unknown entry is refused.
  * This runs inside an evaluator process (evaluator.h), which adds the
  * wall-clock deadline that holds whatever the rule does.
  * Uses: Lua 5.4, wire.
@@ -49,9 +54,16 @@ typedef struct sbx sbx;
  * probe, also builds every province's set and checks that it has the
  * required functions (a reload does; an evaluator loading a set already
  * in force for a call only compiles, so that no province's top level
- * runs on another province's call and deadline). Returns SBX_OK
+ * runs on another province's call and deadline). With probe
+ * SBX_PROBE_STRICT (a candidate pushed by an author: the lab's requests,
+ * or 'L' with probe 2), a province file returning an entry neither the
+ * contract nor the default set has is refused too (SBX_ERR_ENTRY); the
+ * files in force keep loading as before the contract. Returns SBX_OK
  * with *out (caller frees with sbx_free), or an error with
- * "chunkname:line: message" in err. */
+ * "chunkname:line: message" in err: SBX_ERR_SYNTAX, SBX_ERR_LOAD,
+ * SBX_ERR_SHAPE, SBX_ERR_ENTRY, SBX_ERR_NAME (the top level read an
+ * undefined global). */
+#define SBX_PROBE_STRICT 2
 int sbx_load(const sbx_file *files, int n, int probe, sbx **out, char *err,
              size_t errlen);
 void sbx_free(sbx *s);

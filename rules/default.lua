@@ -7,14 +7,13 @@ local R = {}
 
 R.name = "全国默认规则"
 
-local function err(list, field, code, message)
-  list[#list + 1] = { field = field, code = code, message = message }
-end
+-- The helpers are the contract's `lib` (see README.md); R.err and R.blank
+-- stay for the files written before it. lib.err also records where the
+-- finding was made (rule = {file, line}).
+local err = lib.err
 R.err = err
 
-local function blank(v)
-  return v == nil or (type(v) == "string" and v:match("^%s*$") ~= nil)
-end
+local blank = lib.blank
 R.blank = blank
 
 -- 申报计划: which modes a plan may use. Checked before publishing.

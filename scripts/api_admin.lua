@@ -527,8 +527,13 @@ end
 local function publish_plan(ctx, params)
   local cur = scoped_plan(ctx, params.id)
   if cur.status == "published" then web.fail(409, "published", "计划已发布") end
-  local arg = { year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
-                starts_at = cur.starts_at, ends_at = cur.ends_at }
+  local arg = P.ctx({
+    plan = { id = cur.id, year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
+             starts_at = cur.starts_at, ends_at = cur.ends_at },
+    -- the plan's fields at the top too: check_plan(plan) of the files
+    -- written before the contract reads plan.mode there
+    id = cur.id, year = cur.year, batch = cur.batch, title = cur.title, mode = cur.mode,
+    starts_at = cur.starts_at, ends_at = cur.ends_at, now = ctx.now })
   local problems = require("shadow").check(cur.province_code, "check_plan", arg, { plan_id = cur.id },
     function() return P.errors(cur.province_code, "check_plan", arg) end)
   if #problems > 0 then

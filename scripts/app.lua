@@ -29,7 +29,7 @@ function app.route(method, pattern, handler, opts)
     name = method .. " " .. pattern, fn = handler, opts = opts or {} }
 end
 
-for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_admin",
+for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_rules_contract", "api_admin",
                        "api_ops", "api_rules", "attachments", "notices" }) do
   local ok, m = pcall(require, mod)
   if ok then

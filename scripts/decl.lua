@@ -24,12 +24,26 @@ function decl.plan_state(plan, now)
 end
 
 -- The deadline verdict of the province's rules: {open, code, message}.
+-- The plan as every rule entry sees it (ctx.plan).
+local function plan_part(plan)
+  return { id = plan.id, year = plan.year, batch = plan.batch, title = plan.title, mode = plan.mode,
+           starts_at = plan.starts_at, ends_at = plan.ends_at }
+end
+decl.plan_part = plan_part
+
+-- The school as every rule entry sees it (ctx.school).
+local function school_part(school)
+  return { id = school.id, code = school.code, type = school.type, province = school.province_code,
+           city = school.city_code }
+end
+decl.school_part = school_part
+
 function decl.deadline(province, plan, action, d, now)
-  local v = P.call(province, "deadline", {
+  local v = P.call(province, "deadline", P.ctx({
     now = now, action = action,
-    plan = { id = plan.id, starts_at = plan.starts_at, ends_at = plan.ends_at, year = plan.year },
-    declaration = d and { status = d.status } or nil,
-  })
+    plan = plan_part(plan),
+    declaration = d and { id = d.id, status = d.status } or nil,
+  }))
   if type(v) ~= "table" then v = { open = false, code = "closed", message = "不在申报时间内" } end
   -- fail closed: only the boolean true opens (0, "false", "no" are truthy in Lua)
   v.open = v.open == true
@@ -167,18 +181,59 @@ end
 -- 500. Saving a draft (保存): the findings come back as warnings beside the
 -- saved draft, and a rule failure is a warning too, so typed work is never
 -- lost to a province's rule.
+-- The certificate as check_declaration sees it (ctx.certificate), with
+-- its majors {code, name, level}; nil when none is chosen (a draft).
+local function certificate_part(id)
+  if id == nil then return nil end
+  local c = db.one([[SELECT c.id, c.code, c.name, c.level, o.name AS organization FROM certificates c
+                     JOIN organizations o ON o.id = c.organization_id WHERE c.id = ?]], id)
+  if not c then return nil end
+  c.majors = {}
+  for _, m in ipairs(db.query([[SELECT m.code, m.name, m.level FROM certificate_majors cm
+                                 JOIN majors m ON m.code = cm.major_code
+                                 WHERE cm.certificate_id = ? ORDER BY m.code]], id)) do
+    c.majors[#c.majors + 1] = { code = m.code, name = m.name, level = m.level }
+  end
+  return c
+end
+
+-- The school's declarations of a year (not rejected, but for except_id),
+-- and its approved ones of the year before.
+local function year_counts(school_id, year, except_id)
+  local row = db.one([[SELECT
+      (SELECT count(*) FROM declarations d JOIN plans p ON p.id = d.plan_id
+        WHERE d.school_id = ? AND p.year = ? AND d.id <> ? AND d.status <> 'rejected') AS this_year,
+      (SELECT count(*) FROM declarations d JOIN plans p ON p.id = d.plan_id
+        WHERE d.school_id = ? AND p.year = ? AND d.status = 'approved') AS last_year]],
+    school_id, year, except_id or 0, school_id, year - 1)
+  return row.this_year, row.last_year
+end
+
 function decl.check_rules(school, plan, mode, d, submit, except_id)
   local others = others_in_plan(school.id, plan.id, except_id)
-  local input = {
-    submit = submit, mode = mode,
-    plan = { id = plan.id, year = plan.year, batch = plan.batch, mode = plan.mode },
-    school = { id = school.id, type = school.type, province = school.province_code, city = school.city_code },
+  local this_year, last_year = year_counts(school.id, plan.year, except_id)
+  local cert = certificate_part(d.certificate_id)
+  local names = {}
+  for _, m in ipairs(cert and cert.majors or {}) do names[m.code] = m end
+  local majors = {}
+  for i, m in ipairs(d.majors) do
+    local known = names[m.major] or {}
+    majors[i] = { major = m.major, name = known.name, level = known.level, students = m.students,
+                  teachers = m.teachers, trainees = m.trainees }
+  end
+  local input = P.ctx({
+    submit = submit, mode = mode, now = require("clock").now(),
+    plan = plan_part(plan),
+    school = school_part(school),
+    certificate = cert,
     declaration = {
-      certificate_id = d.certificate_id, majors = d.majors, trainees_total = d.trainees_total,
-      faculty_chars = d.faculty_chars, venue_chars = d.venue_chars,
+      id = except_id, certificate_id = d.certificate_id, majors = majors,
+      trainees_total = d.trainees_total, faculty_chars = d.faculty_chars, venue_chars = d.venue_chars,
     },
     others_in_plan = others,
-  }
+    declarations_this_year = this_year,
+    approved_last_year = last_year,
+  })
   local verdict = { others = others, plan_id = plan.id, except_id = except_id }
   local seen = { declaration_id = except_id, plan_id = plan.id } -- for a running shadow
   if submit then
@@ -228,17 +283,18 @@ function decl.decide_and_write(decide, write)
 end
 
 function decl.mode_of(province, plan)
-  local m = P.call(province, "declaration_mode", { id = plan.id, mode = plan.mode, year = plan.year })
+  local m = P.call(province, "declaration_mode", P.ctx({
+    plan = plan_part(plan), id = plan.id, mode = plan.mode, year = plan.year }))
   if m ~= "by_major" and m ~= "not_by_major" then m = plan.mode end
   return m
 end
 
 function decl.review_chain(school, plan, d)
-  local arg = {
-    school = { id = school.id, type = school.type, province = school.province_code, city = school.city_code },
-    plan = { id = plan.id, year = plan.year, mode = plan.mode },
-    declaration = { certificate_id = d.certificate_id, trainees_total = d.trainees_total },
-  }
+  local arg = P.ctx({
+    school = school_part(school),
+    plan = plan_part(plan),
+    declaration = { id = d.id, certificate_id = d.certificate_id, trainees_total = d.trainees_total },
+  })
   local chain = require("shadow").check(school.province_code, "review_chain", arg, { plan_id = plan.id },
     function() return P.call(school.province_code, "review_chain", arg) end)
   -- fail closed: a chain with an unknown level ("provinve") is the rule's

@@ -13,10 +13,10 @@ local KNOWN = { ["中职"] = true, ["高职专科"] = true, ["职业本科"] = t
 -- M.of(school) -> list of levels, the school's own first (may be empty).
 -- school: {type, province_code, city_code}.
 function M.of(school)
-  local list = P.call(school.province_code, "major_levels", {
-    school = { id = school.id, type = school.type, province = school.province_code,
-               city = school.city_code },
-  })
+  local list = P.call(school.province_code, "major_levels", P.ctx({
+    school = { id = school.id, code = school.code, type = school.type,
+               province = school.province_code, city = school.city_code },
+  }))
   local out, seen = {}, {}
   for _, level in ipairs(type(list) == "table" and list or {}) do
     if KNOWN[level] and not seen[level] then

@@ -24,10 +24,16 @@ function profile.load(school_id)
   return s
 end
 
+-- The ctx of check_profile: ctx.profile and ctx.school, and the profile's
+-- fields at the top as well (the files written before the contract read
+-- profile[f] there).
 function profile.rule_input(s)
-  local p = {}
-  for _, f in ipairs(profile.FIELDS) do p[f] = s[f] end
-  return p
+  local ctx, p = {}, {}
+  for _, f in ipairs(profile.FIELDS) do p[f], ctx[f] = s[f], s[f] end
+  ctx.profile = p
+  ctx.school = { id = s.id, code = s.code, type = s.type, province = s.province_code,
+                 city = s.city_code }
+  return P.ctx(ctx)
 end
 
 -- profile.problems(s) -> field errors by the province's rules

@@ -28,6 +28,14 @@ local function fail(province, name, err)
   web.fail(500, "rule_failed", "省级申报规则执行出错，请联系管理员")
 end
 
+-- P.ctx(t) -> t marked as a contract ctx (scripts/rules_contract.lua): the
+-- rule sees read-only proxies that raise on a field the contract does not
+-- list. Every call site that builds a rule's argument passes it here.
+function P.ctx(t)
+  t["@contract"] = true
+  return t
+end
+
 -- P.try(province, name, arg) -> result | nil, message (never raises for a
 -- rule's failure)
 function P.try(province, name, arg)
@@ -46,8 +54,23 @@ local function text_ok(v, max)
   return type(v) == "string" and #v <= max and utf8.len(v) ~= nil
 end
 
--- Checks that list is a list of findings {field, code, message} within
--- the bounds; returns the clean list, or nil and what is wrong.
+-- Where a finding comes from: {version_id, file = "13"|"default", line = N},
+-- as lib.err records it (nil when the rule built the finding itself).
+local function origin(rule)
+  if rule == nil then return nil end
+  if type(rule) ~= "table" or type(rule.file) ~= "string" or #rule.file > 16
+      or not rule.file:match("^[%w_]+$") or math.type(rule.line) ~= "integer" or rule.line < 0 then
+    return nil, false
+  end
+  -- the stored version that file is in the set this request decides under
+  -- (api.md: "rule": {"version_id", "line"}); 0 for an unsaved candidate
+  return { version_id = rules.versions()[rule.file] or 0, file = rule.file, line = rule.line }
+end
+
+-- Checks that list is a list of findings {field, code, message[, rule]}
+-- within the bounds; returns the clean list, or nil and what is wrong.
+-- rule ({file, line}: where the finding was made) is for admins and rule
+-- authors; what a school relies on is field, code and message.
 function P.findings(list)
   if type(list) ~= "table" then
     return nil, "a check must return a list of findings, returned " .. type(list)
@@ -71,7 +94,11 @@ function P.findings(list)
         or not text_ok(message, 4 * P.MAX_MESSAGE) or utf8.len(message) > P.MAX_MESSAGE then
       return nil, "finding " .. i .. " has a field, code or message of the wrong type or too long"
     end
-    out[i] = { field = field, code = code, message = message }
+    local rule, good = origin(e.rule)
+    if good == false then
+      return nil, "finding " .. i .. " has a rule that is not {file, line}"
+    end
+    out[i] = { field = field, code = code, message = message, rule = rule }
   end
   return out
 end

@@ -54,8 +54,10 @@ local function check(province, d, opts)
                       tostring(status.version), status.generation))
   print(string.format("申报方式 %s，%s", mode, submit and "保存并提交" or "保存（草稿）"))
   local errors, err = rules.call(province, "check_declaration", {
+    ["@contract"] = true, -- a contract ctx: read-only, an unknown field an error
     submit = submit, mode = mode, declaration = d, others_in_plan = d.others_in_plan or 0,
-    plan = d.plan or { mode = mode }, school = d.school or {},
+    plan = d.plan or { mode = mode }, school = d.school or {}, certificate = d.certificate,
+    now = os.time(),
   })
   if errors == nil then
     print("规则执行出错: " .. tostring(err))
@@ -69,7 +71,8 @@ local function check(province, d, opts)
       print(string.format("  %-24s %-22s %s", tostring(e.field), tostring(e.code), tostring(e.message)))
     end
   end
-  local chain = rules.call(province, "review_chain", { declaration = d }) or {}
+  local chain = rules.call(province, "review_chain", { ["@contract"] = true, declaration = d,
+                                                        plan = d.plan, school = d.school }) or {}
   print("审核流程: " .. table.concat(chain, " → "))
   return errors
 end
@@ -77,6 +80,7 @@ end
 -- deadline(province, plan, status, action, now) prints the verdict
 local function deadline(province, plan, status, action, now)
   local v = rules.call(province, "deadline", {
+    ["@contract"] = true,
     now = now or os.time(), action = action or "submit", plan = plan,
     declaration = status and { status = status } or nil })
   show(v)

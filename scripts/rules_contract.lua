@@ -26,7 +26,7 @@ C.ctx = {
     -- aliases kept for the files written before the contract
     { name = "id", type = "integer", doc = "别名：check_plan、declaration_mode 的 plan.id" },
     { name = "year", type = "integer", doc = "别名：check_plan、declaration_mode 的 plan.year" },
-    { name = "batch", type = "string", doc = "别名：check_plan 的 plan.batch" },
+    { name = "batch", type = "integer", doc = "别名：check_plan 的 plan.batch" },
     { name = "title", type = "string", doc = "别名：check_plan 的 plan.title" },
     { name = "starts_at", type = "integer", doc = "别名：check_plan 的 plan.starts_at" },
     { name = "ends_at", type = "integer", doc = "别名：check_plan 的 plan.ends_at" },
@@ -41,7 +41,7 @@ C.ctx = {
   plan = {
     { name = "id", type = "integer", doc = "计划编号" },
     { name = "year", type = "integer", doc = "年度" },
-    { name = "batch", type = "string", doc = "批次" },
+    { name = "batch", type = "integer", doc = "批次" },
     { name = "title", type = "string", doc = "名称" },
     { name = "mode", type = "string", doc = "by_major | not_by_major" },
     { name = "starts_at", type = "integer", doc = "开始时间（Unix 秒）" },
@@ -122,7 +122,7 @@ C.entries = {
     ctx = { "now", "submit", "mode", "plan", "school", "certificate", "declaration", "others_in_plan",
             "declarations_this_year", "approved_last_year" } },
   { name = "review_chain", kind = "function", doc = "审核流程，依次为 \"city\"、\"province\"",
-    ctx = { "now", "plan", "school", "certificate", "declaration" } },
+    ctx = { "now", "plan", "school", "declaration" } },
   { name = "school_major_levels", kind = "value", doc = "院校类型 → 可申报的专业层次（默认 major_levels 读取）" },
   { name = "major_levels", kind = "function", doc = "院校可申报的专业层次，本层次在前",
     ctx = { "now", "school" } },

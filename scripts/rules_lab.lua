@@ -41,7 +41,7 @@ local REFUSE = { W113 = true, W111 = true, W112 = true, W121 = true, W122 = true
 -- M.lint(text, name) -> problems, warnings (luacheck on this side, never
 -- in the evaluator). The globals it allows are the sandbox's own.
 function M.lint(text, name)
-  local problems, warnings = {}, {}
+  local problems, warnings = json.array(), json.array()
   if not have_luacheck() then
     warnings[1] = { line = 0, message = "未安装 luacheck（Debian 软件包 lua-check），未做静态检查" }
     return problems, warnings
@@ -52,9 +52,10 @@ function M.lint(text, name)
   f:close()
   local globals = core.globals()
   globals[#globals + 1] = "_G"
-  local cmd = M.LUACHECK .. " --no-config --codes --ranges --formatter plain --std none"
+  -- the file (stdin) first: --read-globals takes every name after it
+  local cmd = M.LUACHECK .. " - --no-config --codes --ranges --formatter plain --std none"
     .. " --no-max-line-length --filename " .. (name:match("^[%w_]+$") or "rule") .. ".lua"
-    .. " --read-globals " .. table.concat(globals, " ") .. " - < " .. tmp .. " 2>&1"
+    .. " --read-globals " .. table.concat(globals, " ") .. " < " .. tmp .. " 2>&1"
   local p = io.popen(cmd)
   local out = p:read("a")
   p:close()
@@ -84,7 +85,7 @@ function M.check(files, province)
   province = province or "default"
   local text = text_of(files, province)
   if not text then error("rules_lab.check: no file for " .. tostring(province), 2) end
-  local problems, warnings = {}, {}
+  local problems, warnings = json.array(), json.array()
   local ok, code, message = core.load(files, province)
   if not ok then
     problems[#problems + 1] = problem(code == "shape" and "load" or code, message)

@@ -149,6 +149,7 @@ test('rule versions: push refuses what does not load (with its line), publish sw
           console.log(`request failed: ${e.message}; server log: ${srv.log.slice(-3000)}`);
         }
         count++;
+        await new Promise((res) => setTimeout(res, 2));   // paced: the machine is shared
       }
     };
     const workers = Array.from({ length: 6 }, worker);
@@ -296,5 +297,67 @@ test('rule versions: host rules versions|push|publish|export, and a running serv
     rmSync(out, { recursive: true, force: true });
     const log = (await (await login(srv, 'ops')).get('/api/admin/audit?entity=rules')).data.items;
     assert(log.some((x) => x.action === 'rules.publish' && x.username === 'host rules'), 'the command line is audited');
+  });
+});
+
+test('rule versions: lint and contract refusals with their lines, tests with coverage, publish gated by the province\'s cases', async () => {
+  await withServer(async (srv) => {
+    const gd = await login(srv, 'province44');
+    const push = (source) => gd.post('/api/admin/rules/44/versions', { source });
+    const problem = (r) => (r.data.error.fields || [])[0] || {};
+    // an undefined global name, found by the lint before anything runs
+    let r = await push('local base = ...\nlocal R = {}\nfunction R.check_declaration(ctx)\n  return base.check_declaration(ctx) or parm(ctx, "x")\nend\nreturn R\n');
+    failsWith(r, 422, 'rules_invalid');
+    eq([problem(r).code, problem(r).line], ['undefined_name', 4], `undefined name at line 4: ${JSON.stringify(r.data.error)}`);
+    assert(/parm/.test(problem(r).message), 'naming it');
+    // an entry the contract does not know (a typo), at its line
+    r = await push('local base = ...\nlocal R = {}\n\nfunction R.chek_declaration(ctx)\n  return {}\nend\nreturn R\n');
+    failsWith(r, 422, 'rules_invalid');
+    eq([problem(r).code, problem(r).line], ['unknown_entry', 4], `unknown entry at line 4: ${JSON.stringify(r.data.error)}`);
+    assert(/chek_declaration/.test(problem(r).message), 'naming it');
+    // an unused variable is a warning, not a refusal
+    r = await push('local base = ...\nlocal R = {}\nlocal unused = 1\nR.name = "广东（警告）"\nreturn R\n');
+    eq(r.status, 201, JSON.stringify(r.data).slice(0, 300));
+    assert(r.data.warnings.some((w) => w.line === 3), `a warning at line 3: ${JSON.stringify(r.data.warnings)}`);
+
+    // a version whose second function no case runs
+    const src = 'local base = ...\nlocal R = {}\nfunction R.check_declaration(ctx)\n  local e = base.check_declaration(ctx)\n'
+      + '  if (ctx.declaration.trainees_total or 0) > 50 then\n    base.err(e, "trainees_total", "over_limit", "不能超过 50")\n  end\n  return e\nend\n'
+      + 'function R.review_chain(ctx)\n  return { "city", "province" }\nend\nreturn R\n';
+    const v = (await push(src)).data;
+    const cases = 'local d = { certificate_id = 1, faculty_chars = 9, venue_chars = 9, majors = {}, trainees_total = 60 }\n'
+      + 'return {\n  { name = "60 人超限", province = "44", input = { submit = true, mode = "not_by_major", declaration = d },\n'
+      + '    expect = { codes = { "over_limit" } } },\n}\n';
+    const t = await gd.post(`/api/admin/rules/44/versions/${v.id}/test`, { cases });
+    eq(t.status, 200, JSON.stringify(t.data).slice(0, 300));
+    eq([t.data.passed, t.data.failed, t.data.results[0].ok], [1, 0, true], 'the case passed');
+    const cov = t.data.coverage;
+    eq(cov.lines, cov.hit + cov.missed.length, `lines = hit + missed: ${JSON.stringify(cov)}`);
+    assert(cov.missed.includes(11) && !cov.missed.includes(6), `review_chain's line 11 never ran, line 6 did: ${JSON.stringify(cov)}`);
+    // a typo of a ctx field fails the case, naming the field and its line
+    const typo = src.replace('ctx.declaration.trainees_total', 'ctx.declaration.trainee_total');
+    const tv = (await push(typo)).data;
+    const tt = await gd.post(`/api/admin/rules/44/versions/${tv.id}/test`, { cases });
+    eq(tt.data.failed, 1, 'the case fails');
+    assert(/trainee_total/.test(tt.data.results[0].message) && /:5:/.test(tt.data.results[0].message),
+      `naming the field and the line: ${tt.data.results[0].message}`);
+
+    // the stored cases gate publish: a failing case refuses it, nothing changes
+    const inForce = (await setName(gd, '44')).version_id;
+    const failing = cases.replace('"over_limit"', '"required"');
+    eq((await gd.put('/api/admin/rules/44/cases', { source: failing })).status, 200, 'cases stored');
+    eq((await gd.get('/api/admin/rules/44/cases')).data.source, failing, 'read back');
+    r = await gd.post(`/api/admin/rules/44/versions/${v.id}/publish`);
+    failsWith(r, 409, 'cases_failed');
+    const failed = r.data.error.fields.find((x) => x.code === 'case_failed');
+    assert(failed && failed.name === '60 人超限', `the failing case named: ${JSON.stringify(r.data.error.fields)}`);
+    eq((await setName(gd, '44')).version_id, inForce, 'nothing changed');
+    eq((await gd.get(`/api/admin/rules/44/versions/${v.id}`)).data.status, 'draft', 'still a draft');
+    // with the cases right, it goes in force
+    eq((await gd.put('/api/admin/rules/44/cases', { source: cases })).status, 200, 'cases fixed');
+    eq((await gd.post(`/api/admin/rules/44/versions/${v.id}/publish`)).status, 200, 'published');
+    eq((await setName(gd, '44')).version_id, v.id, 'in force');
+    const log = (await gd.get('/api/admin/audit?entity=rules&size=100')).data.items.map((x) => x.action);
+    assert(log.includes('rules.cases'), 'storing cases is audited');
   });
 });

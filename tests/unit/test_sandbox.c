@@ -16,8 +16,7 @@ static const char *DEFAULT_LUA =
     "local R = {}\n"
     "local function none() return {} end\n"
     "R.check_plan, R.check_profile, R.check_declaration = none, none, none\n"
-    "R.clobber = none -- the entry 99.lua overrides (a province returns\n"
-    "                 -- the contract's entries and the default set's)\n"
+
     "function R.review_chain() return {'province'} end\n"
     "function R.deadline() return {open = true} end\n"
     "local hoard = {}\n"
