@@ -127,7 +127,7 @@ return R
   await waitText(page, '.source-what', `版本 #${draft.id}`);
   await s.shot('check-passed');
 
-  // completion of ctx fields from the contract
+  // completion of entries, ctx fields and lib helpers from the contract
   const contract = await gd.get('/api/admin/rules/contract');
   if (contract.status === 200) {
     await page.click('.rule-editor .cm-content');
@@ -135,10 +135,25 @@ return R
     await page.keyboard.type('\nctx.decl');
     await page.waitForSelector('.cm-tooltip-autocomplete');
     await waitText(page, '.cm-tooltip-autocomplete', 'declaration');
+    await page.waitForTimeout(200);   // CodeMirror ignores Enter just after the list opens
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('.trainees_t');
+    await waitText(page, '.cm-tooltip-autocomplete', 'trainees_total');
+    await page.waitForSelector('.cm-tooltip.cm-completionInfo');
+    await waitText(page, '.cm-completionInfo', '申请培训总人数');
     await s.shot('completion');
+    await noAxe(s, 'the completion');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => !document.querySelector('.cm-tooltip-autocomplete'));
+    await page.keyboard.type('\nlib.pa');
+    await waitText(page, '.cm-tooltip-autocomplete', 'param');
     await page.keyboard.press('Escape');
-    for (let i = 0; i < 9; i++) await page.keyboard.press('Backspace');
-    eq(await editorText(page), fixed, 'completion typed and removed');
+    await page.keyboard.type('\nR.check_d');
+    await waitText(page, '.cm-tooltip-autocomplete', 'check_declaration');
+    await page.keyboard.press('Escape');
+    assert((await editorText(page)).includes('ctx.declaration.trainees_total'), 'completions applied');
+    await setEditor(page, fixed);
+    await waitText(page, '.source-what', `版本 #${draft.id}（草稿）`);   // back to the saved text
   } else {
     await page.waitForSelector('.contract-note');
     pending(`completion from GET /api/admin/rules/contract (answers ${contract.status}; lands with issue-9a)`);

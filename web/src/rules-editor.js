@@ -23,7 +23,9 @@ const theme = EditorView.theme({
   '.cm-line-missed': { backgroundColor: '#fdf3e3' },
   '.cm-line-error': { backgroundColor: '#fdecec' },
   '.cm-tooltip-autocomplete ul li[aria-selected]': { backgroundColor: '#1f5ea8', color: '#fff' },
-  '.cm-completionDetail': { color: '#4a4d52' },
+  '.cm-completionDetail': { color: '#4a4d52', opacity: '1' },
+  '.cm-tooltip-autocomplete ul li[aria-selected] .cm-completionDetail': { color: '#fff' },
+  '.cm-completionMatchedText': { textDecoration: 'underline' },
   '.cm-placeholder': { color: '#646669' }
 })
 
@@ -72,42 +74,51 @@ const coverageGutter = gutter({
 
 // ---- completion from the contract ----------------------------------------------------
 
-// contract() gives {entries, ctx, lib} (GET /api/admin/rules/contract) or null.
+// contract() gives {entries, ctx, lib} (GET /api/admin/rules/contract) or null. Its ctx
+// maps part names to fields {name, type, doc, part?, items?}; the part "ctx" is the
+// top level, a field with `part` leads to that part, a list's `items` to its elements'.
+function fieldsAt(c, path) {
+  const parts = c.ctx || {}
+  let fields = parts.ctx || Object.keys(parts).map(p => ({ name: p, type: p, part: p }))
+  for (const seg of path) {
+    const indexed = /\[[^\]]*\]$/.test(seg)
+    const f = (fields || []).find(x => x.name === seg.replace(/\[[^\]]*\]$/, ''))
+    if (!f) return null
+    const next = indexed ? f.items : (f.part || (f.type !== 'list' && parts[f.type] ? f.type : null))
+    if (!next || !parts[next]) return null
+    fields = parts[next]
+  }
+  return fields
+}
+
 function completer(contract) {
   return (context) => {
     const c = contract()
     if (!c) return null
-    const m = context.matchBefore(/[A-Za-z_][\w.]*\.?[\w]*$/)
+    const m = context.matchBefore(/[A-Za-z_]\w*(?:\[[^\]\n]*\])?(?:\.\w*(?:\[[^\]\n]*\])?)*$/)
     if (!m || (m.from === m.to && !context.explicit)) return null
-    const text = m.text
-    const dot = text.lastIndexOf('.')
-    const head = dot >= 0 ? text.slice(0, dot) : ''
-    const from = dot >= 0 ? m.from + dot + 1 : m.from
+    const segs = m.text.split('.')
+    const word = segs.pop()
+    if (/\[/.test(word)) return null
+    const from = m.to - word.length
+    const head = segs[0]
+    const entries = (c.entries || []).map(e => ({ label: e.name, type: e.kind === 'value' ? 'property' : 'function', detail: e.kind === 'function' ? '规则入口' : '规则参数', info: e.doc || undefined }))
     let options = []
-    const entries = (c.entries || []).map(e => ({ label: e.name, type: e.kind === 'value' ? 'property' : 'function', detail: e.kind || '', info: e.doc || undefined }))
-    if (head === 'R' || head === 'base') options = entries
-    else if (head === 'lib') {
-      options = (c.lib || []).map(h => {
-        const name = String(h.name || '').replace(/^lib\./, '')
-        return { label: name, type: 'function', detail: h.signature || '', info: h.doc || undefined }
-      })
+    if (!segs.length) {
+      // a bare word: the roots on Ctrl-Space only (never in the way of typing Lua)
+      if (!context.explicit) return null
+      options = [{ label: 'ctx', type: 'variable', info: '规则入口的参数' }, { label: 'lib', type: 'namespace', info: '规则可用的辅助函数' }, { label: 'base', type: 'variable', info: '全国默认规则（合并后）' }]
+    } else if ((head === 'R' || head === 'base') && segs.length === 1) {
+      options = entries
+    } else if (head === 'lib' && segs.length === 1) {
+      options = (c.lib || []).map(h => ({ label: String(h.name || '').replace(/^lib\./, ''), type: 'function', detail: h.signature || '', info: h.doc || undefined }))
     } else if (head === 'ctx') {
-      options = Object.keys(c.ctx || {}).map(p => ({ label: p, type: 'property', info: partDoc(c, p) }))
-    } else if (/^ctx\.\w+$/.test(head)) {
-      const part = (c.ctx || {})[head.slice(4)]
-      if (Array.isArray(part)) options = part.map(f => ({ label: f.name, type: 'property', detail: f.type || '', info: f.doc || undefined }))
-    } else if (!head) {
-      options = [{ label: 'ctx', type: 'variable' }, { label: 'lib', type: 'namespace' }, { label: 'base', type: 'variable' }]
-        .concat(entries.map(e => ({ ...e, label: e.label, apply: e.label })))
+      const fields = fieldsAt(c, segs.slice(1))
+      if (fields) options = fields.map(f => ({ label: f.name, type: f.part || f.items ? 'namespace' : 'property', detail: f.type || '', info: f.doc || undefined }))
     }
     if (!options.length) return null
     return { from, options, validFor: /^\w*$/ }
   }
-}
-
-function partDoc(c, p) {
-  const fields = (c.ctx || {})[p]
-  return Array.isArray(fields) ? fields.map(f => f.name).join(', ') : undefined
 }
 
 // ---- the editor ----------------------------------------------------------------------
