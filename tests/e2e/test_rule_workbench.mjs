@@ -117,13 +117,26 @@ end
 
 return R
 `);
-  await setEditor(page, fixed);
+  // first with a variable left unused: it loads (a draft), with luacheck's warning at its line
+  const warned = fixed.replace('local check = R.check_declaration', 'local unused_limit = 60\nlocal check = R.check_declaration');
+  const warnLine = warned.split('\n').findIndex((l) => l.startsWith('local unused_limit')) + 1;
+  await setEditor(page, warned);
   await page.click('.btn-check');
   await waitText(page, '.check-summary', '校验通过');
+  await waitText(page, '.check-summary', '1 条警告');
+  await waitText(page, '.check-list .check-warning', `第 ${warnLine} 行`);
+  await waitText(page, '.check-list .check-warning', 'unused_limit');
+  await page.waitForSelector('.rule-editor .cm-lint-marker-warning');
+  eq(await gutterLines(page, 'cm-gutter-lint', '.cm-lint-marker-warning'), [warnLine], 'the warning at its line');
+  await s.shot('check-warning');
+  // then clean: a second draft, no warning
+  await setEditor(page, fixed);
+  await page.click('.btn-check');
+  await page.waitForFunction(() => /校验通过/.test(document.querySelector('.check-summary').textContent) && !/警告/.test(document.querySelector('.check-summary').textContent));
   const draft = (await gd.get('/api/admin/rules/44/versions')).data.items[0];
   eq([draft.status, draft.note], ['draft', '申请培训总人数不超过50人'], 'pushed as a draft with its note');
   await page.waitForSelector(`.versions-table .version-${draft.id}`);
-  eq(await page.locator('.rule-editor .cm-lint-marker-error').count(), 0, 'no error left in the gutter');
+  eq(await page.locator('.rule-editor .cm-lint-marker-error, .rule-editor .cm-lint-marker-warning').count(), 0, 'nothing left in the gutter');
   await waitText(page, '.source-what', `版本 #${draft.id}`);
   await s.shot('check-passed');
 
