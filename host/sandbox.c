@@ -1109,6 +1109,7 @@ static void build_set(lua_State *L, sbx *s, const char *province) {
   lua_createtable(L, 2, 0); /* root */
   run_file(L, "default", 0); /* root M */
   m = lua_gettop(L);
+  if (s->strict_entries) check_entries(L, "default", 0);
   lua_pushvalue(L, m);
   lua_rawseti(L, m - 1, 1);
   if (!has_file(s, province)) {

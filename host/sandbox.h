@@ -57,7 +57,8 @@ typedef struct sbx sbx;
  * runs on another province's call and deadline). With probe
  * SBX_PROBE_STRICT (a candidate pushed by an author: the lab's requests,
  * or 'L' with probe 2), a province file returning an entry neither the
- * contract nor the default set has is refused too (SBX_ERR_ENTRY); the
+ * contract nor the default set has, or a default set returning one the
+ * contract lacks, is refused too (SBX_ERR_ENTRY); the
  * files in force keep loading as before the contract. Returns SBX_OK
  * with *out (caller frees with sbx_free), or an error with
  * "chunkname:line: message" in err: SBX_ERR_SYNTAX, SBX_ERR_LOAD,

@@ -109,7 +109,7 @@ test('contract: a rule reading an unknown ctx field fails closed (500 rule_faile
     await ops.login('ops');
     const v13 = (await ops.get('/api/admin/rules')).data.sets.find((x) => x.province === '13').version_id;
     assert(Number.isInteger(v13) && v13 > 0, 'a stored version');
-    eq(f.rule, { version_id: v13, file: '13', line: 7 }, 'the finding says where it was made');
+    eq(f.rule, { file: '13', line: 7, version_id: v13 }, 'the finding says where it was made');
     const ok = await c.post('/api/declarations', await body(c, 30));
     eq(ok.status, 201, `within the limit it submits: ${JSON.stringify(ok.data).slice(0, 200)}`);
   } finally {

@@ -227,12 +227,14 @@ UNIT_TEST(sandbox_candidates_refuse_unknown_entries_with_lines) {
                                  "local R = {}\n"
                                  "R.max_trainee = 5\n"
                                  "return R\n";
-  sbx_file f[2] = {{"default", "default.lua", CONTRACT_LUA, 0},
+  sbx_file f[2] = {{"default", "default.lua", NULL, 0},
                    {"13", "13.lua", P13, 0}};
   sbx *s = NULL;
-  char err[1024];
-  f[0].len = strlen(CONTRACT_LUA);
+  char err[1024], *shipped = slurp("rules/default.lua", &f[0].len);
+  f[0].text = shipped;
   f[1].len = strlen(P13);
+  CHECK(shipped != NULL);
+  if (!shipped) return;
   CHECK(sbx_load(f, 2, 1, &s, err, sizeof err) == SBX_OK); /* in force */
   sbx_free(s);
   s = NULL;
@@ -240,4 +242,17 @@ UNIT_TEST(sandbox_candidates_refuse_unknown_entries_with_lines) {
         SBX_ERR_ENTRY);
   CHECK_STR_HAS(err, "13.lua:3: unknown entry 'max_trainee'");
   sbx_free(s);
+  s = NULL;
+  /* the shipped default holds to the contract; a candidate default
+   * returning more is refused */
+  CHECK(sbx_load(f, 1, SBX_PROBE_STRICT, &s, err, sizeof err) == SBX_OK);
+  sbx_free(s);
+  s = NULL;
+  f[0].text = CONTRACT_LUA;
+  f[0].len = strlen(CONTRACT_LUA);
+  CHECK(sbx_load(f, 1, SBX_PROBE_STRICT, &s, err, sizeof err) ==
+        SBX_ERR_ENTRY);
+  CHECK_STR_HAS(err, "default.lua:22: unknown entry 'probe'");
+  sbx_free(s);
+  free(shipped);
 }
