@@ -80,8 +80,12 @@ local function rules_status(ctx)
   local ops = ctx.account.role == "ops"
   for _, f in ipairs(st.files or {}) do
     if ops or f.province == "default" or f.province == ctx.account.province_code then
+      -- plan_modes: the modes a plan of the province may use, shown in the plan
+      -- dialog before 发布 (issue 10); read-only, from the merged set in force
+      local modes = P.try(f.province, "plan_modes")
       sets[#sets + 1] = { province = f.province, path = "rules/" .. f.path:match("[^/]+$"),
-                          version_id = f.version_id, name = P.try(f.province, "name") or f.province }
+                          version_id = f.version_id, name = P.try(f.province, "name") or f.province,
+                          plan_modes = json.array(type(modes) == "table" and modes or {}) }
     end
   end
   return 200, { version = st.version, generation = st.generation, loaded_at = util.iso(st.loaded_at),

@@ -27,6 +27,8 @@ export default defineConfig({
         codeSplitting: {
           groups: [
             { name: 'wangeditor', test: /node_modules[\\/](@wangeditor|slate|slate-history|snabbdom|prismjs|dom7|i18next|@uppy|@transloadit|preact|immer)/, priority: 2 },
+            // CodeMirror: loaded by the rule workbench (申报规则) only, with a dynamic import.
+            { name: 'codemirror', test: /node_modules[\\/](@codemirror|@lezer|codemirror|crelt|style-mod|w3c-keyname|@marijn)[\\/]/, priority: 3 },
             { name: 'vue', test: /node_modules[\\/](vue|@vue)[\\/]/, priority: 4 }
           ]
         }

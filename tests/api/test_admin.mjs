@@ -411,6 +411,9 @@ test('admin: rules: status per caller\'s scope; reload by the province or ops (a
   eq(all.slice().sort(), [...provinces31, 'default'].sort(), 'ops sees every province\'s set and the defaults');
   assert(sets.every((x) => Number.isInteger(x.version_id) && x.version_id > 0), 'each with its version id');
   eq(sets.find((x) => x.province === '11').name, '全国默认规则', 'a province without its own file runs the defaults');
+  // the modes a plan may use, for the plan dialog (issue 10): the province's own, else the defaults'
+  eq(st.data.sets.find((x) => x.province === '13').plan_modes, ['by_major'], '河北: by major only');
+  eq(sets.find((x) => x.province === '11').plan_modes, ['by_major', 'not_by_major'], 'the defaults\' modes');
   fails(await (await as('city4401')).get('/api/admin/rules'), 403, 'forbidden');   // province and ops only
   assert(st.data.sets.every((x) => /^rules\/[\w]+\.lua$/.test(x.path)), 'no server paths shown');
 

@@ -35,7 +35,10 @@ test('province admin: schools, plans, statistics, rules', async () => {
   await page.waitForSelector('.admin-plans-table .el-table__row');
   await page.click('.btn-add-plan');
   await page.fill('.f-plan-title input', '端到端测试计划');
+  // the modes 河北's rules allow are shown before 发布 (issue 10)
+  await waitText(page, '.plan-modes-hint', '本省申报规则允许的申报方式：按专业申报');
   await page.click('.f-plan-mode label:has-text("不按专业申报")');
+  await waitText(page, '.plan-modes-hint', '发布时将被拒绝');
   const ends = page.locator('.f-plan-window input');
   await ends.nth(0).fill('2030-03-01 09:00:00');
   await ends.nth(0).press('Enter');
@@ -64,7 +67,7 @@ test('province admin: schools, plans, statistics, rules', async () => {
 
   await s.goto('/admin/rules');
   await page.waitForSelector('.rules-table');
-  await waitText(page, '.rules-table', 'default');
+  await waitText(page, '.rules-table', '全国默认规则');
   await s.shot('rules');
   s.assertClean();
   await s.close();

@@ -27,7 +27,7 @@ const routes = [
   { path: '/admin/stats', page: () => import('./pages/AdminStats.vue'), meta: { roles: ADMIN, title: '申报统计' } },
   { path: '/admin/pilot-schools', page: () => import('./pages/AdminPilotSchools.vue'), meta: { roles: ADMIN, title: '试点院校' } },
   { path: '/admin/audit', page: () => import('./pages/AdminAudit.vue'), meta: { roles: ADMIN, title: '操作日志' } },
-  { path: '/admin/rules', page: () => import('./pages/AdminRules.vue'), meta: { roles: ['province', 'ops'], title: '申报规则' } },
+  { path: '/admin/rules', page: () => import('./pages/AdminRules.vue'), meta: { roles: ADMIN, title: '申报规则' } },
   { path: '/admin/notices', page: () => import('./pages/AdminNotices.vue'), meta: { roles: ADMIN, title: '通知公告' } },
 
   { path: '/ops/certificates', page: () => import('./pages/OpsCatalog.vue'), meta: { roles: ['ops'], title: '证书目录', catalog: 'certificates' } },
