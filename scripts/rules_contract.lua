@@ -13,7 +13,7 @@ C.ctx = {
   ctx = {
     { name = "now", type = "integer", doc = "当前时间（Unix 秒，北京时间由 lib.today/lib.year 换算）" },
     { name = "action", type = "string", doc = "deadline：create | edit | submit | delete" },
-    { name = "submit", type = "boolean", doc = "check_declaration：true 为保存并提交，false 为保存草稿" },
+    { name = "submit", type = "boolean", doc = "check_declaration：平台总按“保存并提交”检查（保存草稿时，检查结果作为提示随草稿返回）；为兼容旧规则保留" },
     { name = "mode", type = "string", doc = "申报方式 by_major | not_by_major（check_declaration、check_plan 别名）" },
     { name = "plan", type = "plan", part = "plan", doc = "申报计划" },
     { name = "school", type = "school", part = "school", doc = "申报院校" },
