@@ -2,8 +2,8 @@
 -- and the developer's reload, and province rules as versioned data:
 -- versions, push, test with coverage, cases, replay, publish, rollback.
 -- Who: a province admin for its own province; ops for every province and
--- `default`; a city admin reads its province's versions (and default's);
--- schools 403. Every change is in the audit log.
+-- `default`; a city admin reads its province's versions (and default's),
+-- and runs neither tests nor replays; schools 403. Every change is in the audit log.
 local db = require "db"
 local json = require "json"
 local util = require "util"
@@ -176,7 +176,7 @@ local function replay(ctx, params)
   if math.type(plan) ~= "integer" then
     web.fail(422, "validation_failed", "请选择申报计划", { { field = "plan", code = "required", message = "请选择申报计划" } })
   end
-  return 200, store.replay(province, v, plan)
+  return 200, store.replay(province, v, plan, ctx.account.role ~= "ops" and ctx.account.province_code or nil)
 end
 
 local function publish(ctx, params)
@@ -234,8 +234,9 @@ function M.register(route)
   route("GET", "/api/admin/rules/{*province}/versions", list_versions, ADMINS)
   route("POST", "/api/admin/rules/{*province}/versions", push_version, PROVINCE_OPS)
   route("GET", "/api/admin/rules/{*province}/versions/{id}", get_version, ADMINS)
-  route("POST", "/api/admin/rules/{*province}/versions/{id}/test", test_version, ADMINS)
-  route("POST", "/api/admin/rules/{*province}/versions/{id}/replay", replay, ADMINS)
+  -- running cases and replays is the rule author's (a city admin reads)
+  route("POST", "/api/admin/rules/{*province}/versions/{id}/test", test_version, PROVINCE_OPS)
+  route("POST", "/api/admin/rules/{*province}/versions/{id}/replay", replay, PROVINCE_OPS)
   route("POST", "/api/admin/rules/{*province}/versions/{id}/publish", publish, PROVINCE_OPS)
   route("POST", "/api/admin/rules/{*province}/rollback", rollback, PROVINCE_OPS)
   route("GET", "/api/admin/rules/{*province}/cases", get_cases, ADMINS)

@@ -15,6 +15,8 @@ local json = require "json"
 local M = {}
 
 M.LUACHECK = "/usr/bin/luacheck"
+M.LINT_SECONDS = 10
+M.LINT_KB = 512 * 1024
 
 -- The line of a message "13.lua:7: ..." (or nil).
 local function line_of(message)
@@ -53,13 +55,27 @@ function M.lint(text, name)
   local globals = core.globals()
   globals[#globals + 1] = "_G"
   -- the file (stdin) first: --read-globals takes every name after it
-  local cmd = M.LUACHECK .. " - --no-config --codes --ranges --formatter plain --std none"
+  -- bounded: luacheck's time grows fast with some sources (thousands of
+  -- ifs ran for minutes at 700 MB), so it gets M.LINT_SECONDS and
+  -- M.LINT_KB of memory, and a lint that did not finish refuses the source
+  local cmd = "ulimit -v " .. M.LINT_KB .. "; exec timeout -k 1 " .. M.LINT_SECONDS .. " "
+    .. M.LUACHECK .. " - --no-config --codes --ranges --formatter plain --std none"
     .. " --no-max-line-length --filename " .. (name:match("^[%w_]+$") or "rule") .. ".lua"
     .. " --read-globals " .. table.concat(globals, " ") .. " < " .. tmp .. " 2>&1"
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
+  local ok, out, status, code = pcall(function()
+    local p = io.popen(cmd)
+    local o = p:read("a")
+    return o, select(2, p:close())
+  end)
   os.remove(tmp)
+  if not ok then out, status, code = "", "exit", -1 end
+  -- luacheck exits 0 (clean), 1 (warnings) or 2 (errors); anything else,
+  -- or a signal, is a lint that did not finish
+  if status ~= "exit" or (code ~= 0 and code ~= 1 and code ~= 2) then
+    problems[#problems + 1] = { code = "load", line = 0,
+      message = "静态检查未能在 " .. M.LINT_SECONDS .. " 秒内完成，请精简规则源码" }
+    return problems, warnings
+  end
   for row in out:gmatch("[^\n]+") do
     local line, code, message = row:match("^[^:]*:(%d+):[%d%-]+: %((%u%d+)%) (.*)$")
     if line then

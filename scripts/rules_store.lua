@@ -22,6 +22,7 @@ local S = {}
 S.EMPTY = "-- 本省暂无自定义规则，适用全国默认规则（default.lua）。\nreturn {}\n"
 S.MAX_SOURCE = 256 * 1024 -- bytes of one version's source
 S.MAX_NOTE = 200          -- characters of a note
+S.MAX_LINES = 3000        -- lines of one version's source (the lint's time grows with them)
 
 local function now() return require("clock").now() end
 
@@ -187,6 +188,11 @@ function S.check(province, source)
     web.fail(422, "validation_failed", "规则源码过长", { { field = "source", code = "too_long",
       message = "规则源码不能超过 " .. (S.MAX_SOURCE // 1024) .. " KB" } })
   end
+  local _, lines = source:gsub("\n", "")
+  if lines >= S.MAX_LINES then
+    web.fail(422, "validation_failed", "规则源码过长", { { field = "source", code = "too_long",
+      message = "规则源码不能超过 " .. S.MAX_LINES .. " 行" } })
+  end
   if not require("text").ulen(source) then
     web.fail(422, "validation_failed", "规则源码须为 UTF-8 文本", { { field = "source", code = "type", message = "规则源码须为 UTF-8 文本" } })
   end
@@ -272,6 +278,8 @@ function S.put_cases(province, source, author_id)
     web.fail(422, "validation_failed", "测试用例无效", { { field = "source", code = "type",
       message = "测试用例须为不超过 256 KB 的 Lua 源码" } })
   end
+  local cur = S.in_force(province)
+  if cur then S.test(province, cur, source) end -- 422 cases_invalid if they do not load or run
   db.transaction(function()
     db.exec([[INSERT INTO rule_cases(province, source, author_id, updated_at) VALUES (?, ?, ?, ?)
               ON CONFLICT(province) DO UPDATE SET source = excluded.source,
@@ -284,7 +292,14 @@ end
 function S.test(province, v, cases)
   cases = cases or S.cases(province) or "return {}"
   local lab = require "rules_lab"
-  return lab.test(S.candidate(province, v.source, v.id, province ~= "default"), province, cases)
+  local r, problem = lab.test(S.candidate(province, v.source, v.id, province ~= "default"), province, cases)
+  if not r then
+    -- the cases (or the version) did not load or run: the caller's to fix
+    local p = problem or {}
+    web.fail(422, "cases_invalid", "测试用例无法运行：" .. tostring(p.message or ""), { { field = "cases",
+      code = tostring(p.code or "load"), message = tostring(p.message or ""), line = p.line } })
+  end
+  return r
 end
 
 -- Puts version v of province in force (the one in force is retired).
@@ -313,6 +328,11 @@ local function put_in_force(province, v, gate)
   end
   local before
   db.transaction(function()
+    -- decided on v's status as read before the cases ran: still so?
+    local still = db.one("SELECT status FROM rule_versions WHERE id = ?", v.id)
+    if not still or still.status ~= v.status then
+      web.fail(409, "conflict", "该版本的状态刚刚改变，请刷新后重试")
+    end
     local cur = S.in_force(province)
     before = cur and cur.id
     if cur then db.exec("UPDATE rule_versions SET status = 'retired' WHERE id = ?", cur.id) end
@@ -388,10 +408,13 @@ end
 -- S.replay(province, v, plan_id) -> {total, changed, items, truncated}:
 -- what version v would decide for every submitted declaration of the
 -- plan, beside the set in force. Writes nothing.
-function S.replay(province, v, plan_id)
+function S.replay(province, v, plan_id, caller_province)
   local plan = db.one([[SELECT id, province_code, year, batch, mode, starts_at, ends_at, title
                         FROM plans WHERE id = ?]], plan_id)
-  if not plan or (province ~= "default" and plan.province_code ~= province) then
+  -- a province's version replays its own plans; the defaults any plan of
+  -- the caller's province (every plan for ops: caller_province nil)
+  if not plan or (province ~= "default" and plan.province_code ~= province)
+      or (caller_province and plan.province_code ~= caller_province) then
     web.fail(404, "not_found", "申报计划不存在")
   end
   local files = { province == "default" and { name = "default", text = v.source, version_id = v.id }

@@ -14,7 +14,7 @@ local log = require "log"
 
 local Sh = {}
 
-Sh.MAX_QUEUE = 10000    -- queued checks; beyond, new ones are dropped and counted
+Sh.MAX_QUEUE = 10000    -- queued checks of one shadow; beyond, new ones are dropped
 Sh.BATCH = 50           -- checks one tick takes
 Sh.TICK_MS = 2000       -- and the time it may spend
 Sh.ITEMS = 100          -- divergences an answer lists, newest first
@@ -68,10 +68,11 @@ end
 function Sh.enqueue(province, entry, arg, outcome, o)
   local shadows = running_for(province)
   if #shadows == 0 then return end
-  local queued = db.one("SELECT count(*) AS n FROM rule_shadow_jobs").n
   for _, s in ipairs(shadows) do
+    -- per shadow: one province's traffic never crowds out another's
+    local queued = db.one("SELECT count(*) AS n FROM rule_shadow_jobs WHERE shadow_id = ?", s.id).n
     if queued >= Sh.MAX_QUEUE then
-      log.warn("shadow: queue full, a check of " .. province .. " is not shadowed")
+      log.warn("shadow: queue of shadow " .. s.id .. " full, a check of " .. province .. " is not shadowed")
       return
     end
     local _, job = db.exec([[INSERT INTO rule_shadow_jobs(shadow_id, province, at, declaration_id, plan_id,
@@ -79,7 +80,6 @@ function Sh.enqueue(province, entry, arg, outcome, o)
                              VALUES (?, ?, ?, ?, ?, ?, ?, ?)]], s.id, province, o.at, o.declaration_id,
                            o.plan_id, entry, json.encode(arg), json.encode(outcome))
     if not o.declaration_id and entry ~= "check_plan" then unbound[#unbound + 1] = job end
-    queued = queued + 1
   end
 end
 

@@ -236,11 +236,15 @@ test('rule versions: replay shows exactly the declarations a new limit changes, 
     assert(it.school, 'the school named');
     eq(rows(), stored, 'nothing written');
     eq((await setName(gd, '44')).version_id, v1.id, 'nothing published');
-    // a city may replay too (it reads), a plan of another province is 404
+    // a city reads, it does not replay; a plan of another province is 404,
+    // also through the national set (attack of 2026-12-02)
     const city = await login(srv, 'city4401');
-    eq((await city.post(`/api/admin/rules/44/versions/${v2}/replay`, { plan: pid })).data.changed, 2, 'city replays');
+    failsWith(await city.post(`/api/admin/rules/44/versions/${v2}/replay`, { plan: pid }), 403, 'forbidden');
     const hb = fixture('plan', { province: '13', mode: 'by_major' }, srv);
     failsWith(await gd.post(`/api/admin/rules/44/versions/${v2}/replay`, { plan: hb }), 404, 'not_found');
+    const def = (await gd.get('/api/admin/rules/default/versions')).data.items[0].id;
+    failsWith(await gd.post(`/api/admin/rules/default/versions/${def}/replay`, { plan: hb }), 404, 'not_found');
+    eq((await gd.post(`/api/admin/rules/default/versions/${def}/replay`, { plan: pid })).status, 200, 'its own plan under the defaults');
     failsWith(await gd.post(`/api/admin/rules/44/versions/${v2}/replay`, {}), 422, 'validation_failed');
 
     // published, the next submission is decided under it; a review records the version
@@ -342,6 +346,13 @@ test('rule versions: lint and contract refusals with their lines, tests with cov
     assert(/trainee_total/.test(tt.data.results[0].message) && /:5:/.test(tt.data.results[0].message),
       `naming the field and the line: ${tt.data.results[0].message}`);
 
+    // cases that do not load or run are the author's to fix (422), never a 500
+    failsWith(await gd.post(`/api/admin/rules/44/versions/${v.id}/test`, { cases: 'error("x")' }), 422, 'cases_invalid');
+    failsWith(await gd.post(`/api/admin/rules/44/versions/${v.id}/test`, { cases: 'while true do end' }), 422, 'cases_invalid');
+    failsWith(await gd.put('/api/admin/rules/44/cases', { source: 'return {' }), 422, 'cases_invalid');
+    failsWith(await (await login(srv, 'city4401')).post(`/api/admin/rules/44/versions/${v.id}/test`, { cases }), 403, 'forbidden');
+    // a source too long for the lint is refused before it runs
+    failsWith(await push('local x = 0\n'.repeat(3000) + 'return {}\n'), 422, 'validation_failed');
     // the stored cases gate publish: a failing case refuses it, nothing changes
     const inForce = (await setName(gd, '44')).version_id;
     const failing = cases.replace('"over_limit"', '"required"');
