@@ -316,7 +316,9 @@ test('rule workbench: 390 px, keyboard, a city admin reads only, ops picks any s
   await c.page.waitForSelector('.versions-table .version-in-force');
   await c.page.waitForSelector('.rule-editor .cm-content');
   eq(await c.page.getAttribute('.rule-editor .cm-content', 'aria-readonly'), 'true', 'read-only for a city');
-  for (const b of ['.btn-new-version', '.btn-check', '.btn-publish-version', '.btn-rollback', '.btn-save-cases']) {
+  // a city reads: it runs neither the cases nor a replay (the API answers it 403)
+  for (const b of ['.btn-new-version', '.btn-check', '.btn-publish-version', '.btn-rollback', '.btn-save-cases',
+    '.btn-test', '.btn-run-tests', '.btn-replay', '.btn-replay-tab']) {
     eq(await c.page.locator(b).count(), 0, `no ${b} for a city`);
   }
   await waitText(c.page, '.page-title', '只读');
