@@ -116,6 +116,12 @@ void dbq_detach(dbq_writer *w) {
   pthread_mutex_unlock(&g_lock);
   if (!last) return;
   assert(!w->held && !w->head && !w->open);
+  if (getenv("HOST_DB_STATS") && w->stats.batches)
+    fprintf(stderr,
+            "db: %s: %ld transactions in %ld commits (at most %ld in one), "
+            "%ld failed\n",
+            w->path, w->stats.members, w->stats.batches, w->stats.max_batch,
+            w->stats.failed);
   db_conn_close(w->conn);
   pthread_mutex_destroy(&w->mu);
   free(w);

@@ -66,8 +66,9 @@ typedef struct dbq_stats {
  * writer is opened. Returns DBQ_OK and *out, or DBQ_ERR_OPEN with err. */
 int dbq_attach(const char *path, dbq_writer **out, char *err, size_t errlen);
 
-/* Drops a reference; the last one closes the writer connection. The
- * writer must not be held. */
+/* Drops a reference; the last one closes the writer connection (and,
+ * with HOST_DB_STATS set, prints its counters on stderr). The writer must
+ * not be held. */
 void dbq_detach(dbq_writer *w);
 
 /* Waits for the writer (FIFO, at most 5 s) and opens m's savepoint. On
