@@ -7,6 +7,7 @@
 #include "db.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,18 @@ struct db_conn {
   unsigned next_victim; /* round-robin eviction */
 };
 
+/* SQLite's memory, all connections of the process together: past the
+ * soft limit (HOST_DB_HEAP_MB, 64) the page caches recycle their own
+ * pages instead of growing, so that 128 workers' connections, each
+ * allowed 2 MB of cache, do not add up to 256 MB. */
+static void heap_limit(void) {
+  const char *v = getenv("HOST_DB_HEAP_MB");
+  long mb = v && *v ? atol(v) : 64;
+  if (mb > 0) sqlite3_soft_heap_limit64((sqlite3_int64)mb << 20);
+}
+
 int db_open(const char *path, sqlite3 **out, char *err, size_t errlen) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
   sqlite3 *db = NULL;
   char *msg = NULL;
   int rc = DB_ERR_OPEN;
@@ -39,6 +51,7 @@ int db_open(const char *path, sqlite3 **out, char *err, size_t errlen) {
       "PRAGMA temp_store=MEMORY;";
 
   *out = NULL;
+  pthread_once(&once, heap_limit);
   if (sqlite3_open_v2(path, &db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                           SQLITE_OPEN_NOMUTEX,
