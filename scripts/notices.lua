@@ -128,7 +128,7 @@ local function read(ctx, b, cur)
   return out
 end
 
-local transaction = errors.protect(db.transaction)
+local transaction = errors.protect(function(fn) return db.transaction(fn) end)
 
 local function one(id)
   local r = db.one("SELECT " .. COLUMNS .. ", n.body" .. FROM .. " WHERE n.id = ?", id)

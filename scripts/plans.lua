@@ -110,7 +110,7 @@ function plans.check(b, cur)
   return p
 end
 
-local transaction = errors.protect(db.transaction)
+local transaction = errors.protect(function(fn) return db.transaction(fn) end)
 
 -- plans.create(who, b) -> the new draft plan, or nil and an error value.
 -- A province admin's plan is its province's; ops name b.province.

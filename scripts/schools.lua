@@ -130,7 +130,7 @@ function schools.check(who, b, cur)
   return s
 end
 
-local transaction = errors.protect(db.transaction)
+local transaction = errors.protect(function(fn) return db.transaction(fn) end)
 
 local function insert(who, s, action)
   local _, id = db.exec([[INSERT INTO schools(code, name, province_code, city_code, type, authority,
