@@ -23,8 +23,9 @@ local reviews = {}
 -- ---- the queue ---------------------------------------------------------------------
 
 -- The queue's filters, each written only when given (so that each set of
--- filters is its own statement and uses its index), in a fixed order (so
--- that one set is always one text). `join`: the table it needs besides d.
+-- filters is its own statement and uses its index: schema/017), in a
+-- fixed order (so that one set is always one text). `join`: the table it
+-- needs besides d.
 local FILTERS = {
   { "plan", "d.plan_id = :plan" },
   { "status", "d.status = :status" },
@@ -32,36 +33,42 @@ local FILTERS = {
   { "city", "s.city_code = :city", join = "s" },
   { "certificate", "d.certificate_id = :certificate" },
   { "school", "(instr(s.name, :school) > 0 OR s.code = :school)", join = "s" },
-  { "year", "p.year = :year", join = "p" },
+  { "year", "d.plan_id IN (SELECT id FROM plans WHERE year = :year)" },
   { "province", "s.province_code = :province", join = "s" },
-}
-
-local JOINS = {
-  s = " JOIN schools s ON s.id = d.school_id",
-  p = " JOIN plans p ON p.id = d.plan_id",
 }
 
 -- reviews.query(who, f[, need]) -> from, where, params: the submitted
 -- declarations in the caller's scope that filters f select ({plan,
 -- status, level, city, certificate, school, year, province (strings,
 -- "" for none; plan, certificate and year integers), mine (true:
--- pending at the caller's level)}). from joins d's school (s) and plan
--- (p) where a condition needs them, or need names them ({p = true}).
+-- pending at the caller's level)}). from joins d's school (s) where a
+-- condition needs it, and its plan (p) where need says ({p = true}).
+--
+-- The join order is fixed (CROSS JOIN), since SQLite has no statistics
+-- here to choose by: a scope or a filter on schools starts from the
+-- schools (a few hundred at most) and reads each one's declarations from
+-- declarations_by_school; a plan-wide one starts from the plans. And the
+-- partial index declarations_submitted, which a list without filters
+-- walks in order, is kept from any filtered list (+d.status): walking it
+-- there would read the table row by row for what another index answers.
 function reviews.query(who, f, need)
-  need = need and util.shallow_copy(need) or {}
+  need = need or {}
   local cond, params = scope.where(who, "s", {})
   local parts = { cond }
-  if cond:find("s.", 1, true) then need.s = true end
+  local joins = { s = cond:find("s.", 1, true) ~= nil }
+  local filtered = joins.s
   for _, filter in ipairs(FILTERS) do
     local key, text = filter[1], filter[2]
     local v = f[key]
     if v ~= nil and v ~= "" then
       parts[#parts + 1] = text
       params[key] = v
-      if filter.join then need[filter.join] = true end
+      filtered = true
+      if filter.join then joins[filter.join] = true end
     end
   end
   if f.mine then
+    filtered = true
     local level = scope.review_level(who)
     if level == "*" then
       parts[#parts + 1] = "d.status = 'pending'"
@@ -70,8 +77,16 @@ function reviews.query(who, f, need)
       params.mine = level
     end
   end
-  parts[#parts + 1] = "d.status <> 'draft'"
-  local from = " FROM declarations d" .. (need.s and JOINS.s or "") .. (need.p and JOINS.p or "")
+  parts[#parts + 1] = filtered and "+d.status <> 'draft'" or "d.status <> 'draft'"
+  local from
+  if joins.s then
+    from = " FROM schools s CROSS JOIN declarations d ON d.school_id = s.id"
+      .. (need.p and " JOIN plans p ON p.id = d.plan_id" or "")
+  elseif need.p then
+    from = " FROM plans p CROSS JOIN declarations d ON d.plan_id = p.id"
+  else
+    from = " FROM declarations d"
+  end
   return from, " WHERE " .. table.concat(parts, " AND "), params
 end
 

@@ -86,8 +86,10 @@ function stats.years(who)
       sum(CASE WHEN d.status = 'returned' THEN 1 ELSE 0 END) AS returned,
       count(DISTINCT CASE WHEN d.status = 'approved' THEN d.school_id END) AS pilot_schools,
       sum(CASE WHEN d.status <> 'draft' THEN coalesce(d.trainees_total, 0) ELSE 0 END) AS trainees
-    FROM declarations d JOIN plans p ON p.id = d.plan_id JOIN schools s ON s.id = d.school_id
-    WHERE ]] .. cond .. " GROUP BY p.year ORDER BY p.year", params)
+    FROM declarations d JOIN plans p ON p.id = d.plan_id]]
+    -- the schools only where the scope reads them (ops: every declaration)
+    .. (cond:find("s.", 1, true) and " JOIN schools s ON s.id = d.school_id" or "")
+    .. " WHERE " .. cond .. " GROUP BY p.year ORDER BY p.year", params)
   return { items = json.array(rows) }
 end
 
