@@ -142,7 +142,8 @@ function V.check(province, source)
     if not set then
       return nil, errors.new("rules_invalid", "规则未通过校验：" .. broken, { problem_of(broken, "default.lua") })
     end
-    for _, b in ipairs(broken) do
+    local b = broken[1] -- a province's file that no longer loads over it
+    if b then
       return nil, errors.new("rules_invalid", "规则未通过校验：" .. b.error, { problem_of(b.error, b.province .. ".lua") })
     end
   end
