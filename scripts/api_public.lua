@@ -2,7 +2,7 @@
 -- city (for registration), certificates and majors.
 local db = require "db"
 local json = require "json"
-local web = require "web"
+local errors = require "errors"
 local scope = require "scope"
 
 local M = {}
@@ -16,10 +16,10 @@ end
 local function cities(ctx)
   local p = ctx.query.province
   if not p or not p:match("^%d%d$") then
-    web.fail(400, "bad_request", "请选择省份")
+    return errors.new("bad_request", "请选择省份")
   end
   if not db.one("SELECT 1 AS x FROM provinces WHERE code = ?", p) then
-    web.fail(404, "not_found", "省份不存在")
+    return errors.new("not_found", "省份不存在")
   end
   return 200, db.query([[
     SELECT code, name FROM cities WHERE province_code = :province
@@ -32,7 +32,7 @@ end
 local function schools(ctx)
   local city = ctx.query.city
   if not city or not city:match("^%d%d%d%d$") then
-    web.fail(400, "bad_request", "请选择城市")
+    return errors.new("bad_request", "请选择城市")
   end
   local rows = db.query([[
     SELECT s.id, s.code, s.name, s.type,
@@ -93,7 +93,7 @@ local function majors(ctx)
   local cert = ctx.query.certificate
   if cert and cert ~= "" then
     local id = math.tointeger(tonumber(cert))
-    if not id then web.fail(400, "bad_request", "证书编号无效") end
+    if not id then return errors.new("bad_request", "证书编号无效") end
     local rows = db.query([[
       SELECT m.code, m.name, m.level FROM certificate_majors cm
       JOIN majors m ON m.code = cm.major_code
