@@ -14,6 +14,8 @@ CREATE INDEX declarations_by_status ON declarations(status, submitted_at);
 -- declarations_school, its first column)
 DROP INDEX declarations_school;
 CREATE INDEX declarations_by_school ON declarations(school_id, status, review_level, submitted_at);
+-- ?certificate=
+CREATE INDEX declarations_by_certificate ON declarations(certificate_id, status, submitted_at);
 -- ?plan= and ?year= (the year's plans), and a plan's statistics (replaces
 -- declarations_plan, its first two columns)
 DROP INDEX declarations_plan;
