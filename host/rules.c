@@ -25,6 +25,7 @@
 #include <lualib.h>
 
 #include "evaluator.h"
+#include "evaluator_pool.h"
 #include "sandbox.h"
 #include "wire.h"
 
@@ -218,59 +219,33 @@ static int put_load(wire_buf *b, const rules_src *s, int probe) {
   return rc;
 }
 
-/* Reads an 'E' reply's code and message into err; returns the code. */
-static int reply_error(const wire_buf *reply, char *err, size_t errlen) {
-  wire_reader r = {reply->data + 1, reply->data + reply->len};
-  unsigned code = 0;
-  const char *msg = "rule failed";
-  size_t n = strlen(msg);
-  if (wire_get_u8(&r, &code) != WIRE_OK ||
-      wire_get_str(&r, &msg, &n) != WIRE_OK)
-    msg = "rule failed", n = strlen(msg);
-  snprintf(err, errlen, "%.*s", (int)n, msg);
-  return -(int)code;
-}
-
-static void exchange_error(int rc, char *err, size_t errlen) {
-  if (rc == EV_ERR_TIMEOUT)
-    snprintf(err, errlen, "rule exceeded its deadline (%ld ms)",
-             ev_deadline_ms());
-  else
-    snprintf(err, errlen, "rule evaluator ended during the call");
-}
-
 /* Loads s in an evaluator (compiling and probing every set there) under
  * the deadline. Returns RULES_OK or an error with the message. */
 static int try_set(rules_src *s, char *err, size_t errlen) {
   wire_buf req, reply;
-  ev_slot *slot;
+  ev_req r = {"@load", &req, &reply, 0, NULL, NULL, NULL};
   int rc;
-  long deadline = wire_now_ms() + ev_deadline_ms();
   wire_init(&req, EV_REQUEST_MAX);
   wire_init(&reply, EV_REPLY_MAX);
+  r.deadline_ms = ev_deadline_ms();
   if (put_load(&req, s, 1) != WIRE_OK) {
     snprintf(err, errlen, "rules: the set is too large");
     rc = RULES_ERR_LOAD;
     goto done;
   }
-  if (!(slot = ev_acquire("@load", deadline + ev_deadline_ms(), &rc, err,
-                          errlen))) {
-    rc = RULES_ERR_LOAD;
-    goto done;
-  }
-  rc = ev_exchange(slot, &req, &reply, deadline);
-  ev_release(slot);
+  rc = ev_request(&r, err, errlen);
   if (rc != EV_OK) {
-    exchange_error(rc, err, errlen);
     if (rc == EV_ERR_TIMEOUT)
       snprintf(err + strlen(err), errlen - strlen(err),
                " while loading the rule files");
     rc = RULES_ERR_LOAD;
-  } else if (reply.len < 1 || reply.data[0] != 'O') {
-    rc = reply.len > 0 && reply.data[0] == 'E' &&
-                 reply_error(&reply, err, errlen) == SBX_ERR_SHAPE
+  } else if (reply.len > 0 && reply.data[0] == 'E') {
+    rc = ev_reply_error(&reply, err, errlen) == SBX_ERR_SHAPE
              ? RULES_ERR_SHAPE
              : RULES_ERR_LOAD;
+  } else if (reply.len < 1 || reply.data[0] != 'O') {
+    snprintf(err, errlen, "rule evaluator answered out of turn");
+    rc = RULES_ERR_LOAD;
   } else {
     rc = RULES_OK;
   }
@@ -497,43 +472,21 @@ static const char *broken_error(const rules_src *s, const char *prov) {
   return NULL;
 }
 
+/* ev_req's load: the 'L' frame of the set ud, compiled only (no file's
+ * top level runs: a call's evaluator only compiles). */
+static int load_frame(void *ud, wire_buf *frame) {
+  wire_reset(frame, EV_REQUEST_MAX, -1);
+  return put_load(frame, ud, 0) == WIRE_OK ? 0 : -1;
+}
+
 /* Sends the call in b->req, loading s there first if the evaluator lacks
  * it. Pure C: nothing here raises. Returns EV_OK with the reply in
  * b->reply, or an EV_ error with a message. */
 static int call_evaluator(call_bufs *b, rules_src *s, const char *tenant,
                           char *err, size_t errlen) {
-  long start = wire_now_ms(), deadline = start + ev_deadline_ms();
-  int rc;
-  ev_slot *slot =
-      ev_acquire(tenant, start + 2 * ev_deadline_ms(), &rc, err, errlen);
-  if (!slot) return rc;
-  deadline = wire_now_ms() + ev_deadline_ms();
-  rc = ev_exchange(slot, &b->req, &b->reply, deadline);
-  if (rc == EV_OK && b->reply.len == 1 && b->reply.data[0] == 'M') {
-    wire_reset(&b->load, EV_REQUEST_MAX, -1);
-    if (put_load(&b->load, s, 0) != WIRE_OK) {
-      ev_release(slot);
-      snprintf(err, errlen, "rules: the set is too large");
-      return EV_ERR_DIED;
-    }
-    /* compiling only (no file's top level runs), on its own deadline:
-     * the set's load is not the caller's time */
-    rc = ev_exchange(slot, &b->load, &b->reply,
-                     wire_now_ms() + ev_deadline_ms());
-    deadline = wire_now_ms() + ev_deadline_ms();
-    if (rc == EV_OK && (b->reply.len < 1 || b->reply.data[0] != 'O')) {
-      ev_release(slot);
-      if (b->reply.len > 0 && b->reply.data[0] == 'E')
-        reply_error(&b->reply, err, errlen);
-      else
-        snprintf(err, errlen, "rules: the set did not load");
-      return EV_ERR_DIED;
-    }
-    if (rc == EV_OK) rc = ev_exchange(slot, &b->req, &b->reply, deadline);
-  }
-  ev_release(slot);
-  if (rc != EV_OK) exchange_error(rc, err, errlen);
-  return rc;
+  ev_req r = {tenant, &b->req, &b->reply, ev_deadline_ms(), load_frame, s,
+              &b->load};
+  return ev_request(&r, err, errlen);
 }
 
 /* ---- the verdict memo ------------------------------------------------ */
@@ -676,7 +629,7 @@ static int l_rules_call(lua_State *L) {
     }
     snprintf(err, sizeof err, "rule result malformed");
   } else if (rc == EV_OK && b->reply.len >= 1 && b->reply.data[0] == 'E') {
-    reply_error(&b->reply, err, sizeof err);
+    ev_reply_error(&b->reply, err, sizeof err);
   } else if (rc == EV_OK) {
     snprintf(err, sizeof err, "rule evaluator answered out of turn");
   }
