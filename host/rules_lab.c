@@ -296,7 +296,10 @@ static const char *error_code(int code) {
 /* Sends b->req to an evaluator of the lab tenant (ev_request). */
 static int lab_exchange(lab_bufs *b, long deadline_ms, char *err,
                         size_t errlen) {
-  ev_req r = {LAB_TENANT, &b->req, &b->reply, deadline_ms, NULL, NULL, NULL};
+  ev_req r = {.tenant = LAB_TENANT,
+              .req = &b->req,
+              .reply = &b->reply,
+              .deadline_ms = deadline_ms};
   return ev_request(&r, err, errlen);
 }
 
