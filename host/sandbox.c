@@ -50,10 +50,12 @@ static int compile(lua_State *L, const sbx_file *f, char *err, size_t errlen) {
   static const char tail[] = "\nend";
   char name[128];
   luaL_Buffer b;
+  int top = lua_gettop(L);
   snprintf(name, sizeof name, "@%s", f->chunkname);
   if (luaL_loadbufferx(L, f->text, f->len, name, "t") != LUA_OK) {
     snprintf(err, errlen, "%s", lua_tostring(L, -1));
     lua_pop(L, 1);
+    assert(lua_gettop(L) == top);
     return SBX_ERR_SYNTAX;
   }
   lua_pop(L, 1);
@@ -66,9 +68,11 @@ static int compile(lua_State *L, const sbx_file *f, char *err, size_t errlen) {
       LUA_OK) {
     snprintf(err, errlen, "%s: cannot be wrapped as a rule file", f->chunkname);
     lua_pop(L, 2);
+    assert(lua_gettop(L) == top);
     return SBX_ERR_LOAD;
   }
   lua_remove(L, -2); /* the text */
+  assert(lua_gettop(L) == top + 1);
   return SBX_OK;
 }
 
