@@ -1,8 +1,9 @@
 /*
- * rules_int: what rules.c (the set in force) offers the rules module's
- * other files and no one else: the set in force, referenced; probing a
- * set in an evaluator; installing one; reading the rules directory again;
- * the last install error; counting rule call failures.
+ * rules_int: the set in force as the rules module's own files see it
+ * (rules.c implements it for rules_lua.c; no other file includes it).
+ * Provides the set in force, referenced; probing a set in an evaluator;
+ * installing one; reading the rules directory again; the last install
+ * error; counting rule call failures.
  * Uses: rules, rules_src.
  */
 #ifndef HOST_RULES_INT_H

@@ -1,8 +1,9 @@
 /*
- * sandbox_int: what the sandbox's own files share (sandbox*.c) and no
- * other file: the state of a loaded set (struct sbx), the line coverage
- * of a test run, and a few lookups. Everything else a sandbox file
- * offers the others is in its own header.
+ * sandbox_int: the sandbox's private state, for its own files
+ * (sandbox*.c) and no other. Provides the state of a loaded set (struct
+ * sbx, and sbx_of to find it from its lua_State), the line coverage of a
+ * test run, and the lookup of a set by name. Everything else a sandbox
+ * file offers the others is in its own header.
  * Uses: Lua 5.4, sandbox, sandbox_snap.
  */
 #ifndef HOST_SANDBOX_INT_H
