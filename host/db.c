@@ -3,6 +3,9 @@
  * A statement fetched from the cache is always reset before it goes back,
  * also when Lua raises while binding or building rows: binding and row
  * building run inside a protected call, the reset outside it.
+ * Parameters: a statement uses either ? (values passed positionally) or
+ * :name (one table passed, bound by name: t.name, absent is NULL, a key
+ * that is not a parameter is an error); a mix of both is refused.
  * Uses: sqlite3, Lua 5.4, POSIX dirent.
  */
 #include "db.h"
@@ -259,44 +262,110 @@ static sqlite3_stmt *get_stmt(lua_State *L, db_conn *c, const char *sql,
   return st;
 }
 
+/* Binds the Lua value at idx to parameter i of st; name (without its ':',
+ * NULL for ?) names it in an error. Raises on an unsupported type. */
+static void bind_value(lua_State *L, sqlite3_stmt *st, int i, int idx,
+                       const char *name) {
+  int rc;
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL:
+  case LUA_TNONE:
+    rc = sqlite3_bind_null(st, i);
+    break;
+  case LUA_TBOOLEAN:
+    rc = sqlite3_bind_int(st, i, lua_toboolean(L, idx));
+    break;
+  case LUA_TNUMBER:
+    rc = lua_isinteger(L, idx)
+             ? sqlite3_bind_int64(st, i, lua_tointeger(L, idx))
+             : sqlite3_bind_double(st, i, lua_tonumber(L, idx));
+    break;
+  case LUA_TSTRING: {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    rc = sqlite3_bind_text(st, i, s, (int)len, SQLITE_TRANSIENT);
+    break;
+  }
+  default:
+    if (name)
+      luaL_error(L, "db: parameter :%s has unsupported type %s", name,
+                 luaL_typename(L, idx));
+    luaL_error(L, "db: parameter %d has unsupported type %s", i,
+               luaL_typename(L, idx));
+    return;
+  }
+  if (rc != SQLITE_OK)
+    luaL_error(L, "db: bind: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
+}
+
+/* How st names its parameters: 0 none, 'p' positional (?, ?NNN) only,
+ * 'n' named (:name) only. Raises on a mix or on @name / $name. */
+static int param_style(lua_State *L, sqlite3_stmt *st) {
+  int i, n = sqlite3_bind_parameter_count(st), named = 0, positional = 0;
+  for (i = 1; i <= n; i++) {
+    const char *name = sqlite3_bind_parameter_name(st, i);
+    if (!name || name[0] == '?')
+      positional = 1;
+    else if (name[0] == ':')
+      named = 1;
+    else
+      luaL_error(L, "db: parameter %s: write named parameters as :name",
+                 name);
+  }
+  if (named && positional)
+    luaL_error(L, "db: statement mixes ? and :name parameters (in: %s)",
+               sqlite3_sql(st));
+  return named ? 'n' : positional ? 'p' : 0;
+}
+
+/* Binds the table at idx by name: each :name of st gets t[name] (absent
+ * is NULL); a key of t that is no parameter of st is an error naming it,
+ * so that a typo in Lua does not silently become NULL. */
+static void bind_named(lua_State *L, sqlite3_stmt *st, int idx) {
+  int i, n = sqlite3_bind_parameter_count(st);
+  for (i = 1; i <= n; i++) {
+    const char *name = sqlite3_bind_parameter_name(st, i) + 1; /* skip : */
+    lua_getfield(L, idx, name); /* value */
+    bind_value(L, st, i, -1, name);
+    lua_pop(L, 1);
+  }
+  lua_pushnil(L); /* key */
+  while (lua_next(L, idx)) { /* key value */
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "db: named parameters take string keys, got a %s key",
+                 luaL_typename(L, -2));
+    lua_pushfstring(L, ":%s", lua_tostring(L, -2)); /* key value :key */
+    if (sqlite3_bind_parameter_index(st, lua_tostring(L, -1)) == 0)
+      luaL_error(L, "db: no parameter :%s in statement (in: %s)",
+                 lua_tostring(L, -3), sqlite3_sql(st));
+    lua_pop(L, 2); /* key */
+  }
+}
+
 /* Protected part of a statement run: binds arguments 3.. and steps.
- * Stack in: [1]=stmt lightuserdata, [2]=mode, [3..]=params.
+ * Stack in: [1]=stmt lightuserdata, [2]=mode, [3..]=params: positional
+ * values for ? parameters, or one table for :name parameters.
  * mode 'a' all rows, 'o' one row, 'x' exec (no rows). */
 static int run_protected(lua_State *L) {
   sqlite3_stmt *st = lua_touserdata(L, 1);
   const char *mode = lua_tostring(L, 2);
   sqlite3 *db = sqlite3_db_handle(st);
   int nparams = lua_gettop(L) - 2, i, rc, row = 0, ncol;
+  int style = param_style(L, st);
 
-  if (nparams != sqlite3_bind_parameter_count(st))
-    return luaL_error(L, "db: statement takes %d parameters, got %d",
-                      sqlite3_bind_parameter_count(st), nparams);
-  for (i = 1; i <= nparams; i++) {
-    int idx = i + 2;
-    switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-      rc = sqlite3_bind_null(st, i);
-      break;
-    case LUA_TBOOLEAN:
-      rc = sqlite3_bind_int(st, i, lua_toboolean(L, idx));
-      break;
-    case LUA_TNUMBER:
-      rc = lua_isinteger(L, idx)
-               ? sqlite3_bind_int64(st, i, lua_tointeger(L, idx))
-               : sqlite3_bind_double(st, i, lua_tonumber(L, idx));
-      break;
-    case LUA_TSTRING: {
-      size_t len;
-      const char *s = lua_tolstring(L, idx, &len);
-      rc = sqlite3_bind_text(st, i, s, (int)len, SQLITE_TRANSIENT);
-      break;
-    }
-    default:
-      return luaL_error(L, "db: parameter %d has unsupported type %s", i,
-                        luaL_typename(L, idx));
-    }
-    if (rc != SQLITE_OK)
-      return luaL_error(L, "db: bind: %s", sqlite3_errmsg(db));
+  if (style == 'n') {
+    if (nparams != 1 || lua_type(L, 3) != LUA_TTABLE)
+      return luaL_error(L,
+                        "db: statement has named parameters: pass one "
+                        "table of them (in: %s)",
+                        sqlite3_sql(st));
+    bind_named(L, st, 3);
+  } else {
+    if (nparams != sqlite3_bind_parameter_count(st))
+      return luaL_error(L, "db: statement takes %d parameters, got %d",
+                        sqlite3_bind_parameter_count(st), nparams);
+    for (i = 1; i <= nparams; i++)
+      bind_value(L, st, i, i + 2, NULL);
   }
   ncol = sqlite3_column_count(st);
   if (mode[0] == 'a') {

@@ -3,6 +3,11 @@
  * platform's pragmas (WAL, foreign keys, busy timeout, durable commits),
  * numbered migrations from schema/, and the Lua binding `db` that scripts/
  * use (query, one, exec, transaction) with a per-connection statement cache.
+ * Parameters are ? (values passed in order) or :name (one table passed:
+ *   db.query("SELECT ... WHERE (:status IS NULL OR d.status = :status)",
+ *            {status = s})
+ * binds t.name to each :name, an absent key as NULL, and refuses a key that
+ * names no parameter); one statement never mixes the two.
  * Uses: sqlite3, Lua 5.4.
  */
 #ifndef HOST_DB_H

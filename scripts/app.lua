@@ -8,8 +8,37 @@ local session = require "session"
 local clock = require "clock"
 local log = require "log"
 local rules = require "rules"
+local errors = require "errors"
 
 local app = {}
+
+-- The one table of HTTP statuses for the error codes services return
+-- (scripts/errors.lua). A code missing here answers 500 and is logged.
+app.STATUS = {
+  bad_request = 400, bad_json = 400,
+  unauthenticated = 401, bad_credentials = 401,
+  forbidden = 403, csrf = 403, school_inactive = 403, password_change_required = 403,
+  not_found = 404,
+  method_not_allowed = 405,
+  already_registered = 409, cases_failed = 409, closed = 409, conflict = 409,
+  duplicate = 409, has_declarations = 409, no_phone = 409, not_started = 409,
+  not_your_level = 409, outside_window = 409, profile_incomplete = 409,
+  published = 409, too_many = 409, unchanged = 409, wrong_status = 409,
+  too_large = 413,
+  validation_failed = 422, cases_invalid = 422, rules_invalid = 422,
+  locked = 429, rate_limited = 429,
+  internal = 500, rule_failed = 500,
+}
+
+-- The HTTP status of an error value.
+function app.status_of(e)
+  local status = app.STATUS[e.code]
+  if not status then
+    log.error("error code without a status in app.STATUS: " .. tostring(e.code))
+    return 500
+  end
+  return status
+end
 
 local routes = {}
 
@@ -105,11 +134,13 @@ local function dispatch(req)
     session.check_csrf(ctx)
   end
   local status, value, opts = r.fn(ctx, params)
+  -- a handler answers a service's error value by returning it
+  if errors.is(status) then error(status, 0) end
   return status, r.name, value, opts
 end
 
 local function traceback(e)
-  if web.is_http_error(e) then return e end
+  if web.is_http_error(e) or errors.is(e) then return e end
   return debug.traceback(tostring(e), 2)
 end
 
@@ -125,6 +156,9 @@ function app.handle(req)
     local e = status
     if web.is_http_error(e) then
       return e.status, web.error_body(e), JSON, current_route
+    end
+    if errors.is(e) then
+      return app.status_of(e), web.error_body(e), JSON, current_route
     end
     log.error("handler failed: " .. tostring(e))
     return 500, web.error_body({ code = "internal", message = "服务器内部错误" }), JSON, "error"

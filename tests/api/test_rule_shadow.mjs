@@ -1,53 +1,12 @@
 // Issue 10: shadow evaluation. A draft beside the version in force on live
 // traffic (save, submit, plan publish), deciding nothing; its divergences
 // recorded. On servers of their own.
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test, assert, eq } from '../lib/harness.mjs';
-import { startServer, Client, ROOT } from '../lib/server.mjs';
 import { FACULTY, VENUE, fixture } from './ctx.mjs';
+import { withServer, login, failsWith, FILE44, limit50 } from './rules_ctx.mjs';
 
-async function withServer(fn) {
-  const dir = mkdtempSync(join(tmpdir(), 'host-rules-'));
-  cpSync(join(ROOT, 'rules'), dir, { recursive: true });
-  const srv = await startServer({ rules: dir });
-  try {
-    await fn(srv);
-  } catch (e) {
-    e.message += `\nserver log: ${srv.log.slice(-1500)}`;
-    throw e;
-  } finally {
-    await srv.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function login(srv, user) {
-  const c = new Client(srv.base);
-  await c.login(user);
-  return c;
-}
-
-function failsWith(r, status, code) {
-  eq(r.status, status, `status of ${JSON.stringify(r.data).slice(0, 300)}`);
-  eq(r.data.error.code, code, 'error code');
-}
-
-const FILE44 = readFileSync(join(ROOT, 'rules', '44.lua'), 'utf8');
 // the candidate: at most 50 trainees, and plans by major only
-const LIMIT50 = FILE44.replace('return R\n', `R.plan_modes = { "by_major" }
-local check = R.check_declaration
-function R.check_declaration(ctx)
-  local errors = check(ctx)
-  if (ctx.declaration.trainees_total or 0) > 50 then
-    base.err(errors, "trainees_total", "over_limit", "申请培训总人数不能超过 50")
-  end
-  return errors
-end
-
-return R
-`);
+const LIMIT50 = limit50('R.plan_modes = { "by_major" }\n');
 // a candidate that never ends (xpcall's handler escapes the instruction
 // budget: only the evaluator's deadline stops it)
 const LOOPING = FILE44.replace('return R\n', `function R.check_declaration(ctx)

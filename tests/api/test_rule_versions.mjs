@@ -3,55 +3,18 @@
 // their own (a publish changes what every later request decides).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, assert, eq } from '../lib/harness.mjs';
-import { startServer, Client, BIN, ROOT } from '../lib/server.mjs';
+import { BIN, ROOT } from '../lib/server.mjs';
 import { FACULTY, VENUE, fixture } from './ctx.mjs';
-
-async function withServer(fn, opts = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'host-rules-'));
-  cpSync(join(ROOT, 'rules'), dir, { recursive: true });
-  const srv = await startServer({ rules: dir, ...opts });
-  try {
-    await fn(srv, dir);
-  } catch (e) {
-    e.message += `\nserver log: ${srv.log.slice(-2000)}`;
-    throw e;
-  } finally {
-    await srv.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function login(srv, user) {
-  const c = new Client(srv.base);
-  await c.login(user);   // throws unless 200
-  return c;
-}
-
-function failsWith(r, status, code) {
-  eq(r.status, status, `status of ${JSON.stringify(r.data).slice(0, 400)}`);
-  eq(r.data.error.code, code, 'error code');
-  assert(/[\u4e00-\u9fff]/.test(r.data.error.message), `a Chinese message: ${r.data.error.message}`);
-}
+import { withServer, login, failsWith, FILE44, limit50 } from './rules_ctx.mjs';
 
 const sha = (s) => createHash('sha256').update(s).digest('hex');
-const FILE44 = readFileSync(join(ROOT, 'rules', '44.lua'), 'utf8');
 const renamed44 = (name) => FILE44.replace('R.name = "广东省示例规则"', `R.name = "${name}"`);
 // 广东 with a new limit: at most 50 trainees in a declaration
-const LIMIT50 = FILE44.replace('return R\n', `local check = R.check_declaration
-function R.check_declaration(ctx)
-  local errors = check(ctx)
-  if (ctx.declaration.trainees_total or 0) > 50 then
-    base.err(errors, "trainees_total", "over_limit", "申请培训总人数不能超过 50")
-  end
-  return errors
-end
-
-return R
-`);
+const LIMIT50 = limit50();
 
 const setName = async (c, p) => (await c.get('/api/admin/rules')).data.sets.find((x) => x.province === p);
 

@@ -124,3 +124,65 @@ UNIT_TEST(db_migrate_applies_each_once) {
   }
   sqlite3_close_v2(db);
 }
+
+UNIT_TEST(db_named_parameters) {
+  lua_State *L = open_state();
+  lua_run(L, "local db = require 'db' "
+             "db.exec('CREATE TABLE d(id INTEGER PRIMARY KEY, plan, status)') "
+             "for i = 1, 6 do db.exec('INSERT INTO d(plan, status) VALUES "
+             "(:plan, :status)', {plan = i % 2, status = i <= 3 and 'draft' "
+             "or 'submitted'}) end");
+  /* the optional filter, both ways; :status appears twice, bound once */
+  CHECK(strcmp(lua_run(L, "return #require('db').query('SELECT id FROM d "
+                          "WHERE plan = :plan AND (:status IS NULL OR "
+                          "status = :status)', {plan = 1})"),
+               "3") == 0);
+  CHECK(strcmp(lua_run(L, "return #require('db').query('SELECT id FROM d "
+                          "WHERE plan = :plan AND (:status IS NULL OR "
+                          "status = :status)', {plan = 1, status = 'draft'})"),
+               "2") == 0);
+  /* a missing key is NULL */
+  CHECK(strcmp(lua_run(L, "return tostring(require('db').one('SELECT :x IS "
+                          "NULL AS n', {}).n)"),
+               "1") == 0);
+  /* false and numbers as today */
+  CHECK(strcmp(lua_run(L, "local r = require('db').one('SELECT :b AS b, :f "
+                          "AS f', {b = false, f = 1.5}) return r.b .. ':' .. "
+                          "r.f"),
+               "0:1.5") == 0);
+  /* a key that names no parameter is refused, by name */
+  CHECK_STR_HAS(lua_run(L, "return require('db').one('SELECT id FROM d "
+                           "WHERE plan = :plan', {plan = 1, stauts = 'x'})"),
+                "no parameter :stauts");
+  CHECK_STR_HAS(lua_run(L, "return require('db').one('SELECT :a', {a = 1, "
+                           "[1] = 2})"),
+                "string keys");
+  /* a table value is refused, naming its parameter */
+  CHECK_STR_HAS(lua_run(L, "return require('db').one('SELECT :plan', "
+                           "{plan = {}})"),
+                "parameter :plan has unsupported type table");
+  /* positional values for a named statement are refused */
+  CHECK_STR_HAS(lua_run(L, "return require('db').one('SELECT :a', 1)"),
+                "pass one table");
+  /* mixing ? and :name is refused, either way of calling */
+  CHECK_STR_HAS(lua_run(L, "return require('db').one('SELECT ?, :a', {a = "
+                           "1})"),
+                "mixes ? and :name");
+  CHECK_STR_HAS(lua_run(L, "return require('db').one('SELECT ?, :a', 1, 2)"),
+                "mixes ? and :name");
+  /* positional calls work as before; a table there is still refused */
+  CHECK(strcmp(lua_run(L, "return require('db').one('SELECT count(*) AS n "
+                          "FROM d WHERE plan = ? AND status = ?', 0, "
+                          "'submitted').n"),
+               "2") == 0);
+  CHECK_STR_HAS(lua_run(L, "return require('db').one('SELECT ?', {a = 1})"),
+                "parameter 1 has unsupported type table");
+  /* named exec returns changes and rowid; no statement left mid-step */
+  CHECK(strcmp(lua_run(L, "local n = require('db').exec('UPDATE d SET "
+                          "status = :s WHERE plan = :p', {s = 'x', p = 0}) "
+                          "return n"),
+               "3") == 0);
+  CHECK(strcmp(lua_run(L, "return require('db').active_statements()"), "0") ==
+        0);
+  lua_close(L);
+}
