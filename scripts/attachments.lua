@@ -115,8 +115,11 @@ local function upload(ctx, params)
       web.fail(409, "too_many", "每份申报最多上传 " .. M.MAX_COUNT .. " 个附件")
     end
     local _, new_id = db.exec([[INSERT INTO attachments(declaration_id, name, type, size, sha256, data,
-                                  created_by, created_at) VALUES (?, ?, ?, ?, ?, CAST(? AS BLOB), ?, ?)]],
-      d.id, name, mime, #data, sha, data, ctx.account.id, ctx.now)
+                                  created_by, created_at)
+                                VALUES (:declaration, :name, :type, :size, :sha256, CAST(:data AS BLOB),
+                                        :by, :now)]],
+      { declaration = d.id, name = name, type = mime, size = #data, sha256 = sha, data = data,
+        by = ctx.account.id, now = ctx.now })
     audit.log(ctx, "attachment.upload", "declaration", d.id, {
       province = d.province_code, city = d.city_code,
       detail = { attachment_id = new_id, name = name, size = #data, sha256 = sha } })
@@ -136,8 +139,8 @@ end
 local function download(ctx, params)
   local d = load(params.id)
   if not may_read(ctx, d) then web.fail(404, "not_found", "附件不存在") end
-  local f = db.one([[SELECT name, type, data FROM attachments WHERE id = ? AND declaration_id = ?]],
-                   params.aid, params.id)
+  local f = db.one([[SELECT name, type, data FROM attachments WHERE id = :id AND declaration_id = :declaration]],
+                   { id = params.aid, declaration = params.id })
   if not f then web.fail(404, "not_found", "附件不存在") end
   return 200, f.data, { raw = true, content_type = f.type,
                         headers = { { "Content-Disposition", disposition(f.name) } } }
@@ -147,8 +150,8 @@ end
 local function remove(ctx, params)
   local d = editable(ctx, params.id)
   db.transaction(function()
-    local f = db.one("SELECT name, sha256 FROM attachments WHERE id = ? AND declaration_id = ?",
-                     params.aid, d.id)
+    local f = db.one("SELECT name, sha256 FROM attachments WHERE id = :id AND declaration_id = :declaration",
+                     { id = params.aid, declaration = d.id })
     if not f then web.fail(404, "not_found", "附件不存在") end
     db.exec("DELETE FROM attachments WHERE id = ?", params.aid)
     audit.log(ctx, "attachment.delete", "declaration", d.id, {
