@@ -11,6 +11,7 @@ local util = require "util"
 local web = require "web"
 local audit = require "audit"
 local decl = require "decl"
+local scope = require "scope"
 
 local M = {}
 
@@ -54,20 +55,13 @@ end
 -- Whether the caller may see the declaration's files: its school, or an
 -- admin whose scope holds it once submitted (drafts are the school's own).
 local function may_read(ctx, d)
-  local a = ctx.account
-  if not a or not d then return false end
-  if a.role == "school" then return d.school_id == a.school_id end
-  if d.status == "draft" then return false end
-  if a.role == "ops" then return true end
-  if a.role == "province" then return d.province_code == a.province_code end
-  if a.role == "city" then return d.city_code == a.city_code and d.province_code == a.province_code end
-  return false
+  return ctx.account ~= nil and scope.declaration_visible(ctx, d)
 end
 
 -- The school's own declaration, editable now; 404 or 409 otherwise.
 local function editable(ctx, id)
   local d = load(id)
-  if not d or ctx.account.role ~= "school" or d.school_id ~= ctx.account.school_id then
+  if not scope.school_owns(ctx, d) then
     web.fail(404, "not_found", "申报不存在")
   end
   local can_edit = decl.actions({ status = d.status, plan_id = d.plan_id, province = d.province_code }, ctx.now)
@@ -162,11 +156,9 @@ local function remove(ctx, params)
 end
 
 function M.register(route)
-  local SCHOOL = { roles = { school = true } }
-  local READERS = { roles = { school = true, city = true, province = true, ops = true } }
-  route("POST", "/api/declarations/{id}/attachments", upload, SCHOOL)
-  route("GET", "/api/declarations/{id}/attachments/{aid}", download, READERS)
-  route("DELETE", "/api/declarations/{id}/attachments/{aid}", remove, SCHOOL)
+  route("POST", "/api/declarations/{id}/attachments", upload, scope.SCHOOL)
+  route("GET", "/api/declarations/{id}/attachments/{aid}", download, scope.ANYONE)
+  route("DELETE", "/api/declarations/{id}/attachments/{aid}", remove, scope.SCHOOL)
 end
 
 return M
