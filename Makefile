@@ -39,7 +39,7 @@ build/rules_contract.inc: scripts/rules_contract.lua
 	@mkdir -p build
 	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
 
-build/sandbox.o build/san/sandbox.o: build/rules_contract.inc
+build/sandbox_contract.o build/san/sandbox_contract.o: build/rules_contract.inc
 
 build/san/%.o: host/%.c $(wildcard host/*.h)
 	@mkdir -p build/san

@@ -1,33 +1,19 @@
 /*
- * evaluator: rule evaluator processes and the host's pool of them.
- *
- * Protocol, one frame each way (wire.h framing):
- *   'L' key probe n {name chunkname text}*n -> 'O' | 'E' code message
- *                                          (probe 2: SBX_PROBE_STRICT)
- *   'C' key province entry hasarg [arg] -> 'O' value | 'E' code message
- *                                          | 'M' (set not loaded: send 'L')
- *   'K' n {name chunkname text}*n -> 'O' | 'E' code message (a candidate
- *                                          set, probed, not kept)
- *   'T' province n {files} cases -> 'O' value | 'E' code message (a test
- *                                          run, sbx_test; not kept)
+ * evaluator: the rule evaluator process (the protocol is in evaluator.h).
  * An evaluator keeps the last few sets it loaded, by key.
- * Uses: wire, sandbox, POSIX spawn/sockets, Linux prctl and seccomp.
+ * Uses: wire, sandbox, Linux prctl and seccomp.
  */
 #include "evaluator.h"
 
+#include <assert.h>
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,14 +25,9 @@
 #endif
 
 #include "sandbox.h"
+#include "wire.h"
 
-#define EV_FD 3
 #define EV_SETS 4 /* sets one evaluator keeps */
-#define EV_MAX_POOL 64
-
-extern char **environ;
-
-/* ---- the evaluator process ------------------------------------------ */
 
 typedef struct ev_set {
   char key[80];
@@ -140,8 +121,8 @@ static void reply_error(wire_buf *out, int code, const char *msg) {
 
 /* The files of a request, read into files (their texts borrowed from the
  * request, their names copied into names and chunks). Returns n, or 0. */
-static uint32_t read_files(wire_reader *r, sbx_file *files,
-                           char (*names)[16], char (*chunks)[128]) {
+static uint32_t read_files(wire_reader *r, sbx_file *files, char (*names)[16],
+                           char (*chunks)[128]) {
   uint32_t n, i;
   if (wire_get_u32(r, &n) != WIRE_OK || n < 1 || n > SBX_MAX_FILES) return 0;
   for (i = 0; i < n; i++) {
@@ -303,6 +284,14 @@ static void do_test(wire_reader *r, wire_buf *out) {
   wire_frame_end(out);
 }
 
+/* Does out hold one whole frame (the answer to one request)? */
+__attribute__((unused)) static int one_frame(const wire_buf *out) {
+  uint32_t n;
+  if (out->len < sizeof n) return 0;
+  memcpy(&n, out->data, sizeof n);
+  return n == out->len - sizeof n;
+}
+
 void evaluator_main(void) {
   wire_buf in, out;
   harden();
@@ -326,265 +315,8 @@ void evaluator_main(void) {
       do_test(&r, &out);
     else
       break;
+    assert(one_frame(&out)); /* every request gets exactly one reply */
     if (wire_write_full(EV_FD, out.data, out.len, -1) != 0) break;
   }
   _exit(0); /* no atexit work: the host only closed its end */
-}
-
-/* ---- the pool, on the host ------------------------------------------- */
-
-struct ev_slot {
-  pid_t pid; /* 0: no process */
-  int fd;
-  int busy;
-  char tenant[16];
-};
-
-/* A thread waiting for an evaluator: released slots are handed to the
- * first waiter whose tenant is under its share, so a release wakes one
- * thread, not every waiter. */
-typedef struct waiter {
-  struct waiter *next;
-  pthread_cond_t cv;
-  const char *tenant;
-  ev_slot *got; /* set by the releasing thread */
-} waiter;
-
-static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t g_pool_once = PTHREAD_ONCE_INIT;
-static ev_slot g_pool[EV_MAX_POOL];
-static waiter *g_waiters; /* FIFO; guarded by g_pool_lock */
-static int g_npool;       /* set once */
-static int g_share;       /* slots one tenant may hold; set once */
-static long g_deadline;   /* ms; set once */
-static char g_exe[4096];
-static atomic_long g_kills;
-
-static long env_long(const char *name, long dflt, long lo, long hi) {
-  const char *v = getenv(name);
-  char *end;
-  long n;
-  if (!v || !*v) return dflt;
-  n = strtol(v, &end, 10);
-  if (*end || n < lo || n > hi) return dflt;
-  return n;
-}
-
-static void pool_init(void) {
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  ssize_t n;
-  int i;
-  g_npool = (int)env_long("HOST_RULE_EVALUATORS", cores > 2 ? 2 * cores : 4, 1,
-                          EV_MAX_POOL);
-  /* one tenant leaves at least a quarter of the pool to the others */
-  g_share = g_npool - (g_npool + 3) / 4;
-  if (g_share < 1) g_share = 1;
-  g_deadline = env_long("HOST_RULE_DEADLINE_MS", 1000, 10, 600000);
-  n = readlink("/proc/self/exe", g_exe, sizeof g_exe - 1);
-  g_exe[n > 0 ? n : 0] = '\0';
-  for (i = 0; i < EV_MAX_POOL; i++)
-    g_pool[i].fd = -1;
-}
-
-int ev_pool_size(void) {
-  pthread_once(&g_pool_once, pool_init);
-  return g_npool;
-}
-
-long ev_deadline_ms(void) {
-  pthread_once(&g_pool_once, pool_init);
-  return g_deadline;
-}
-
-long ev_kills(void) {
-  return atomic_load(&g_kills);
-}
-
-/* Starts the slot's process: the host binary again, as an evaluator,
- * with the socket as fd 3 and nothing else open but stdio. */
-static int spawn(ev_slot *s, char *err, size_t errlen) {
-  static const char *const keep[] = {
-      "TZ=", "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=", "LANG=", NULL};
-  int sv[2], rc, i, ne = 0;
-  char *argv[3], *envp[8];
-  char **e;
-  posix_spawn_file_actions_t fa;
-  pid_t pid;
-  if (!g_exe[0]) {
-    snprintf(err, errlen, "rules: cannot find the host binary");
-    return EV_ERR_SPAWN;
-  }
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    snprintf(err, errlen, "rules: socketpair: %s", strerror(errno));
-    return EV_ERR_SPAWN;
-  }
-  for (e = environ; e && *e && ne < 7; e++)
-    for (i = 0; keep[i]; i++)
-      if (strncmp(*e, keep[i], strlen(keep[i])) == 0) envp[ne++] = *e;
-  envp[ne] = NULL;
-  argv[0] = g_exe;
-  argv[1] = (char *)EVALUATOR_ARG;
-  argv[2] = NULL;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, sv[1], EV_FD);
-  posix_spawn_file_actions_addclosefrom_np(&fa, EV_FD + 1);
-  rc = posix_spawn(&pid, g_exe, &fa, NULL, argv, envp);
-  posix_spawn_file_actions_destroy(&fa);
-  close(sv[1]);
-  if (rc != 0) {
-    close(sv[0]);
-    snprintf(err, errlen, "rules: cannot start an evaluator: %s", strerror(rc));
-    return EV_ERR_SPAWN;
-  }
-  s->pid = pid;
-  s->fd = sv[0];
-  return EV_OK;
-}
-
-static void kill_slot(ev_slot *s) {
-  if (!s->pid) return;
-  kill(s->pid, SIGKILL);
-  while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
-    ;
-  close(s->fd);
-  s->pid = 0;
-  s->fd = -1;
-}
-
-/* Under g_pool_lock: slots tenant holds, and a free slot (a running one
- * first) or NULL. */
-static ev_slot *free_slot(const char *tenant, int *held) {
-  ev_slot *s = NULL;
-  int i;
-  *held = 0;
-  for (i = 0; i < g_npool; i++) {
-    if (g_pool[i].busy) {
-      if (strcmp(g_pool[i].tenant, tenant) == 0) ++*held;
-    } else if (!s || (g_pool[i].pid && !s->pid)) {
-      s = &g_pool[i];
-    }
-  }
-  return s;
-}
-
-/* Under g_pool_lock: may a queued waiter take a free slot now? */
-static int waiter_eligible(void) {
-  waiter *w;
-  for (w = g_waiters; w; w = w->next) {
-    int held;
-    free_slot(w->tenant, &held);
-    if (held < g_share) return 1;
-  }
-  return 0;
-}
-
-static void take(ev_slot *s, const char *tenant) {
-  s->busy = 1;
-  snprintf(s->tenant, sizeof s->tenant, "%s", tenant);
-}
-
-ev_slot *ev_acquire(const char *tenant, long wait_until, int *rc, char *err,
-                    size_t errlen) {
-  ev_slot *s;
-  waiter w, **pp;
-  int held;
-  pthread_once(&g_pool_once, pool_init);
-  pthread_mutex_lock(&g_pool_lock);
-  s = free_slot(tenant, &held);
-  if (s && held < g_share && !waiter_eligible()) {
-    take(s, tenant);
-  } else {
-    struct timespec ts;
-    long ms = wait_until - wire_now_ms();
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (ms < 0) ms = 0;
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
-    memset(&w, 0, sizeof w);
-    pthread_cond_init(&w.cv, NULL);
-    w.tenant = tenant;
-    for (pp = &g_waiters; *pp; pp = &(*pp)->next)
-      ;
-    *pp = &w;
-    while (!w.got)
-      if (pthread_cond_timedwait(&w.cv, &g_pool_lock, &ts) != 0 && !w.got)
-        break;
-    if (!w.got) /* timed out: leave the queue */
-      for (pp = &g_waiters; *pp; pp = &(*pp)->next)
-        if (*pp == &w) {
-          *pp = w.next;
-          break;
-        }
-    pthread_cond_destroy(&w.cv);
-    s = w.got;
-  }
-  pthread_mutex_unlock(&g_pool_lock);
-  if (!s) {
-    *rc = EV_ERR_BUSY;
-    snprintf(err, errlen, "rules: no evaluator came free in time");
-    return NULL;
-  }
-  if (!s->pid && (*rc = spawn(s, err, errlen)) != EV_OK) {
-    ev_release(s);
-    return NULL;
-  }
-  *rc = EV_OK;
-  return s;
-}
-
-void ev_release(ev_slot *s) {
-  waiter **pp;
-  pthread_mutex_lock(&g_pool_lock);
-  s->busy = 0;
-  s->tenant[0] = '\0';
-  for (pp = &g_waiters; *pp; pp = &(*pp)->next) {
-    waiter *w = *pp;
-    int held;
-    free_slot(w->tenant, &held);
-    if (held < g_share) { /* hand it over */
-      take(s, w->tenant);
-      w->got = s;
-      *pp = w->next;
-      pthread_cond_signal(&w->cv);
-      break;
-    }
-  }
-  pthread_mutex_unlock(&g_pool_lock);
-}
-
-int ev_exchange(ev_slot *s, const wire_buf *req, wire_buf *reply,
-                long deadline) {
-  int w = wire_write_full(s->fd, req->data, req->len, deadline);
-  if (w == 0 && (w = wire_read_frame(s->fd, reply, deadline)) == 0)
-    return EV_OK;
-  w = w == -2 || wire_now_ms() >= deadline ? EV_ERR_TIMEOUT : EV_ERR_DIED;
-  kill_slot(s);
-  atomic_fetch_add(&g_kills, 1);
-  return w;
-}
-
-/* Idle evaluators end on end of file; give them a moment, then kill. */
-void ev_shutdown(void) {
-  struct timespec pause = {0, 2 * 1000 * 1000};
-  int i, k;
-  pthread_once(&g_pool_once, pool_init);
-  pthread_mutex_lock(&g_pool_lock);
-  for (i = 0; i < g_npool; i++) {
-    ev_slot *s = &g_pool[i];
-    if (s->busy || !s->pid) continue;
-    close(s->fd);
-    for (k = 0; k < 500 && waitpid(s->pid, NULL, WNOHANG) == 0; k++)
-      nanosleep(&pause, NULL);
-    if (k == 500) {
-      kill(s->pid, SIGKILL);
-      waitpid(s->pid, NULL, 0);
-    }
-    s->pid = 0;
-    s->fd = -1;
-  }
-  pthread_mutex_unlock(&g_pool_lock);
 }

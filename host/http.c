@@ -1,8 +1,9 @@
 /*
- * http: civetweb server, routing, metrics and the access log.
+ * http: civetweb server, routing and the access log; the bodies are read
+ * by http_body.c, the metrics kept by http_metrics.c.
  * Each worker thread makes its trusted Lua state on its first request and
  * keeps it until the thread exits.
- * Uses: civetweb, peer, vm, rules, pthreads.
+ * Uses: civetweb, peer, vm, assets, http_body, http_metrics, pthreads.
  */
 #include "http.h"
 
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -20,11 +20,10 @@
 #include <lua.h>
 
 #include "assets.h"
+#include "http_body.h"
+#include "http_metrics.h"
 #include "peer.h"
-#include "rules.h"
 #include "vm.h"
-
-#define HTTP_ROUTES 256
 
 static struct mg_context *g_ctx;
 static atomic_int g_inflight; /* requests between begin and end */
@@ -36,101 +35,6 @@ static __thread lua_State *t_L; /* owned by the thread */
 static __thread struct timespec t_start;
 static __thread char t_route[96];
 static __thread char t_client[PEER_ADDR_LEN]; /* of the request */
-
-/* ---- metrics -------------------------------------------------------- */
-
-static const double BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                 0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
-#define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
-
-static pthread_mutex_t m_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-  char route[96];
-  int status;
-  unsigned long count;
-} m_req[HTTP_ROUTES];
-static int m_nreq;
-static unsigned long m_bucket[NBUCKETS + 1], m_count;
-static double m_sum;
-
-static void metrics_add(const char *route, int status, double secs) {
-  int i;
-  size_t b;
-  pthread_mutex_lock(&m_lock);
-  for (i = 0; i < m_nreq; i++)
-    if (m_req[i].status == status && strcmp(m_req[i].route, route) == 0) break;
-  if (i == m_nreq && m_nreq < HTTP_ROUTES) {
-    snprintf(m_req[i].route, sizeof m_req[i].route, "%s", route);
-    m_req[i].status = status;
-    m_nreq++;
-  }
-  if (i < m_nreq) m_req[i].count++;
-  for (b = 0; b < NBUCKETS && secs > BUCKETS[b]; b++)
-    ;
-  m_bucket[b]++;
-  m_count++;
-  m_sum += secs;
-  pthread_mutex_unlock(&m_lock);
-}
-
-static void send_metrics(struct mg_connection *conn) {
-  char *buf;
-  size_t cap = 64 * 1024 + HTTP_ROUTES * 160, len = 0;
-  unsigned long cum = 0;
-  size_t b;
-  int i;
-  if (!(buf = malloc(cap))) {
-    mg_send_http_error(conn, 500, "out of memory");
-    return;
-  }
-#define OUT(...) len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__)
-  OUT("# HELP http_requests_total Requests by route and status.\n");
-  OUT("# TYPE http_requests_total counter\n");
-  pthread_mutex_lock(&m_lock);
-  for (i = 0; i < m_nreq; i++)
-    OUT("http_requests_total{route=\"%s\",status=\"%d\"} %lu\n", m_req[i].route,
-        m_req[i].status, m_req[i].count);
-  OUT("# HELP http_request_duration_seconds Request latency.\n");
-  OUT("# TYPE http_request_duration_seconds histogram\n");
-  for (b = 0; b < NBUCKETS; b++) {
-    cum += m_bucket[b];
-    OUT("http_request_duration_seconds_bucket{le=\"%g\"} %lu\n", BUCKETS[b],
-        cum);
-  }
-  cum += m_bucket[NBUCKETS];
-  OUT("http_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
-  OUT("http_request_duration_seconds_sum %.6f\n", m_sum);
-  OUT("http_request_duration_seconds_count %lu\n", m_count);
-  pthread_mutex_unlock(&m_lock);
-  OUT("# HELP rules_generation Generation of the rule set in force.\n");
-  OUT("# TYPE rules_generation gauge\nrules_generation %ld\n",
-      rules_generation());
-  OUT("# HELP rules_failures_total Rule calls that failed.\n");
-  OUT("# TYPE rules_failures_total counter\nrules_failures_total %ld\n",
-      rules_failures());
-  OUT("# HELP http_connections_refused_total Connections over the "
-      "per-address cap.\n");
-  OUT("# TYPE http_connections_refused_total counter\n"
-      "http_connections_refused_total %lu\n",
-      peer_refused());
-  OUT("# HELP rules_evaluator_kills_total Rule evaluators killed (deadline "
-      "missed, or died).\n");
-  OUT("# TYPE rules_evaluator_kills_total counter\n"
-      "rules_evaluator_kills_total %ld\n",
-      rules_evaluator_kills());
-#undef OUT
-  mg_response_header_start(conn, 200);
-  mg_response_header_add(conn, "Content-Type",
-                         "text/plain; version=0.0.4; charset=utf-8", -1);
-  {
-    char n[32];
-    snprintf(n, sizeof n, "%zu", len);
-    mg_response_header_add(conn, "Content-Length", n, -1);
-  }
-  mg_response_header_send(conn);
-  mg_write(conn, buf, len);
-  free(buf);
-}
 
 /* ---- responses ------------------------------------------------------ */
 
@@ -173,187 +77,6 @@ static void send_error(struct mg_connection *conn, int status, const char *code,
   send_error_ex(conn, status, code, message, 0);
 }
 
-/* Whether the request's length is ambiguous: two Content-Length headers,
- * one that is not a plain number, or Content-Length with
- * Transfer-Encoding. civetweb would take the first Content-Length, or
- * chunked over Content-Length, where a proxy in front may take another:
- * the way to request smuggling. */
-static int ambiguous_length(const struct mg_request_info *ri) {
-  int i, cl = 0, te = 0;
-  for (i = 0; i < ri->num_headers; i++) {
-    const char *name = ri->http_headers[i].name, *v = ri->http_headers[i].value;
-    if (strcasecmp(name, "Transfer-Encoding") == 0) te++;
-    if (strcasecmp(name, "Content-Length") != 0) continue;
-    cl++;
-    if (!*v || v[strspn(v, "0123456789")] != '\0') return 1;
-  }
-  return cl > 1 || (cl && te);
-}
-
-/* Milliseconds since t_start. */
-static double elapsed_ms(void) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (double)(now.tv_sec - t_start.tv_sec) * 1e3 +
-         (double)(now.tv_nsec - t_start.tv_nsec) / 1e6;
-}
-
-/* Reads the body into a malloc'd buffer (caller frees). Returns 0, or 413
- * when larger than HTTP_MAX_BODY, or 400 on a read error, or 408 when it
- * has not all arrived within g_body_ms. civetweb's mg_read waits until it
- * has all it was asked for, however slowly it comes, so each read asks
- * for no more than the socket holds (or one byte, which is either
- * buffered or ends within the request timeout); the deadline is checked
- * between reads. */
-static int read_body(struct mg_connection *conn, char **out, size_t *outlen) {
-  const struct mg_request_info *ri = mg_get_request_info(conn);
-  const peer_conn *pc = peer_conn_of(ri->remote_addr, ri->remote_port);
-  size_t cap = HTTP_MAX_BODY + 1, len = 0, step;
-  char *buf;
-  int r = 0, avail;
-  *out = NULL;
-  *outlen = 0;
-  if (ri->content_length > HTTP_MAX_BODY) return 413;
-  if (ri->content_length == 0) return 0;
-  if (ri->content_length > 0) cap = (size_t)ri->content_length + 1;
-  if (!(buf = malloc(cap))) return 413;
-  while (len < cap) {
-    if (elapsed_ms() > (double)g_body_ms &&
-        !(ri->content_length > 0 && len == (size_t)ri->content_length)) {
-      free(buf);
-      return 408;
-    }
-    step = cap - len;
-    if (pc) {
-      if (ioctl(peer_conn_fd(pc), FIONREAD, &avail) != 0 || avail < 1)
-        avail = 1;
-      if ((size_t)avail < step) step = (size_t)avail;
-    }
-    if ((r = mg_read(conn, buf + len, step)) <= 0) break;
-    len += (size_t)r;
-  }
-  if (len > HTTP_MAX_BODY) {
-    free(buf);
-    return 413;
-  }
-  /* a read error, or fewer bytes than announced: the body is not whole */
-  if (r < 0 || (ri->content_length > 0 && len != (size_t)ri->content_length)) {
-    free(buf);
-    return 400;
-  }
-  buf[len] = '\0';
-  *out = buf;
-  *outlen = len;
-  return 0;
-}
-
-/* ---- multipart uploads (issue 13: attachments) ----------------------- */
-
-/* An attachment is at most 10 MiB; the rest of a form is small. The pages
- * and scripts/attachments.lua say "10 MB" for the same 10,485,760 bytes, and
- * a file refused here is told so in their words. */
-#define HTTP_MAX_UPLOAD (10 * 1024 * 1024)
-#define HTTP_UPLOAD_TOO_LARGE "附件不能超过 10 MB（10,485,760 字节）"
-#define HTTP_MAX_FORM (HTTP_MAX_UPLOAD + 64 * 1024)
-
-typedef struct http_upload {
-  char *data; /* malloc'd; the handler frees */
-  size_t len, cap;
-  char name[512]; /* the client's file name */
-  int found, too_large, no_memory, too_slow;
-} http_upload;
-
-static int upload_found(const char *key, const char *filename, char *path,
-                        size_t pathlen, void *user) {
-  http_upload *u = user;
-  (void)path;
-  (void)pathlen;
-  if (elapsed_ms() > (double)g_body_ms) { /* 2026-12-01: a trickled form */
-    u->too_slow = 1;
-    return MG_FORM_FIELD_STORAGE_ABORT;
-  }
-  if (u->found || !filename || strcmp(key, "file") != 0)
-    return MG_FORM_FIELD_STORAGE_SKIP;
-  u->found = 1;
-  snprintf(u->name, sizeof u->name, "%s", filename);
-  return MG_FORM_FIELD_STORAGE_GET;
-}
-
-/* Called for each chunk of the field `file`. */
-static int upload_get(const char *key, const char *value, size_t len,
-                      void *user) {
-  http_upload *u = user;
-  (void)key;
-  if (elapsed_ms() > (double)g_body_ms) {
-    u->too_slow = 1;
-    return MG_FORM_FIELD_HANDLE_ABORT;
-  }
-  if (u->len + len > HTTP_MAX_UPLOAD) {
-    u->too_large = 1;
-    return MG_FORM_FIELD_HANDLE_ABORT;
-  }
-  if (u->len + len + 1 > u->cap) {
-    size_t cap = u->cap ? u->cap : 64 * 1024;
-    char *p;
-    while (cap < u->len + len + 1)
-      cap *= 2;
-    if (!(p = realloc(u->data, cap))) {
-      u->no_memory = 1;
-      return MG_FORM_FIELD_HANDLE_ABORT;
-    }
-    u->data = p;
-    u->cap = cap;
-  }
-  memcpy(u->data + u->len, value, len);
-  u->len += len;
-  u->data[u->len] = '\0';
-  return MG_FORM_FIELD_HANDLE_GET;
-}
-
-static int upload_store(const char *path, long long size, void *user) {
-  (void)path;
-  (void)size;
-  (void)user;
-  return MG_FORM_FIELD_HANDLE_NEXT; /* never asked to store */
-}
-
-/* A multipart/form-data POST to a path ending in /attachments: other
- * requests keep their body as it is. */
-static int is_upload(struct mg_connection *conn,
-                     const struct mg_request_info *ri) {
-  const char *ct = mg_get_header(conn, "Content-Type");
-  size_t n = strlen(ri->local_uri);
-  return ct && strncasecmp(ct, "multipart/form-data", 19) == 0 &&
-         strcmp(ri->request_method, "POST") == 0 && n > 12 &&
-         strcmp(ri->local_uri + n - 12, "/attachments") == 0;
-}
-
-/* Reads the field `file` of a multipart form with civetweb's form parser
- * into u (u->data: caller frees). Returns 0, 413 when the file or the form
- * is too large, or 400 when the form cannot be parsed. */
-static int read_upload(struct mg_connection *conn, http_upload *u) {
-  const struct mg_request_info *ri = mg_get_request_info(conn);
-  struct mg_form_data_handler fdh;
-  const char *cookie = mg_get_header(conn, "Cookie");
-  memset(u, 0, sizeof *u);
-  /* 2026-12-01: an upload is read only for a caller with a session cookie
-   * (the handler checks it), of a known length (chunked forms escaped the
-   * cap), within the body deadline */
-  if (!cookie || !strstr(cookie, "sid=")) return 401;
-  if (ri->content_length < 0) return 411;
-  if (ri->content_length > HTTP_MAX_FORM) return 413;
-  memset(&fdh, 0, sizeof fdh);
-  fdh.field_found = upload_found;
-  fdh.field_get = upload_get;
-  fdh.field_store = upload_store;
-  fdh.user_data = u;
-  if (mg_handle_form_request(conn, &fdh) < 0 && !u->too_large && !u->too_slow)
-    return 400;
-  if (u->too_slow) return 408;
-  if (u->too_large || u->no_memory) return 413;
-  return 0;
-}
-
 /* ---- handlers ------------------------------------------------------- */
 
 static int handle_api(struct mg_connection *conn,
@@ -368,14 +91,14 @@ static int handle_api(struct mg_connection *conn,
   http_upload upload; /* its data is body */
 
   memset(&upload, 0, sizeof upload);
-  uploading = is_upload(conn, ri);
+  uploading = http_is_upload(conn, ri);
   if (uploading) {
-    status = read_upload(conn, &upload);
+    status = http_read_upload(conn, &t_start, g_body_ms, &upload);
     body = upload.data;
     body_len = upload.len;
     if (status != 0) free(body);
   } else
-    status = read_body(conn, &body, &body_len);
+    status = http_read_body(conn, &t_start, g_body_ms, &body, &body_len);
   if (status != 0) {
     snprintf(t_route, sizeof t_route, "%s", "body");
     send_error_ex(conn, status,
@@ -409,7 +132,7 @@ static int handle_api(struct mg_connection *conn,
   req.remote = t_client;
   req.body = body;
   req.body_len = body_len;
-  if (is_upload(conn, ri)) req.upload_name = upload.name;
+  if (uploading) req.upload_name = upload.name;
   for (i = 0; i < ri->num_headers && i < 64; i++) {
     names[i] = ri->http_headers[i].name;
     values[i] = ri->http_headers[i].value;
@@ -432,7 +155,7 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
   const char *uri = ri->local_uri;
   int status;
   (void)cbdata;
-  if (ambiguous_length(ri)) {
+  if (http_ambiguous_length(ri)) {
     /* answered without reading the body, and the connection closed: what
      * follows on it could be read as another request */
     snprintf(t_route, sizeof t_route, "framing");
@@ -456,7 +179,7 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
   }
   if (strcmp(uri, "/metrics") == 0) {
     snprintf(t_route, sizeof t_route, "/metrics");
-    send_metrics(conn);
+    http_metrics_send(conn);
     return 200;
   }
   if (strncmp(uri, "/api/", 5) == 0 || strcmp(uri, "/api") == 0)
@@ -491,7 +214,7 @@ static void on_end(const struct mg_connection *conn, int status) {
   clock_gettime(CLOCK_MONOTONIC, &now);
   secs = (double)(now.tv_sec - t_start.tv_sec) +
          (double)(now.tv_nsec - t_start.tv_nsec) / 1e9;
-  metrics_add(t_route[0] ? t_route : "static", status, secs);
+  http_metrics_add(t_route[0] ? t_route : "static", status, secs);
   gmtime_r(&wall, &tm);
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
   fprintf(stderr, "%s access %s %s %s %d %.1fms %s\n", stamp, t_client,

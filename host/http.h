@@ -3,8 +3,10 @@
  * scripts/app.lua on the worker's own Lua state), /healthz and /metrics
  * answered in C, static files from the web directory, body caps, one
  * access-log line per request, errors in the JSON shape, refusing
- * ambiguous request lengths, and a clean stop.
- * Uses: civetweb, peer, vm, rules.
+ * ambiguous request lengths, and a clean stop. The files: http.c (the
+ * server, routing, responses, the access log), http_body.c/h (bodies and
+ * uploads), http_metrics.c/h (/metrics).
+ * Uses: civetweb, peer, vm, rules, assets.
  */
 #ifndef HOST_HTTP_H
 #define HOST_HTTP_H

@@ -3,9 +3,15 @@
  * versions installed from Lua, or the files of a directory for the
  * command line), candidate sets, installs by generation number (a new set
  * is loaded and probed in an evaluator process first, swapped in only
- * when good), and the Lua module `rules` that scripts/ call. Rules are evaluated in evaluator processes (evaluator.h) in the
- * sandbox (sandbox.h), never in the caller's process.
- * Uses: wire, evaluator, Lua 5.4, pthreads, POSIX dirent/stat.
+ * when good), and the Lua module `rules` that scripts/ call. Rules are
+ * evaluated in evaluator processes (evaluator_pool.h) in the sandbox
+ * (sandbox.h), never in the caller's process.
+ * The files: rules.c (the set in force, installs, `rules check`; its
+ * interface to the others is rules_int.h), rules_src.c/h (the sources of
+ * a set), rules_lua.c (the `rules` module), rules_memo.c/h (a worker's
+ * memo of answers, rules_set_memo).
+ * Uses: rules_src, rules_memo, evaluator, evaluator_pool, wire, Lua 5.4,
+ * pthreads.
  */
 #ifndef HOST_RULES_H
 #define HOST_RULES_H

@@ -3,10 +3,11 @@
  * executable lines of a source read from its compiled chunk.
  * Requests ('K' check, 'T' test) are those of evaluator.c; a test run
  * gets ten times the call deadline (it runs every case).
- * Uses: evaluator, sandbox, wire, Lua 5.4.
+ * Uses: evaluator, evaluator_pool, sandbox, wire, Lua 5.4.
  */
 #include "rules_lab.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <lauxlib.h>
 
 #include "evaluator.h"
+#include "evaluator_pool.h"
 #include "sandbox.h"
 #include "wire.h"
 
@@ -291,46 +293,35 @@ static const char *error_code(int code) {
   }
 }
 
-/* Exchanges b->req with an evaluator of the lab tenant. Pure C. Returns
- * EV_OK with the reply, or an error with its message. */
+/* Sends b->req to an evaluator of the lab tenant (ev_request). */
 static int lab_exchange(lab_bufs *b, long deadline_ms, char *err,
                         size_t errlen) {
-  long start = wire_now_ms();
-  int rc;
-  ev_slot *slot = ev_acquire(LAB_TENANT, start + 2 * ev_deadline_ms(), &rc,
-                             err, errlen);
-  if (!slot) return rc;
-  rc = ev_exchange(slot, &b->req, &b->reply, wire_now_ms() + deadline_ms);
-  ev_release(slot);
-  if (rc == EV_ERR_TIMEOUT)
-    snprintf(err, errlen, "rule exceeded its deadline (%ld ms)", deadline_ms);
-  else if (rc != EV_OK)
-    snprintf(err, errlen, "rule evaluator ended during the call");
-  return rc;
+  ev_req r = {.tenant = LAB_TENANT,
+              .req = &b->req,
+              .reply = &b->reply,
+              .deadline_ms = deadline_ms};
+  return ev_request(&r, err, errlen);
 }
 
 /* Pushes nil|false, code, message for an 'E' reply or a failed exchange;
  * returns 3. */
 static int push_failure(lua_State *L, lab_bufs *b, int rc, const char *err,
                         int falsy) {
+  int top = lua_gettop(L);
   if (falsy)
     lua_pushboolean(L, 0);
   else
     lua_pushnil(L);
   if (rc == EV_OK && b->reply.len >= 1 && b->reply.data[0] == 'E') {
-    wire_reader r = {b->reply.data + 1, b->reply.data + b->reply.len};
-    unsigned code = 0;
-    const char *msg = "rule failed";
-    size_t n = strlen(msg);
-    if (wire_get_u8(&r, &code) != WIRE_OK ||
-        wire_get_str(&r, &msg, &n) != WIRE_OK)
-      msg = "rule failed", n = strlen(msg);
-    lua_pushstring(L, error_code(-(int)code));
-    lua_pushlstring(L, msg, n);
+    char msg[4096];
+    int code = ev_reply_error(&b->reply, msg, sizeof msg);
+    lua_pushstring(L, error_code(code));
+    lua_pushstring(L, msg);
   } else {
     lua_pushstring(L, "failed");
     lua_pushstring(L, rc == EV_OK ? "rule evaluator answered out of turn" : err);
   }
+  assert(lua_gettop(L) == top + 3);
   return 3;
 }
 

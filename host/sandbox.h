@@ -14,7 +14,14 @@
  * set, and a candidate returning an unknown entry is refused.
  * This runs inside an evaluator process (evaluator.h), which adds the
  * wall-clock deadline that holds whatever the rule does.
- * Uses: Lua 5.4, wire.
+ * The files: sandbox.c (a loaded set: compile, build, probe, call),
+ * sandbox_test.c (sbx_test), and the parts they use, each with its own
+ * header: sandbox_limits (capped allocator, budget hook, arming a call),
+ * sandbox_guard (the guarded C library, tostring), sandbox_env (allowed
+ * names, read-only libraries, fresh envs), sandbox_lib (`lib`),
+ * sandbox_contract (entry names, ctx proxies), sandbox_snap (snapshots of
+ * a built set); sandbox_int.h is the state they share.
+ * Uses: Lua 5.4, wire, util.
  */
 #ifndef HOST_SANDBOX_H
 #define HOST_SANDBOX_H

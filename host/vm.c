@@ -1,6 +1,6 @@
 /*
  * vm: trusted Lua states and the calls from C into scripts/.
- * Uses: Lua 5.4, lua-cjson, db, auth, text, rules.
+ * Uses: Lua 5.4, lua-cjson, db, auth, text, rules, util.
  */
 #include "vm.h"
 
@@ -24,18 +24,6 @@
 host_paths vm_paths;
 
 static const char HANDLER_KEY = 'h'; /* registry: app.handle */
-
-int vm_msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
-  if (!msg) {
-    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
-      return 1;
-    msg =
-        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-  }
-  luaL_traceback(L, L, msg, 1);
-  return 1;
-}
 
 /* clock.now() -> seconds since the epoch (integer); clock.now_ms() */
 static int l_clock_now(lua_State *L) {

@@ -4,13 +4,15 @@
  * rules, clock, log, host), scripts/ on package.path, and calling the
  * request handler of scripts/app.lua. C calls Lua only through lua_pcall
  * with a traceback handler here.
- * Uses: Lua 5.4, lua-cjson, db, auth, text, rules.
+ * Uses: Lua 5.4, lua-cjson, db, auth, text, rules, util.
  */
 #ifndef HOST_VM_H
 #define HOST_VM_H
 
 #include <stddef.h>
 #include <lua.h>
+
+#include "util.h"
 
 /* Where things are; set once by main before any state is made. */
 typedef struct host_paths {
@@ -64,7 +66,8 @@ void vm_request_done(lua_State *L);
 int vm_run(lua_State *L, const char *module, const char *func, int argc,
            char **argv);
 
-/* The traceback message handler, for other modules' protected calls. */
-int vm_msghandler(lua_State *L);
+/* The traceback message handler, for other modules' protected calls:
+ * util_msghandler, the one the sandbox uses too. */
+#define vm_msghandler util_msghandler
 
 #endif

@@ -6,7 +6,7 @@
  * Reads the first sheet of an uploaded workbook (school import) with
  * libzip (the container) and expat (its XML parts), into C memory first,
  * then into Lua tables.
- * Uses: libxlsxwriter, libzip, expat, Lua 5.4.
+ * Uses: libxlsxwriter, libzip, expat, Lua 5.4, util.
  */
 #include "xlsx.h"
 
@@ -21,6 +21,8 @@
 #include <lauxlib.h>
 #include <xlsxwriter.h>
 #include <zip.h>
+
+#include "util.h"
 
 #define XLSX_MAX_CELLS 2000000
 
@@ -72,9 +74,8 @@ static int l_xlsx_sheet(lua_State *L) {
   lxw_workbook *wb = NULL;
   lxw_worksheet *ws;
   lxw_format *bold;
-  FILE *f = NULL;
-  char *bytes = NULL;
-  long len = 0;
+  char *bytes = NULL; /* owned: the workbook read back */
+  size_t len = 0;
   char errbuf[128] = "";
 
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -152,16 +153,12 @@ static int l_xlsx_sheet(lua_State *L) {
     goto done;
   }
   wb = NULL;
-  if (!(f = fopen(path, "rb")) || fseek(f, 0, SEEK_END) != 0 ||
-      (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-      !(bytes = malloc((size_t)len + 1)) ||
-      fread(bytes, 1, (size_t)len, f) != (size_t)len) {
+  if (!(bytes = util_read_file(path, 0, &len))) {
     snprintf(errbuf, sizeof errbuf, "cannot read the workbook back");
     goto done;
   }
   ok = 1;
 done:
-  if (f) fclose(f);
   if (fd >= 0) unlink(path);
   free_cells(cells, (size_t)((nrows + 1) * ncols));
   if (!ok) {
@@ -171,10 +168,10 @@ done:
   /* Only an out-of-memory raise in the copy below could leak bytes. */
   {
     luaL_Buffer b;
-    char *dst = luaL_buffinitsize(L, &b, (size_t)len);
-    memcpy(dst, bytes, (size_t)len);
+    char *dst = luaL_buffinitsize(L, &b, len);
+    memcpy(dst, bytes, len);
     free(bytes);
-    luaL_pushresultsize(&b, (size_t)len);
+    luaL_pushresultsize(&b, len);
   }
   return 1;
 }

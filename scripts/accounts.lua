@@ -2,7 +2,7 @@
 -- CLI (user add, resets).
 local db = require "db"
 local auth = require "auth"
-local web = require "web"
+local errors = require "errors"
 
 local accounts = {}
 
@@ -44,11 +44,12 @@ function accounts.public(a)
   }
 end
 
-function accounts.require_password(body, field)
+-- accounts.password_error(body, field) -> nil when body[field] is a
+-- good new password, else the one-field 422 saying why not.
+function accounts.password_error(body, field)
   local problem = accounts.password_problem(body[field])
-  if problem then
-    web.fail(422, "validation_failed", problem, { { field = field, code = "weak_password", message = problem } })
-  end
+  if problem then return errors.field(field, "weak_password", problem) end
+  return nil
 end
 
 return accounts

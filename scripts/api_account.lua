@@ -2,7 +2,7 @@
 -- account, password change and reset by SMS code.
 local db = require "db"
 local auth = require "auth"
-local web = require "web"
+local errors = require "errors"
 local util = require "util"
 local sms = require "sms"
 local audit = require "audit"
@@ -17,14 +17,14 @@ local function sms_allowed(ctx, phone)
   if not ratelimit.allow("sms:phone:" .. phone, ratelimit.limit("sms_per_phone_hour"), 3600, now)
       or not ratelimit.allow("sms:client:" .. (ctx.remote or ""),
                              ratelimit.limit("sms_per_client_hour"), 3600, now) then
-    web.fail(429, "rate_limited", "短信发送过于频繁，请稍后再试")
+    errors.raise("rate_limited", "短信发送过于频繁，请稍后再试")
   end
 end
 
 -- POST /api/register {province, city, school_id, phone}
 local function register(ctx)
   local b = ctx.body()
-  local f = web.fields()
+  local f = errors.fields()
   if type(b.province) ~= "string" or not b.province:match("^%d%d$") then
     f.add("province", "required", "请选择省份")
   end
@@ -37,22 +37,23 @@ local function register(ctx)
   if not util.is_mobile(b.phone) then
     f.add("phone", "invalid", "请输入正确的 11 位手机号码")
   end
-  f.check()
+  local err = f.err()
+  if err then return err end
   local school = db.one([[SELECT id, code, name, province_code, city_code FROM schools
                           WHERE id = ? AND active = 1]], b.school_id)
   if not school or school.province_code ~= b.province or school.city_code ~= b.city then
-    web.fail(422, "validation_failed", "所选院校不在该省市的院校总库中",
-             { { field = "school_id", code = "not_in_city", message = "所选院校不在该省市的院校总库中，请联系省级或地市级教育行政部门" } })
+    return errors.field("school_id", "not_in_city", "所选院校不在该省市的院校总库中，请联系省级或地市级教育行政部门",
+                        "所选院校不在该省市的院校总库中")
   end
   local username = school.code
   local password = accounts.random_password()
   local hash = auth.hash_password(password)   -- slow: outside the write lock
   db.transaction(function()
     if db.one("SELECT 1 AS x FROM accounts WHERE school_id = ?", school.id) then
-      web.fail(409, "already_registered", "该院校已注册账号，请直接登录或找回密码")
+      errors.raise("already_registered", "该院校已注册账号，请直接登录或找回密码")
     end
     if db.one("SELECT 1 AS x FROM accounts WHERE username = ?", username) then
-      web.fail(409, "already_registered", "账号已存在")
+      errors.raise("already_registered", "账号已存在")
     end
     sms_allowed(ctx, b.phone)
     local _, id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code,
@@ -108,12 +109,11 @@ local function login(ctx)
   local b = ctx.body()
   if type(b.username) ~= "string" or type(b.password) ~= "string"
       or b.username == "" or b.password == "" or #b.username > 64 then
-    web.fail(422, "validation_failed", "请输入账号和密码", {
-      { field = "username", code = "required", message = "请输入账号和密码" } })
+    return errors.field("username", "required", "请输入账号和密码")
   end
   if not db.transaction(ratelimit.allow, "login:client:" .. (ctx.remote or ""),
                         ratelimit.limit("login_per_client_5min"), 300, ctx.now) then
-    web.fail(429, "rate_limited", "登录尝试过于频繁，请稍后再试")
+    return errors.new("rate_limited", "登录尝试过于频繁，请稍后再试")
   end
   -- Each attempt counts as a failure up front, so parallel guesses cannot
   -- slip past the limit together; a success clears its address's count.
@@ -136,7 +136,7 @@ local function login(ctx)
     if not known then wide_hit = ratelimit.hit(wide, ctx.now) end
     return false
   end) then
-    web.fail(429, "locked", "密码错误次数过多，账号已暂时锁定，请稍后再试或找回密码")
+    return errors.new("locked", "密码错误次数过多，账号已暂时锁定，请稍后再试或找回密码")
   end
   DUMMY_HASH = DUMMY_HASH or auth.hash_password("not-a-password-1")
   local ok = auth.verify_password(a and a.password_hash or DUMMY_HASH, b.password)
@@ -151,7 +151,7 @@ local function login(ctx)
       audit.log(ctx, "account.login_failed", "account", a and a.id, {
         actor = b.username, province = a and a.province_code, city = a and a.city_code })
     end)
-    web.fail(401, "bad_credentials", "账号或密码错误")
+    return errors.new("bad_credentials", "账号或密码错误")
   end
   local csrf, cookie = db.transaction(function()
     db.exec("DELETE FROM rate_events WHERE key = ?", pair)
@@ -200,13 +200,12 @@ local function change_password(ctx)
   local b = ctx.body()
   local a = db.one("SELECT password_hash FROM accounts WHERE id = ?", ctx.account.id)
   if type(b.old) ~= "string" or not auth.verify_password(a.password_hash, b.old) then
-    web.fail(422, "validation_failed", "原密码不正确",
-             { { field = "old", code = "wrong_password", message = "原密码不正确" } })
+    return errors.field("old", "wrong_password", "原密码不正确")
   end
-  accounts.require_password(b, "new")
+  local weak = accounts.password_error(b, "new")
+  if weak then return weak end
   if b.new == b.old then
-    web.fail(422, "validation_failed", "新密码不能与原密码相同",
-             { { field = "new", code = "same_password", message = "新密码不能与原密码相同" } })
+    return errors.field("new", "same_password", "新密码不能与原密码相同")
   end
   db.transaction(function()
     accounts.set_password(ctx.account.id, b.new, false)
@@ -222,15 +221,14 @@ end
 local function forgot(ctx)
   local b = ctx.body()
   if type(b.username) ~= "string" or b.username == "" then
-    web.fail(422, "validation_failed", "请输入账号",
-             { { field = "username", code = "required", message = "请输入账号" } })
+    return errors.field("username", "required", "请输入账号")
   end
   -- The per-client limit counts every request, known account or not, so
   -- that a 429 does not tell whether the account exists; past the
   -- per-phone limit no code is sent, silently, for the same reason.
   if not db.transaction(ratelimit.allow, "sms:client:" .. (ctx.remote or ""),
                         ratelimit.limit("sms_per_client_hour"), 3600, ctx.now) then
-    web.fail(429, "rate_limited", "短信发送过于频繁，请稍后再试")
+    return errors.new("rate_limited", "短信发送过于频繁，请稍后再试")
   end
   local a = db.one("SELECT id, username, phone FROM accounts WHERE username = ? AND active = 1",
                    b.username)
@@ -255,12 +253,10 @@ end
 -- POST /api/password/reset {username, code, new}
 local function reset(ctx)
   local b = ctx.body()
-  accounts.require_password(b, "new")
-  local bad = function()
-    web.fail(422, "validation_failed", "验证码错误或已过期",
-             { { field = "code", code = "invalid_code", message = "验证码错误或已过期" } })
-  end
-  if type(b.username) ~= "string" or type(b.code) ~= "string" then bad() end
+  local weak = accounts.password_error(b, "new")
+  if weak then return weak end
+  local bad = errors.field("code", "invalid_code", "验证码错误或已过期")
+  if type(b.username) ~= "string" or type(b.code) ~= "string" then return bad end
   local ok = db.transaction(function()
     local r = db.one([[SELECT r.id, r.code_hash, r.attempts, a.id AS account_id
                        FROM password_resets r JOIN accounts a ON a.id = r.account_id
@@ -279,7 +275,7 @@ local function reset(ctx)
     audit.log(ctx, "account.password_reset", "account", r.account_id, { actor = b.username })
     return true
   end)
-  if not ok then bad() end
+  if not ok then return bad end
   return 200, { ok = true }
 end
 

@@ -6,6 +6,9 @@ local db = require "db"
 local json = require "json"
 local util = require "util"
 local web = require "web"
+local errors = require "errors"
+local scope = require "scope"
+local sql = require "sql"
 local audit = require "audit"
 local sms = require "sms"
 local accounts = require "accounts"
@@ -15,26 +18,26 @@ local words = require "words"
 
 local M = {}
 
-local OPS = { roles = { ops = true } }
+local OPS = scope.OPS
 local LEVELS = { ["初级"] = true, ["中级"] = true, ["高级"] = true }
 local MAJOR_LEVELS = { ["中职"] = true, ["高职专科"] = true, ["职业本科"] = true }
 
+-- A text field of b, trimmed: required when asked (nil, a blank or a
+-- non-text is then "请填写…"), at most max characters, no control
+-- characters. Adds its error to f (errors.fields); returns the value.
 local function text_field(f, b, k, label, max, required)
   local v = b[k]
   if v == nil then
     if required then f.add(k, "required", "请填写" .. label) end
     return nil
   end
-  if type(v) ~= "string" or util.trim(v) == "" then
+  v = type(v) == "string" and util.trim(v) or ""
+  if v == "" then
     f.add(k, "required", "请填写" .. label)
     return nil
   end
-  v = util.trim(v)
-  if v:find("%c") then
-    f.add(k, "invalid", label .. "不能包含控制字符")
-  elseif (require("text").ulen(v) or 9999) > max then
-    f.add(k, "too_long", label .. "不能超过 " .. max .. " 字")
-  end
+  local field, code, message = errors.text(v, k, label, max)
+  if field then f.add(field, code, message) end
   return v
 end
 
@@ -47,18 +50,19 @@ end
 
 local function save_org(ctx, params)
   local b = ctx.body()
-  local f = web.fields()
+  local f = errors.fields()
   local name = text_field(f, b, "name", "组织名称", 100, true)
-  f.check()
+  local err = f.err()
+  if err then return err end
   local id = params and params.id
   -- the router passes an empty params table for POST: an edit names an id
   local editing = id ~= nil
   if id and not db.one("SELECT 1 AS x FROM organizations WHERE id = ?", id) then
-    web.fail(404, "not_found", "培训评价组织不存在")
+    return errors.new("not_found", "培训评价组织不存在")
   end
   id = db.transaction(function()
     if db.one("SELECT 1 AS x FROM organizations WHERE name = ? AND id <> ?", name, id or 0) then
-      web.fail(409, "duplicate", "培训评价组织已存在")
+      errors.raise("duplicate", "培训评价组织已存在")
     end
     if id then
       db.exec("UPDATE organizations SET name = ? WHERE id = ?", name, id)
@@ -80,11 +84,11 @@ end
 
 local function save_cert(ctx, params)
   local b = ctx.body()
-  local f = web.fields()
+  local f = errors.fields()
   local id = params and params.id
   local editing = id ~= nil            -- POST passes an empty params table
   local cur = id and db.one("SELECT * FROM certificates WHERE id = ?", id)
-  if id and not cur then web.fail(404, "not_found", "证书不存在") end
+  if id and not cur then return errors.new("not_found", "证书不存在") end
   cur = cur or {}
   local code = text_field(f, b, "code", "证书代码", 32, not id) or cur.code
   local name = text_field(f, b, "name", "证书名称", 100, not id) or cur.name
@@ -111,11 +115,12 @@ local function save_cert(ctx, params)
       end
     end
   end
-  f.check()
+  local err = f.err()
+  if err then return err end
   id = db.transaction(function()
     if db.one("SELECT 1 AS x FROM certificates WHERE (code = ? OR (name = ? AND level = ?)) AND id <> ?",
               code, name, level, id or 0) then
-      web.fail(409, "duplicate", "证书代码或同名同级证书已存在")
+      errors.raise("duplicate", "证书代码或同名同级证书已存在")
     end
     if id then
       db.exec("UPDATE certificates SET code = ?, name = ?, level = ?, organization_id = ?, active = ? WHERE id = ?",
@@ -144,25 +149,24 @@ end
 
 local function list_majors(ctx)
   local q = ctx.query
-  local page, size, offset = web.paging(q)
-  local term, level = q.q or "", q.level or ""
-  local where = " WHERE (?1 = '' OR instr(name, ?1) > 0 OR code = ?1) AND (?2 = '' OR level = ?2)"
-  local total = db.one("SELECT count(*) AS n FROM majors" .. where, term, level).n
-  local items = db.query("SELECT code, name, level, category_name, class_name, active FROM majors"
+  local pg = web.page(q)
+  local where = [[ WHERE (:term IS NULL OR instr(name, :term) > 0 OR code = :term)
+                    AND (:level IS NULL OR level = :level)]]
+  return 200, sql.page(pg, {
+    count = "SELECT count(*) AS n FROM majors" .. where,
     -- the exact name first, then names that begin with the term (建筑工程技术
     -- before 古建筑工程技术)
-    .. where .. " ORDER BY (name = ?1) DESC, instr(name, ?1), level, code LIMIT ?3 OFFSET ?4",
-    term, level, size, offset)
-  for _, m in ipairs(items) do m.active = m.active == 1 end
-  return 200, { total = total, page = page, size = size, items = items }
+    items = "SELECT code, name, level, category_name, class_name, active FROM majors" .. where
+      .. " ORDER BY (name = :term) DESC, instr(name, :term), level, code",
+  }, { term = sql.opt(q.q), level = sql.opt(q.level) }, function(m) m.active = m.active == 1 end)
 end
 
 local function save_major(ctx, params)
   local b = ctx.body()
-  local f = web.fields()
+  local f = errors.fields()
   local code = params and params.code or b.code
   local cur = params and db.one("SELECT * FROM majors WHERE code = ?", code)
-  if params and not cur then web.fail(404, "not_found", "专业不存在") end
+  if params and not cur then return errors.new("not_found", "专业不存在") end
   cur = cur or {}
   if not params and (type(code) ~= "string" or not code:match("^%d%d%d%d%d%dK?$")) then
     f.add("code", "invalid", "专业代码应为 6 位数字（可带 K）")
@@ -176,14 +180,15 @@ local function save_major(ctx, params)
   end
   local category = text_field(f, b, "category_name", "专业大类", 60, false) or cur.category_name
   local class = text_field(f, b, "class_name", "专业类", 60, false) or cur.class_name
-  f.check()
+  local err = f.err()
+  if err then return err end
   db.transaction(function()
     if params then
       db.exec("UPDATE majors SET name = ?, level = ?, active = ?, category_name = ?, class_name = ? WHERE code = ?",
               name, level, active, category, class, code)
     else
       if db.one("SELECT 1 AS x FROM majors WHERE code = ?", code) then
-        web.fail(409, "duplicate", "专业代码已存在")
+        errors.raise("duplicate", "专业代码已存在")
       end
       db.exec([[INSERT INTO majors(code, name, level, category_name, class_name, active)
                 VALUES (?, ?, ?, ?, ?, ?)]], code, name, level, category, class, active)
@@ -200,14 +205,15 @@ end
 
 local function list_sms(ctx)
   local q = ctx.query
-  local page, size, offset = web.paging(q)
-  local phone = q.phone or ""
-  local total = db.one("SELECT count(*) AS n FROM sms_outbox WHERE ?1 = '' OR phone = ?1", phone).n
-  local items = db.query([[SELECT id, phone, template, params, text, driver, status, created_at FROM sms_outbox
-                           WHERE ?1 = '' OR phone = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3]], phone, size, offset)
+  local pg = web.page(q)
+  local where = " WHERE :phone IS NULL OR phone = :phone"
   -- Passwords and codes stay in the outbox for `host sms list` on the
   -- server; the web view shows them masked.
-  for _, r in ipairs(items) do
+  return 200, sql.page(pg, {
+    count = "SELECT count(*) AS n FROM sms_outbox" .. where,
+    items = "SELECT id, phone, template, params, text, driver, status, created_at FROM sms_outbox"
+      .. where .. " ORDER BY id DESC",
+  }, { phone = sql.opt(q.phone) }, function(r)
     r.created_at = util.iso(r.created_at)
     local params = json.decode(r.params or "") or {}
     for _, secret in ipairs({ "password", "code" }) do
@@ -217,23 +223,21 @@ local function list_sms(ctx)
     local ok, text = pcall(sms.render, r.template, params)
     r.text = ok and text or r.text
     r.params = nil
-  end
-  return 200, { total = total, page = page, size = size, items = items }
+  end)
 end
 
 local function list_accounts(ctx)
   local q = ctx.query
-  local page, size, offset = web.paging(q)
-  local term, role = q.q or "", q.role or ""
-  local where = [[ WHERE (?1 = '' OR instr(a.username, ?1) > 0 OR instr(coalesce(s.name, ''), ?1) > 0
-                   OR a.phone = ?1) AND (?2 = '' OR a.role = ?2)]]
-  local from = " FROM accounts a LEFT JOIN schools s ON s.id = a.school_id"
-  local total = db.one("SELECT count(*) AS n" .. from .. where, term, role).n
-  local items = db.query([[SELECT a.id, a.username, a.role, a.province_code AS province, a.city_code AS city,
-                                  a.school_id, s.name AS school, a.phone, a.active, a.locked_until,
-                                  a.failed_logins, a.must_change_password, a.last_login_at]]
-    .. from .. where .. " ORDER BY a.id LIMIT ?3 OFFSET ?4", term, role, size, offset)
-  for _, r in ipairs(items) do
+  local pg = web.page(q)
+  local from = [[ FROM accounts a LEFT JOIN schools s ON s.id = a.school_id
+    WHERE (:term IS NULL OR instr(a.username, :term) > 0 OR instr(coalesce(s.name, ''), :term) > 0
+           OR a.phone = :term) AND (:role IS NULL OR a.role = :role)]]
+  return 200, sql.page(pg, {
+    count = "SELECT count(*) AS n" .. from,
+    items = [[SELECT a.id, a.username, a.role, a.province_code AS province, a.city_code AS city,
+                     a.school_id, s.name AS school, a.phone, a.active, a.locked_until,
+                     a.failed_logins, a.must_change_password, a.last_login_at]] .. from .. " ORDER BY a.id",
+  }, { term = sql.opt(q.q), role = sql.opt(q.role) }, function(r)
     local who = people.of(r.id)
     r.name, r.unit = who and who.name or r.username, who and who.unit or ""
     r.role_name = words.ROLE[r.role] or r.role
@@ -243,8 +247,7 @@ local function list_accounts(ctx)
     r.active = r.active == 1
     r.must_change_password = r.must_change_password == 1
     if r.phone then r.phone = r.phone:sub(1, 3) .. "****" .. r.phone:sub(8) end
-  end
-  return 200, { total = total, page = page, size = size, items = items }
+  end)
 end
 
 local function mask(phone)
@@ -256,8 +259,9 @@ end
 -- password goes to the phone by SMS and must be changed at first login.
 local function create_account(ctx)
   local b = ctx.body()
-  local f = web.fields()
-  if b.role ~= "city" and b.role ~= "province" then
+  local f = errors.fields()
+  local holds = scope.DEPARTMENTS[b.role] and scope.holds(b.role)
+  if not holds then
     f.add("role", "invalid", "角色应为地市级或省级教育行政部门")
   end
   local username = b.username
@@ -273,7 +277,7 @@ local function create_account(ctx)
     and db.one("SELECT code, name FROM provinces WHERE code = ?", b.province)
   if not province then f.add("province", "invalid", "请选择省份") end
   local city
-  if b.role == "city" then
+  if holds and holds.city then
     city = type(b.city) == "string" and db.one("SELECT code, province_code FROM cities WHERE code = ?", b.city)
     if not city then
       f.add("city", "invalid", "请选择城市")
@@ -281,12 +285,13 @@ local function create_account(ctx)
       f.add("city", "not_in_province", "城市不属于该省份")
     end
   end
-  f.check()
+  local err = f.err()
+  if err then return err end
   local password = accounts.random_password()
   local hash = require("auth").hash_password(password)
   local id = db.transaction(function()
     if db.one("SELECT 1 AS x FROM accounts WHERE username = ?", username) then
-      web.fail(409, "duplicate", "账号已存在")
+      errors.raise("duplicate", "账号已存在")
     end
     local _, new_id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code, city_code,
                                   phone, must_change_password, created_at, display_name)
@@ -309,21 +314,20 @@ end
 -- phone (a school asks when its contact leaves); both numbers are told.
 local function change_phone(ctx, params)
   local a = db.one("SELECT id, username, phone, role, province_code, city_code FROM accounts WHERE id = ?", params.id)
-  if not a then web.fail(404, "not_found", "账号不存在") end
+  if not a then return errors.new("not_found", "账号不存在") end
   local b = ctx.body()
   if not util.is_mobile(b.phone) then
-    web.fail(422, "validation_failed", "请填写正确的手机号码",
-             { { field = "phone", code = "invalid", message = "请填写正确的手机号码" } })
+    return errors.field("phone", "invalid", "请填写正确的手机号码")
   end
-  if b.phone == a.phone then web.fail(409, "unchanged", "新手机号码与原号码相同") end
+  if b.phone == a.phone then return errors.new("unchanged", "新手机号码与原号码相同") end
   -- 2026-12-01: an ops account's phone is not changed from the pages
   -- (with a reset it would hand the account over)
-  if a.role == "ops" then web.fail(403, "forbidden", "不能更换运维账号的绑定手机") end
+  if scope.is_ops({ account = a }) then return errors.new("forbidden", "不能更换运维账号的绑定手机") end
   local ratelimit = require "ratelimit"
   for _, phone in ipairs({ a.phone, b.phone }) do
     if phone and not db.transaction(ratelimit.allow, "sms:phone:" .. phone,
         ratelimit.limit("sms_per_phone_hour"), 3600, ctx.now) then
-      web.fail(429, "rate_limited", "短信发送过于频繁，请稍后再试")
+      return errors.new("rate_limited", "短信发送过于频繁，请稍后再试")
     end
   end
   db.transaction(function()
@@ -340,16 +344,18 @@ local function change_phone(ctx, params)
   return 200, { ok = true, id = a.id, phone = mask(b.phone), message = "绑定手机已更换，短信已发送至新旧两个号码" }
 end
 
+-- The account of id, or nil and not_found.
 local function account_of(id)
   local a = db.one("SELECT id, username, phone, role FROM accounts WHERE id = ?", id)
-  if not a then web.fail(404, "not_found", "账号不存在") end
+  if not a then return nil, errors.new("not_found", "账号不存在") end
   return a
 end
 
 -- POST /api/ops/accounts/{id}/reset-password: a new password by SMS.
 local function reset_password(ctx, params)
-  local a = account_of(params.id)
-  if not a.phone then web.fail(409, "no_phone", "该账号没有登记手机号码，无法通过短信发送新密码") end
+  local a, err = account_of(params.id)
+  if not a then return err end
+  if not a.phone then return errors.new("no_phone", "该账号没有登记手机号码，无法通过短信发送新密码") end
   local password = accounts.random_password()
   local hash = require("auth").hash_password(password)
   db.transaction(function()
@@ -364,7 +370,8 @@ local function reset_password(ctx, params)
 end
 
 local function unlock(ctx, params)
-  local a = account_of(params.id)
+  local a, err = account_of(params.id)
+  if not a then return err end
   db.transaction(function()
     db.exec("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?", a.id)
     require("api_account").clear_failures(a.username)
@@ -377,18 +384,19 @@ end
 
 -- GET /api/eligibility?school=<code>&certificate=<id>&year=&major=<code>
 local function eligibility(ctx)
-  if ctx.account and ctx.account.role ~= "ops" then
-    web.fail(403, "forbidden", "没有权限执行此操作")
+  if ctx.account and not scope.is_ops(ctx) then
+    return errors.new("forbidden", "没有权限执行此操作")
   end
   local q = ctx.query
-  local f = web.fields()
+  local f = errors.fields()
   if not (q.school or ""):match("^%d%d%d%d%d%d%d%d%d%d$") then f.add("school", "invalid", "学校标识码应为 10 位数字") end
   local cert = math.tointeger(tonumber(q.certificate or ""))
   if not cert then f.add("certificate", "invalid", "证书编号无效") end
   local year = math.tointeger(tonumber(q.year or ""))
   if not year then f.add("year", "invalid", "年度无效") end
   if not (q.major or ""):match("^%d%d%d%d%d%dK?$") then f.add("major", "invalid", "专业代码应为 6 位数字（可带 K）") end
-  f.check()
+  local err = f.err()
+  if err then return err end
   local school = db.one("SELECT id, name FROM schools WHERE code = ?", q.school)
   local function answer(ok, reason, id)
     return 200, { eligible = ok, reason = reason, declaration_id = id or json.null,

@@ -2,7 +2,8 @@
 -- city (for registration), certificates and majors.
 local db = require "db"
 local json = require "json"
-local web = require "web"
+local errors = require "errors"
+local scope = require "scope"
 
 local M = {}
 
@@ -15,33 +16,31 @@ end
 local function cities(ctx)
   local p = ctx.query.province
   if not p or not p:match("^%d%d$") then
-    web.fail(400, "bad_request", "请选择省份")
+    return errors.new("bad_request", "请选择省份")
   end
   if not db.one("SELECT 1 AS x FROM provinces WHERE code = ?", p) then
-    web.fail(404, "not_found", "省份不存在")
+    return errors.new("not_found", "省份不存在")
   end
   return 200, db.query([[
-    SELECT code, name FROM cities WHERE province_code = ?1
+    SELECT code, name FROM cities WHERE province_code = :province
     UNION
     SELECT c.code, c.name FROM schools s JOIN cities c ON c.code = s.city_code
-    WHERE s.province_code = ?1 AND c.province_code <> ?1
-    ORDER BY code]], p)
+    WHERE s.province_code = :province AND c.province_code <> :province
+    ORDER BY code]], { province = p })
 end
 
 local function schools(ctx)
   local city = ctx.query.city
   if not city or not city:match("^%d%d%d%d$") then
-    web.fail(400, "bad_request", "请选择城市")
+    return errors.new("bad_request", "请选择城市")
   end
-  local q = ctx.query.q or ""
-  local province = ctx.query.province
   local rows = db.query([[
     SELECT s.id, s.code, s.name, s.type,
            EXISTS (SELECT 1 FROM accounts a WHERE a.school_id = s.id) AS registered
     FROM schools s
-    WHERE s.city_code = ? AND s.active = 1 AND (?2 = '' OR instr(s.name, ?2) > 0 OR s.code = ?2)
-      AND (?3 IS NULL OR s.province_code = ?3)
-    ORDER BY s.code]], city, q, province)
+    WHERE s.city_code = :city AND s.active = 1 AND (:q IS NULL OR instr(s.name, :q) > 0 OR s.code = :q)
+      AND (:province IS NULL OR s.province_code = :province)
+    ORDER BY s.code]], { city = city, q = ctx.query.q ~= "" and ctx.query.q or nil, province = ctx.query.province })
   for _, r in ipairs(rows) do r.registered = r.registered == 1 end
   return 200, rows
 end
@@ -52,8 +51,8 @@ function M.certificates(q, with_inactive)
     SELECT c.id, c.code, c.name, c.level, c.batch, c.active, o.name AS organization,
            o.id AS organization_id
     FROM certificates c JOIN organizations o ON o.id = c.organization_id
-    WHERE (?1 = '' OR instr(c.name, ?1) > 0 OR c.code = ?1) AND (?2 OR c.active = 1)
-    ORDER BY c.batch, c.code]], q or "", with_inactive and 1 or 0)
+    WHERE (:q IS NULL OR instr(c.name, :q) > 0 OR c.code = :q) AND (:all OR c.active = 1)
+    ORDER BY c.batch, c.code]], { q = q ~= "" and q or nil, all = with_inactive and 1 or 0 })
   for _, r in ipairs(rows) do
     local codes = json.array()
     for _, m in ipairs(db.query(
@@ -74,9 +73,9 @@ end
 -- of its rule's major_levels), each marked `allowed`; others keep their
 -- order after them.
 function M.school_first(ctx, rows)
-  local a = ctx.account
-  if not a or a.role ~= "school" then return rows end
-  local school = db.one("SELECT id, type, province_code, city_code FROM schools WHERE id = ?", a.school_id)
+  if not scope.is_school(ctx) then return rows end
+  local school = db.one("SELECT id, type, province_code, city_code FROM schools WHERE id = ?",
+                        ctx.account.school_id)
   if not school then return rows end
   local rank = {}
   for i, level in ipairs(require("major_levels").of(school)) do rank[level] = i end
@@ -90,25 +89,25 @@ function M.school_first(ctx, rows)
 end
 
 local function majors(ctx)
-  local q = ctx.query.q or ""
+  local q = ctx.query.q ~= "" and ctx.query.q or nil
   local cert = ctx.query.certificate
   if cert and cert ~= "" then
     local id = math.tointeger(tonumber(cert))
-    if not id then web.fail(400, "bad_request", "证书编号无效") end
+    if not id then return errors.new("bad_request", "证书编号无效") end
     local rows = db.query([[
       SELECT m.code, m.name, m.level FROM certificate_majors cm
       JOIN majors m ON m.code = cm.major_code
-      WHERE cm.certificate_id = ?1 AND m.active = 1
-        AND (?2 = '' OR instr(m.name, ?2) > 0 OR m.code = ?2)
-      ORDER BY m.level, m.code]], id, q)
+      WHERE cm.certificate_id = :certificate AND m.active = 1
+        AND (:q IS NULL OR instr(m.name, :q) > 0 OR m.code = :q)
+      ORDER BY m.level, m.code]], { certificate = id, q = q })
     return 200, M.school_first(ctx, rows)
   end
-  local level = ctx.query.level or ""
+  local level = ctx.query.level ~= "" and ctx.query.level or nil
   return 200, db.query([[
     SELECT code, name, level FROM majors
-    WHERE active = 1 AND (?1 = '' OR instr(name, ?1) > 0 OR code = ?1)
-      AND (?2 = '' OR level = ?2)
-    ORDER BY level, code LIMIT 2000]], q, level)
+    WHERE active = 1 AND (:q IS NULL OR instr(name, :q) > 0 OR code = :q)
+      AND (:level IS NULL OR level = :level)
+    ORDER BY level, code LIMIT 2000]], { q = q, level = level })
 end
 
 function M.register(route)

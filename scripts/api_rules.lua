@@ -8,6 +8,8 @@ local db = require "db"
 local json = require "json"
 local util = require "util"
 local web = require "web"
+local errors = require "errors"
+local scope = require "scope"
 local audit = require "audit"
 local rules = require "rules"
 local people = require "people"
@@ -16,25 +18,24 @@ local store = require "rules_store"
 
 local M = {}
 
-local ADMINS = { roles = { city = true, province = true, ops = true } }
-local PROVINCE_OPS = { roles = { province = true, ops = true } }
+local ADMINS = scope.ADMINS
+local PROVINCE_OPS = scope.PROVINCE_OPS
 
 -- The set name of the path, checked for the caller: 404 for a name that
--- is no set, 403 for a set the caller may not read (or, with write, change).
+-- is no set, 403 for a set the caller may not read (or, with write,
+-- change); both raised.
 local function scoped(ctx, province, write)
-  local a = ctx.account
   if province ~= "default" and not (store.is_name(province)
       and db.one("SELECT 1 AS x FROM provinces WHERE code = ?", province)) then
-    web.fail(404, "not_found", "省份不存在")
+    errors.raise("not_found", "省份不存在")
   end
-  if a.role == "ops" then return province end
   if write then
-    if a.role == "province" and province == a.province_code then return province end
-    web.fail(403, "forbidden", province == "default" and "全国默认规则仅由平台运维维护"
-                               or "只能维护本省的申报规则")
+    if scope.rules_writable(ctx, province) then return province end
+    errors.raise("forbidden", province == "default" and "全国默认规则仅由平台运维维护"
+                              or "只能维护本省的申报规则")
   end
-  if province == "default" or province == a.province_code then return province end
-  web.fail(403, "forbidden", "只能查看本省的申报规则")
+  if scope.rules_readable(ctx, province) then return province end
+  errors.raise("forbidden", "只能查看本省的申报规则")
 end
 
 local function author(ctx)
@@ -44,7 +45,7 @@ end
 
 local function version_id(params)
   local id = math.tointeger(tonumber(params.id))
-  if not id then web.fail(404, "not_found", "规则版本不存在") end
+  if not id then errors.raise("not_found", "规则版本不存在") end
   return id
 end
 
@@ -60,9 +61,7 @@ end
 -- province sees that its own rules are unchanged, not the other's text.
 local function scoped_error(ctx, message, province)
   if not message then return nil end
-  if ctx.account.role == "ops" or province == "default" or province == ctx.account.province_code then
-    return message
-  end
+  if scope.rules_readable(ctx, province) then return message end
   return "另一省份的规则文件有误，当前生效的规则未变"
 end
 
@@ -77,9 +76,8 @@ end
 local function rules_status(ctx)
   local st = rules.status()
   local sets = json.array()
-  local ops = ctx.account.role == "ops"
   for _, f in ipairs(st.files or {}) do
-    if ops or f.province == "default" or f.province == ctx.account.province_code then
+    if scope.rules_readable(ctx, f.province) then
       -- plan_modes: the modes a plan of the province may use, shown in the plan
       -- dialog before 发布 (issue 10); read-only, from the merged set in force
       local modes = P.try(f.province, "plan_modes")
@@ -108,7 +106,7 @@ local function rules_reload(ctx)
     after = (refused and #out.published == 0) and "refused" or what,
     detail = { message = shown, published = out.published, version = rules.version() } })
   if refused and #out.published == 0 then
-    web.fail(422, "rules_invalid", "规则文件有误，已保留当前生效的规则：" .. shown)
+    return errors.new("rules_invalid", "规则文件有误，已保留当前生效的规则：" .. shown)
   end
   local _, st = rules_status(ctx)
   st.result = what
@@ -146,8 +144,7 @@ local function test_version(ctx, params)
   local v = store.get(province, version_id(params))
   local b = ctx.req.body ~= "" and ctx.body() or {}
   if b.cases ~= nil and (type(b.cases) ~= "string" or #b.cases > store.MAX_SOURCE) then
-    web.fail(422, "validation_failed", "测试用例无效", { { field = "cases", code = "type",
-      message = "测试用例须为不超过 256 KB 的 Lua 源码" } })
+    return errors.field("cases", "type", "测试用例须为不超过 256 KB 的 Lua 源码", "测试用例无效")
   end
   local r = store.test(province, v, b.cases)
   r.results = json.array(r.results)
@@ -174,9 +171,9 @@ local function replay(ctx, params)
   local v = store.get(province, version_id(params))
   local plan = ctx.body().plan
   if math.type(plan) ~= "integer" then
-    web.fail(422, "validation_failed", "请选择申报计划", { { field = "plan", code = "required", message = "请选择申报计划" } })
+    return errors.field("plan", "required", "请选择申报计划")
   end
-  return 200, store.replay(province, v, plan, ctx.account.role ~= "ops" and ctx.account.province_code or nil)
+  return 200, store.replay(province, v, plan, scope.province(ctx))
 end
 
 local function publish(ctx, params)
@@ -191,8 +188,7 @@ local function rollback(ctx, params)
   local province = scoped(ctx, params.province, true)
   local to = ctx.body().to
   if math.type(to) ~= "integer" then
-    web.fail(422, "validation_failed", "请选择要回滚到的版本", { { field = "to", code = "required",
-      message = "请选择要回滚到的版本" } })
+    return errors.field("to", "required", "请选择要回滚到的版本")
   end
   local v, before = store.rollback(province, to)
   log_change(ctx, "rules.rollback", province, v.id, { before = "retired", after = "published",
@@ -224,7 +220,7 @@ end
 local function get_shadow(ctx, params)
   local province = scoped(ctx, params.province)
   local r = shadow.report(province)
-  if not r then web.fail(404, "not_found", "本省尚未进行影子运行") end
+  if not r then return errors.new("not_found", "本省尚未进行影子运行") end
   return 200, r
 end
 

@@ -7,7 +7,7 @@ local contract = require "rules_contract"
 
 local M = {}
 
-local ADMINS = { roles = { city = true, province = true, ops = true } }
+local ADMINS = require("scope").ADMINS
 
 local function list(t)
   local out = json.array()

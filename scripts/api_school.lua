@@ -6,6 +6,7 @@ local util = require "util"
 local web = require "web"
 local audit = require "audit"
 local decl = require "decl"
+local declarations = require "declarations"
 local profile = require "profile"
 local people = require "people"
 
@@ -49,21 +50,38 @@ local function put_profile(ctx)
   end
   db.transaction(function()
     db.exec([[INSERT INTO school_profiles(school_id, address, postcode, contact_name, contact_phone,
-                contact_email, website, intro, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                contact_email, website, intro, updated_at)
+              VALUES (:school, :address, :postcode, :contact_name, :contact_phone, :contact_email,
+                      :website, :intro, :now)
               ON CONFLICT(school_id) DO UPDATE SET address = excluded.address,
                 postcode = excluded.postcode, contact_name = excluded.contact_name,
                 contact_phone = excluded.contact_phone, contact_email = excluded.contact_email,
                 website = excluded.website, intro = excluded.intro, updated_at = excluded.updated_at]],
-      s.id, merged.address, merged.postcode, merged.contact_name, merged.contact_phone,
-      merged.contact_email, merged.website, merged.intro, ctx.now)
+      { school = s.id, address = merged.address, postcode = merged.postcode,
+        contact_name = merged.contact_name, contact_phone = merged.contact_phone,
+        contact_email = merged.contact_email, website = merged.website, intro = merged.intro,
+        now = ctx.now })
     audit.log(ctx, "school.profile", "school", s.id, {
       province = s.province_code, city = s.city_code })
   end)
   return 200, present_profile(profile.load(s.id))
 end
 
+-- The caller's school: the row the declarations service takes, or the
+-- error value (not_found, school_inactive) that answers the request.
+local function own_school(ctx)
+  return declarations.school(ctx.account.school_id)
+end
+
+-- Who acts, for the audit log the service writes.
+local function actor(ctx)
+  local a = ctx.account
+  return { id = a.id, username = a.username, role = a.role, remote = ctx.remote }
+end
+
 local function plans(ctx)
-  local school = decl.school_of(ctx)
+  local school, err = own_school(ctx)
+  if not school then return err end
   local rows = db.query([[SELECT id, year, batch, title, mode, starts_at, ends_at, notes
                           FROM plans WHERE province_code = ? AND status = 'published'
                           ORDER BY year DESC, batch DESC, id DESC]], school.province_code)
@@ -81,11 +99,13 @@ local function list(ctx)
   local page, size, offset = web.paging(q)
   local year = web.int_param(q, "year")
   local status = q.status ~= "" and q.status or nil
-  local where = " WHERE d.school_id = ?1 AND (?2 IS NULL OR p.year = ?2) AND (?3 IS NULL OR d.status = ?3)"
+  local where = [[ WHERE d.school_id = :school AND (:year IS NULL OR p.year = :year)
+                   AND (:status IS NULL OR d.status = :status)]]
+  local filter = { school = ctx.account.school_id, year = year, status = status }
   local total = db.one([[SELECT count(*) AS n FROM declarations d JOIN plans p ON p.id = d.plan_id]]
-                       .. where, ctx.account.school_id, year, status).n
-  local items = db.query(decl.LIST_SQL .. where .. " ORDER BY d.id DESC LIMIT ?4 OFFSET ?5",
-                         ctx.account.school_id, year, status, size, offset)
+                       .. where, filter).n
+  filter.size, filter.offset = size, offset
+  local items = db.query(decl.LIST_SQL .. where .. " ORDER BY d.id DESC LIMIT :size OFFSET :offset", filter)
   for _, r in ipairs(items) do
     r.can_edit, r.can_delete = decl.actions(r, ctx.now)
     -- why it came back (退回原因) or was refused, shown in the list itself
@@ -124,9 +144,54 @@ end
 local function pilot_status(ctx)
   local year = web.int_param(ctx.query, "year") or util.beijing_year(ctx.now)
   local n = db.one([[SELECT count(*) AS n FROM declarations d JOIN plans p ON p.id = d.plan_id
-                     WHERE d.school_id = ? AND p.year = ? AND d.status = 'approved']],
-                   ctx.account.school_id, year).n
+                     WHERE d.school_id = :school AND p.year = :year AND d.status = 'approved']],
+                   { school = ctx.account.school_id, year = year }).n
   return 200, { year = year, pilot = n > 0, approved = n }
+end
+
+-- The school's declarations: parse, call the service, answer (the
+-- declaration as its view shows it, with a draft's warnings).
+
+-- POST /api/declarations
+local function create(ctx)
+  local b = ctx.body()
+  local school, err = own_school(ctx)
+  if not school then return err end
+  local r, cerr = declarations.create(actor(ctx), school, b, ctx.now)
+  if not r then return cerr end
+  local out = decl.view(r.id)
+  out.warnings = json.array(r.warnings)
+  return 201, out
+end
+
+-- PUT /api/declarations/{id}
+local function update(ctx, params)
+  local b = ctx.body()
+  local school, err = own_school(ctx)
+  if not school then return err end
+  local r, uerr = declarations.update(actor(ctx), school, params.id, b, ctx.now)
+  if not r then return uerr end
+  local out = decl.view(r.id)
+  out.warnings = json.array(r.warnings)
+  return 200, out
+end
+
+-- POST /api/declarations/{id}/submit
+local function submit(ctx, params)
+  local school, err = own_school(ctx)
+  if not school then return err end
+  local r, serr = declarations.submit(actor(ctx), school, params.id, ctx.now)
+  if not r then return serr end
+  return 200, decl.view(r.id)
+end
+
+-- DELETE /api/declarations/{id}
+local function delete(ctx, params)
+  local school, err = own_school(ctx)
+  if not school then return err end
+  local r, derr = declarations.delete(actor(ctx), school, params.id, ctx.now)
+  if not r then return derr end
+  return 200, { ok = true }
 end
 
 function M.register(route)
@@ -134,11 +199,11 @@ function M.register(route)
   route("PUT", "/api/school/profile", put_profile, SCHOOL)
   route("GET", "/api/plans", plans, SCHOOL)
   route("GET", "/api/declarations", list, SCHOOL)
-  route("POST", "/api/declarations", decl.create, SCHOOL)
+  route("POST", "/api/declarations", create, SCHOOL)
   route("GET", "/api/declarations/{id}", view, SCHOOL)
-  route("PUT", "/api/declarations/{id}", decl.update, SCHOOL)
-  route("DELETE", "/api/declarations/{id}", decl.delete, SCHOOL)
-  route("POST", "/api/declarations/{id}/submit", decl.submit, SCHOOL)
+  route("PUT", "/api/declarations/{id}", update, SCHOOL)
+  route("DELETE", "/api/declarations/{id}", delete, SCHOOL)
+  route("POST", "/api/declarations/{id}/submit", submit, SCHOOL)
   route("GET", "/api/school/pilot-status", pilot_status, SCHOOL)
 end
 

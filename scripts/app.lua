@@ -58,7 +58,8 @@ function app.route(method, pattern, handler, opts)
     name = method .. " " .. pattern, fn = handler, opts = opts or {} }
 end
 
-for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_rules_contract", "api_admin",
+for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_rules_contract",
+                       "api_schools", "api_plans", "api_reviews", "api_stats", "api_audit",
                        "api_ops", "api_rules", "attachments", "notices" }) do
   local ok, m = pcall(require, mod)
   if ok then

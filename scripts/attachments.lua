@@ -11,6 +11,7 @@ local util = require "util"
 local web = require "web"
 local audit = require "audit"
 local decl = require "decl"
+local scope = require "scope"
 
 local M = {}
 
@@ -54,20 +55,13 @@ end
 -- Whether the caller may see the declaration's files: its school, or an
 -- admin whose scope holds it once submitted (drafts are the school's own).
 local function may_read(ctx, d)
-  local a = ctx.account
-  if not a or not d then return false end
-  if a.role == "school" then return d.school_id == a.school_id end
-  if d.status == "draft" then return false end
-  if a.role == "ops" then return true end
-  if a.role == "province" then return d.province_code == a.province_code end
-  if a.role == "city" then return d.city_code == a.city_code and d.province_code == a.province_code end
-  return false
+  return ctx.account ~= nil and scope.declaration_visible(ctx, d)
 end
 
 -- The school's own declaration, editable now; 404 or 409 otherwise.
 local function editable(ctx, id)
   local d = load(id)
-  if not d or ctx.account.role ~= "school" or d.school_id ~= ctx.account.school_id then
+  if not scope.school_owns(ctx, d) then
     web.fail(404, "not_found", "申报不存在")
   end
   local can_edit = decl.actions({ status = d.status, plan_id = d.plan_id, province = d.province_code }, ctx.now)
@@ -115,8 +109,11 @@ local function upload(ctx, params)
       web.fail(409, "too_many", "每份申报最多上传 " .. M.MAX_COUNT .. " 个附件")
     end
     local _, new_id = db.exec([[INSERT INTO attachments(declaration_id, name, type, size, sha256, data,
-                                  created_by, created_at) VALUES (?, ?, ?, ?, ?, CAST(? AS BLOB), ?, ?)]],
-      d.id, name, mime, #data, sha, data, ctx.account.id, ctx.now)
+                                  created_by, created_at)
+                                VALUES (:declaration, :name, :type, :size, :sha256, CAST(:data AS BLOB),
+                                        :by, :now)]],
+      { declaration = d.id, name = name, type = mime, size = #data, sha256 = sha, data = data,
+        by = ctx.account.id, now = ctx.now })
     audit.log(ctx, "attachment.upload", "declaration", d.id, {
       province = d.province_code, city = d.city_code,
       detail = { attachment_id = new_id, name = name, size = #data, sha256 = sha } })
@@ -136,8 +133,8 @@ end
 local function download(ctx, params)
   local d = load(params.id)
   if not may_read(ctx, d) then web.fail(404, "not_found", "附件不存在") end
-  local f = db.one([[SELECT name, type, data FROM attachments WHERE id = ? AND declaration_id = ?]],
-                   params.aid, params.id)
+  local f = db.one([[SELECT name, type, data FROM attachments WHERE id = :id AND declaration_id = :declaration]],
+                   { id = params.aid, declaration = params.id })
   if not f then web.fail(404, "not_found", "附件不存在") end
   return 200, f.data, { raw = true, content_type = f.type,
                         headers = { { "Content-Disposition", disposition(f.name) } } }
@@ -147,8 +144,8 @@ end
 local function remove(ctx, params)
   local d = editable(ctx, params.id)
   db.transaction(function()
-    local f = db.one("SELECT name, sha256 FROM attachments WHERE id = ? AND declaration_id = ?",
-                     params.aid, d.id)
+    local f = db.one("SELECT name, sha256 FROM attachments WHERE id = :id AND declaration_id = :declaration",
+                     { id = params.aid, declaration = d.id })
     if not f then web.fail(404, "not_found", "附件不存在") end
     db.exec("DELETE FROM attachments WHERE id = ?", params.aid)
     audit.log(ctx, "attachment.delete", "declaration", d.id, {
@@ -159,11 +156,9 @@ local function remove(ctx, params)
 end
 
 function M.register(route)
-  local SCHOOL = { roles = { school = true } }
-  local READERS = { roles = { school = true, city = true, province = true, ops = true } }
-  route("POST", "/api/declarations/{id}/attachments", upload, SCHOOL)
-  route("GET", "/api/declarations/{id}/attachments/{aid}", download, READERS)
-  route("DELETE", "/api/declarations/{id}/attachments/{aid}", remove, SCHOOL)
+  route("POST", "/api/declarations/{id}/attachments", upload, scope.SCHOOL)
+  route("GET", "/api/declarations/{id}/attachments/{aid}", download, scope.ANYONE)
+  route("DELETE", "/api/declarations/{id}/attachments/{aid}", remove, scope.SCHOOL)
 end
 
 return M

@@ -5,6 +5,7 @@ local db = require "db"
 local json = require "json"
 local auth = require "auth"
 local accounts = require "accounts"
+local scope = require "scope"
 
 local cli = {}
 
@@ -44,23 +45,24 @@ function cli.user_add(args)
   local o, err = parse(args, { role = 1, username = 1, password = 1, province = 1,
                                city = 1, school = 1, phone = 1, name = 1 })
   if not o then return usage(err) end
-  local roles = { school = 1, city = 1, province = 1, ops = 1 }
-  if not roles[o.role or ""] then return usage("--role must be school, city, province or ops") end
+  -- what the account holds of a unit follows from its role (scope.holds)
+  local holds = scope.holds(o.role)
+  if not holds then return usage("--role must be school, city, province or ops") end
   if not o.username or not o.password then return usage("--username and --password are required") end
   local problem = accounts.password_problem(o.password)
   if problem then io.stderr:write("host: ", problem, "\n") return 1 end
   local school_id = o.school and math.tointeger(tonumber(o.school))
   local province, city = o.province, o.city
-  if o.role == "school" then
+  if holds.school then
     if not school_id then return usage("--school ID is required for a school account") end
     local s = db.one("SELECT province_code, city_code FROM schools WHERE id = ?", school_id)
     if not s then io.stderr:write("host: no school with id ", o.school, "\n") return 1 end
     province, city = s.province_code, s.city_code
-  elseif o.role == "city" then
+  elseif holds.city then
     local c = city and db.one("SELECT province_code FROM cities WHERE code = ?", city)
     if not c then return usage("--city CODE (an existing city) is required") end
     province = c.province_code
-  elseif o.role == "province" then
+  elseif holds.province then
     if not (province and db.one("SELECT 1 AS x FROM provinces WHERE code = ?", province)) then
       return usage("--province CODE (an existing province) is required")
     end
@@ -68,8 +70,8 @@ function cli.user_add(args)
   local ok, e = pcall(db.exec, [[INSERT INTO accounts(username, password_hash, role, province_code,
       city_code, school_id, phone, created_at, display_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)]],
     o.username, auth.hash_password(o.password), o.role,
-    o.role ~= "ops" and province or nil, (o.role == "city" or o.role == "school") and city or nil,
-    o.role == "school" and school_id or nil, o.phone, os.time(), o.name)
+    holds.province and province or nil, holds.city and city or nil,
+    holds.school and school_id or nil, o.phone, os.time(), o.name)
   if not ok then
     io.stderr:write("host: cannot add the account: ", tostring(e):gsub("^db: ", ""), "\n")
     return 1
@@ -82,7 +84,7 @@ function cli.sms_list(args)
   local o, err = parse(args, { phone = 1 })
   if not o then return usage(err) end
   local rows = db.query([[SELECT id, phone, template, params, text, created_at FROM sms_outbox
-                          WHERE ?1 IS NULL OR phone = ?1 ORDER BY id]], o.phone)
+                          WHERE :phone IS NULL OR phone = :phone ORDER BY id]], { phone = o.phone })
   local util = require "util"
   for _, r in ipairs(rows) do
     r.params = json.decode(r.params) or {}

@@ -33,6 +33,13 @@ function errors.raise(code, message, fields)
   error(errors.new(code, message, fields), 0)
 end
 
+-- errors.assert(v, err) -> v, or raises err (an error value) when v is
+-- nil or false: a service's (nil, err) raised inside a transaction.
+function errors.assert(v, err)
+  if not v then error(err, 0) end
+  return v
+end
+
 -- errors.field(field, code, message[, summary]) -> a validation_failed value
 -- with one field: the one-field 422 of docs/api.md.
 function errors.field(field, code, message, summary)
@@ -58,8 +65,9 @@ end
 -- errors.text(v, field, label, max[, opts]) -> nil when v is acceptable,
 -- else the field error (field, code, message) as three values. Text is a
 -- UTF-8 string of at most max characters without control characters
--- (opts.multiline allows line breaks and tabs); opts.required refuses
--- nil and "" (absent is otherwise fine).
+-- (opts.multiline allows line breaks and tabs; opts.controls allows every
+-- character, for the fields that always took them); opts.required
+-- refuses nil and "" (absent is otherwise fine).
 function errors.text(v, field, label, max, opts)
   opts = opts or {}
   if v == nil or v == "" then
@@ -70,7 +78,7 @@ function errors.text(v, field, label, max, opts)
   local n = text.ulen(v)
   if not n then return field, "invalid", label .. "应为有效的 UTF-8 文本" end
   local controls = opts.multiline and "[%z\1-\8\11\12\14-\31\127]" or "%c"
-  if v:find(controls) then return field, "invalid", label .. "不能包含控制字符" end
+  if not opts.controls and v:find(controls) then return field, "invalid", label .. "不能包含控制字符" end
   if n > max then return field, "too_long", label .. "不能超过 " .. max .. " 字" end
   return nil
 end

@@ -7,6 +7,9 @@ local json = require "json"
 local text = require "text"
 local util = require "util"
 local web = require "web"
+local errors = require "errors"
+local scope = require "scope"
+local sql = require "sql"
 local audit = require "audit"
 
 local M = {}
@@ -29,47 +32,28 @@ local function present(r, with_author)
   return r
 end
 
--- The province whose notices the caller reads (nil: ops, every one).
-local function province_of(ctx)
-  local a = ctx.account
-  if a.role == "school" then
-    local s = db.one("SELECT province_code FROM schools WHERE id = ?", a.school_id)
-    return s and s.province_code or "--"
-  end
-  if a.role == "ops" then return nil end
-  return a.province_code
+-- A page of the notices that cond (with its named params) keeps.
+local function page(ctx, cond, params, with_author)
+  local pg = web.page(ctx.query)
+  return sql.page(pg, {
+    count = "SELECT count(*) AS n" .. FROM .. " WHERE " .. cond,
+    items = "SELECT " .. COLUMNS .. ", n.body" .. FROM .. " WHERE " .. cond .. ORDER,
+  }, params, function(r) present(r, with_author) end)
 end
 
-local function page(ctx, cond, args, with_body, with_author)
-  local pg, size, offset = web.paging(ctx.query)
-  local n = #args
-  local total = db.one("SELECT count(*) AS n" .. FROM .. " WHERE " .. cond, table.unpack(args, 1, n)).n
-  local all = { table.unpack(args, 1, n) }
-  all[n + 1], all[n + 2] = size, offset
-  local items = db.query("SELECT " .. COLUMNS .. (with_body and ", n.body" or "") .. FROM .. " WHERE "
-                         .. cond .. ORDER .. " LIMIT ? OFFSET ?", table.unpack(all, 1, n + 2))
-  for _, r in ipairs(items) do present(r, with_author) end
-  return { total = total, page = pg, size = size, items = items }
-end
-
--- GET /api/notices: the caller's province's and the national notices.
+-- GET /api/notices: the caller's province's and the national notices
+-- (ops: every one).
 local function list(ctx)
-  local p = province_of(ctx)
-  if p == nil then return 200, page(ctx, "1 = 1", {}, true, false) end
-  return 200, page(ctx, "(n.province_code IS NULL OR n.province_code = ?)", { p }, true, false)
+  local p = scope.province(ctx)
+  if p == nil then return 200, page(ctx, "1 = 1", nil, false) end
+  return 200, page(ctx, "(n.province_code IS NULL OR n.province_code = :province)", { province = p }, false)
 end
 
--- Whether an admin may change notice n: its province's, or ops any.
-local function writable(ctx, n)
-  local a = ctx.account
-  return a.role == "ops" or (a.role == "province" and n.province_code == a.province_code)
-end
-
+-- The notice of id that the admin sees, or nil and not_found.
 local function scoped(ctx, id)
   local n = db.one("SELECT id, province_code, title, body, pinned FROM notices WHERE id = ?", id)
-  local a = ctx.account
-  if not n or (a.role ~= "ops" and n.province_code ~= a.province_code) then
-    web.fail(404, "not_found", "通知公告不存在")
+  if not n or not scope.province_readable(ctx, n.province_code) then
+    return nil, errors.new("not_found", "通知公告不存在")
   end
   return n
 end
@@ -77,29 +61,27 @@ end
 -- GET /api/admin/notices: province and city admins their province's, ops
 -- all (?province=13, or ?province=national).
 local function admin_list(ctx)
-  local a = ctx.account
-  if a.role ~= "ops" then
-    return 200, page(ctx, "n.province_code = ?", { a.province_code }, true, true)
-  end
+  local own = scope.province(ctx)
+  if own then return 200, page(ctx, "n.province_code = :province", { province = own }, true) end
   local p = ctx.query.province
-  if p == "national" then return 200, page(ctx, "n.province_code IS NULL", {}, true, true) end
-  if p and p ~= "" then return 200, page(ctx, "n.province_code = ?", { p }, true, true) end
-  return 200, page(ctx, "1 = 1", {}, true, true)
+  if p == "national" then return 200, page(ctx, "n.province_code IS NULL", nil, true) end
+  if p and p ~= "" then return 200, page(ctx, "n.province_code = :province", { province = p }, true) end
+  return 200, page(ctx, "1 = 1", nil, true)
 end
 
 -- Reads and checks {title, body, pinned, province (ops only)}; cur: the
--- stored notice when editing. Raises 422 with every field at fault.
+-- stored notice when editing. Returns the clean notice, or nil and the
+-- 422 with every field at fault.
 local function read(ctx, b, cur)
-  local f = web.fields()
+  local f = errors.fields()
   local out = { pinned = cur and cur.pinned or 0, province = cur and cur.province_code or nil }
   local title = b.title
   if title == nil and cur then title = cur.title end
   if type(title) ~= "string" or util.trim(title) == "" then
     f.add("title", "required", "请填写标题")
-  elseif not text.ulen(title) or text.ulen(title) > M.MAX_TITLE_CHARS then
-    f.add("title", "too_long", "标题不能超过 " .. M.MAX_TITLE_CHARS .. " 字")
   else
-    out.title = util.trim(title)
+    local field, code, message = errors.text(title, "title", "标题", M.MAX_TITLE_CHARS, { controls = true })
+    if field then f.add(field, code, message) else out.title = util.trim(title) end
   end
   local body = b.body
   if body == nil and cur then body = cur.body end
@@ -126,12 +108,12 @@ local function read(ctx, b, cur)
       out.pinned = b.pinned and 1 or 0
     end
   end
-  local a = ctx.account
-  if a.role ~= "ops" then
-    if b.province ~= nil and b.province ~= a.province_code then
+  local own = scope.province(ctx)
+  if own then
+    if b.province ~= nil and b.province ~= own then
       f.add("province", "forbidden", "只能发布本省的通知公告")
     end
-    out.province = a.province_code
+    out.province = own
   elseif b.province ~= nil then
     if b.province == json.null or b.province == "" then
       out.province = nil
@@ -141,9 +123,12 @@ local function read(ctx, b, cur)
       out.province = b.province
     end
   end
-  f.check()
+  local err = f.err()
+  if err then return nil, err end
   return out
 end
+
+local transaction = errors.protect(function(fn) return db.transaction(fn) end)
 
 local function one(id)
   local r = db.one("SELECT " .. COLUMNS .. ", n.body" .. FROM .. " WHERE n.id = ?", id)
@@ -152,7 +137,8 @@ end
 
 -- POST /api/admin/notices
 local function create(ctx)
-  local n = read(ctx, ctx.body(), nil)
+  local n, err = read(ctx, ctx.body(), nil)
+  if not n then return err end
   local id = db.transaction(function()
     local _, new_id = db.exec([[INSERT INTO notices(province_code, title, body, pinned, created_by,
                                   created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)]],
@@ -167,39 +153,44 @@ end
 -- PUT /api/admin/notices/{id}
 local function update(ctx, params)
   local b = ctx.body()
-  db.transaction(function()
-    local cur = scoped(ctx, params.id)
-    if not writable(ctx, cur) then web.fail(403, "forbidden", "没有权限修改该通知公告") end
-    local n = read(ctx, b, cur)
+  local ok, err = transaction(function()
+    local cur = errors.assert(scoped(ctx, params.id))
+    if not scope.province_writable(ctx, cur.province_code) then
+      errors.raise("forbidden", "没有权限修改该通知公告")
+    end
+    local n = errors.assert(read(ctx, b, cur))
     db.exec([[UPDATE notices SET province_code = ?, title = ?, body = ?, pinned = ?, updated_at = ?
               WHERE id = ?]], n.province, n.title, n.body, n.pinned, ctx.now, cur.id)
     audit.log(ctx, "notice.update", "notice", cur.id, { province = n.province,
       detail = { title = n.title, pinned = n.pinned == 1 } })
+    return true
   end)
+  if not ok then return err end
   return 200, one(params.id)
 end
 
 -- DELETE /api/admin/notices/{id}
 local function remove(ctx, params)
-  db.transaction(function()
-    local cur = scoped(ctx, params.id)
-    if not writable(ctx, cur) then web.fail(403, "forbidden", "没有权限删除该通知公告") end
+  local ok, err = transaction(function()
+    local cur = errors.assert(scoped(ctx, params.id))
+    if not scope.province_writable(ctx, cur.province_code) then
+      errors.raise("forbidden", "没有权限删除该通知公告")
+    end
     db.exec("DELETE FROM notices WHERE id = ?", cur.id)
     audit.log(ctx, "notice.delete", "notice", cur.id, { province = cur.province_code,
       detail = { title = cur.title } })
+    return true
   end)
+  if not ok then return err end
   return 200, { ok = true }
 end
 
 function M.register(route)
-  local ANYONE = { roles = { school = true, city = true, province = true, ops = true } }
-  local ADMINS = { roles = { city = true, province = true, ops = true } }
-  local PROVINCE_OPS = { roles = { province = true, ops = true } }
-  route("GET", "/api/notices", list, ANYONE)
-  route("GET", "/api/admin/notices", admin_list, ADMINS)
-  route("POST", "/api/admin/notices", create, PROVINCE_OPS)
-  route("PUT", "/api/admin/notices/{id}", update, PROVINCE_OPS)
-  route("DELETE", "/api/admin/notices/{id}", remove, PROVINCE_OPS)
+  route("GET", "/api/notices", list, scope.ANYONE)
+  route("GET", "/api/admin/notices", admin_list, scope.ADMINS)
+  route("POST", "/api/admin/notices", create, scope.PROVINCE_OPS)
+  route("PUT", "/api/admin/notices/{id}", update, scope.PROVINCE_OPS)
+  route("DELETE", "/api/admin/notices/{id}", remove, scope.PROVINCE_OPS)
 end
 
 return M

@@ -1,26 +1,29 @@
 -- people: how a person is shown to others: the name with the unit
 -- (王敏（石家庄市教育局）), never a bare login name. Units follow from
--- the account's role and scope.
+-- the account's scope: the narrowest part of it the account holds
+-- (scope.holds).
 local db = require "db"
+local scope = require "scope"
 
 local people = {}
 
 -- people.unit(role, province_code, city_code, school_id) -> "石家庄市教育局"
 function people.unit(role, province, city, school_id)
-  if role == "ops" then return "国开在线运维" end
-  if role == "school" then
+  local holds = scope.holds(role)
+  if not holds then return "" end
+  if holds.school then
     local s = school_id and db.one("SELECT name FROM schools WHERE id = ?", school_id)
     return s and s.name or "院校"
   end
-  if role == "city" then
+  if holds.city then
     local c = city and db.one("SELECT name FROM cities WHERE code = ?", city)
     return (c and c.name or "") .. "教育局"
   end
-  if role == "province" then
+  if holds.province then
     local p = province and db.one("SELECT name FROM provinces WHERE code = ?", province)
     return (p and p.name or "") .. "教育厅"
   end
-  return ""
+  return "国开在线运维"  -- ops hold no part: the platform's own unit
 end
 
 -- people.of(account_id) -> {name, unit, label, role} or nil; label is

@@ -3,10 +3,11 @@
 -- deadline; here their answers are checked before anyone relies on them.
 -- Fail closed: a rule that fails (an error, its budget, memory or
 -- deadline spent) or answers in the wrong shape is a rule failure, never
--- "no findings". A failure is a 500 `rule_failed` for the request, logged
--- with the rule's message; the server goes on.
+-- "no findings". A failure raises the error value `rule_failed` (a 500 for
+-- the request, scripts/errors.lua), logged with the rule's message; the
+-- server goes on.
 local rules = require "rules"
-local web = require "web"
+local errors = require "errors"
 local log = require "log"
 
 local P = {}
@@ -25,7 +26,7 @@ P.one_line = one_line
 
 local function fail(province, name, err)
   log.error("rule " .. province .. "." .. name .. " failed: " .. one_line(err))
-  web.fail(500, "rule_failed", "省级申报规则执行出错，请联系管理员")
+  errors.raise("rule_failed", "省级申报规则执行出错，请联系管理员")
 end
 
 -- P.ctx(t) -> t marked as a contract ctx (scripts/rules_contract.lua): the

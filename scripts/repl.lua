@@ -89,7 +89,7 @@ end
 
 -- versions(province): the stored versions (with a database)
 local function versions(province)
-  local store = require "rules_store"
+  local store = require "rules_versions"
   for _, v in ipairs(store.list(province, 1, 100).items) do
     print(string.format("%-6d %-9s %s %s  %s  %s", v.id, v.status, v.in_force and "*" or " ",
                         v.created_at, v.author, v.note))
@@ -98,9 +98,9 @@ end
 
 -- A candidate version: a stored id or the path of a file.
 local function candidate(province, id_or_file)
-  local store = require "rules_store"
   if math.type(id_or_file) == "integer" then
-    local v = store.get(province, id_or_file)
+    local v, err = require("rules_versions").get(province, id_or_file)
+    if not v then error(err.message, 3) end
     return { id = v.id, source = v.source }
   end
   local f, err = io.open(id_or_file, "rb")
@@ -118,9 +118,8 @@ local function use(province, id_or_file)
     print("规则：使用当前生效的规则")
     return
   end
-  local store = require "rules_store"
   local v = candidate(province, id_or_file)
-  local set, broken = rules.load(store.candidate(province, v.source, v.id, false))
+  local set, broken = rules.load(require("rules_versions").candidate(province, v.source, v.id))
   if not set then print("规则无法加载: " .. tostring(broken)) return nil, broken end
   for _, b in ipairs(broken) do
     if b.province == province then print("规则无法加载: " .. b.error) return nil, b.error end
@@ -134,8 +133,8 @@ end
 -- replay(province, id_or_file, plan_id): what that version would decide
 -- for the plan's submitted declarations, beside the set in force
 local function replay(province, id_or_file, plan_id)
-  local store = require "rules_store"
-  local r = store.replay(province, candidate(province, id_or_file), plan_id)
+  local r, err = require("rules_replay").replay(province, candidate(province, id_or_file), plan_id)
+  if not r then print(err.message) return nil, err end
   print(string.format("共 %d 条申报，%d 条结论不同%s", r.total, r.changed, r.truncated and "（未全部重算）" or ""))
   for _, it in ipairs(r.items) do
     print(string.format("  #%-6d %-20s %-9s %s → %s", it.declaration_id, it.school, it.status,
@@ -174,9 +173,8 @@ function M.init()
     _G.db = db
     _G.versions, _G.use, _G.replay = versions, use, replay
     -- with a database, the prompt runs what the server runs: the stored set
-    local store = require "rules_store"
-    if db.one("SELECT count(*) AS n FROM rule_versions").n > 0 and store.install() then
-      io.stderr:write("规则：数据库中当前生效的版本（第 ", store.generation(), " 代）\n")
+    if db.one("SELECT count(*) AS n FROM rule_versions").n > 0 and require("rules_sync").install() then
+      io.stderr:write("规则：数据库中当前生效的版本（第 ", require("rules_versions").generation(), " 代）\n")
     end
   end
 end

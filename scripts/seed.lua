@@ -31,15 +31,16 @@ function seed.regions(now)
   local names = {}
   for _, p in ipairs(provinces) do
     names[p.code] = p.name
-    db.exec([[INSERT INTO provinces(code, name) VALUES (?, ?)
-              ON CONFLICT(code) DO UPDATE SET name = excluded.name]], p.code, p.name)
+    db.exec([[INSERT INTO provinces(code, name) VALUES (:code, :name)
+              ON CONFLICT(code) DO UPDATE SET name = excluded.name]], { code = p.code, name = p.name })
   end
   for _, c in ipairs(cities) do
     -- A municipality's single "市辖区" stands for the city itself.
     local name = c.name
     if MUNICIPALITIES[c.provinceCode] and name == "市辖区" then name = names[c.provinceCode] end
-    db.exec([[INSERT INTO cities(code, province_code, name) VALUES (?, ?, ?)
-              ON CONFLICT(code) DO UPDATE SET name = excluded.name]], c.code, c.provinceCode, name)
+    db.exec([[INSERT INTO cities(code, province_code, name) VALUES (:code, :province, :name)
+              ON CONFLICT(code) DO UPDATE SET name = excluded.name]],
+            { code = c.code, province = c.provinceCode, name = name })
   end
   return #provinces, #cities
 end
@@ -48,11 +49,12 @@ function seed.majors()
   local rows = util.csv_records(read(host.root .. "/schema/data/majors-2021.csv"))
   for _, m in ipairs(rows) do
     db.exec([[INSERT INTO majors(code, name, level, category_code, category_name, class_code, class_name)
-              VALUES (?, ?, ?, ?, ?, ?, ?)
+              VALUES (:code, :name, :level, :category_code, :category_name, :class_code, :class_name)
               ON CONFLICT(code) DO UPDATE SET name = excluded.name, level = excluded.level,
                 category_code = excluded.category_code, category_name = excluded.category_name,
                 class_code = excluded.class_code, class_name = excluded.class_name]],
-      m.code, m.name, m.level, m.category_code, m.category_name, m.class_code, m.class_name)
+      { code = m.code, name = m.name, level = m.level, category_code = m.category_code,
+        category_name = m.category_name, class_code = m.class_code, class_name = m.class_name })
   end
   return #rows
 end
@@ -61,7 +63,8 @@ end
 -- same name anywhere (the school keeps its province).
 local function city_code(province, name)
   name = CITY_ALIASES[name] or name
-  local r = db.one("SELECT code FROM cities WHERE province_code = ? AND name = ?", province, name)
+  local r = db.one("SELECT code FROM cities WHERE province_code = :province AND name = :name",
+                   { province = province, name = name })
     or db.one("SELECT code FROM cities WHERE name = ? ORDER BY code LIMIT 1", name)
   return r and r.code
 end
@@ -77,9 +80,10 @@ function seed.schools(now)
     local stype = s.level == "专科" and "高职" or "本科"
     db.exec([[INSERT INTO schools(code, name, province_code, city_code, type, authority, ownership,
                                   created_at, updated_at)
-              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+              VALUES (:code, :name, :province, :city, :type, :authority, :ownership, :now, :now)
               ON CONFLICT(code) DO NOTHING]],
-      s.code, s.name, province, city, stype, s.authority, s.ownership, now, now)
+      { code = s.code, name = s.name, province = province, city = city, type = stype,
+        authority = s.authority, ownership = s.ownership, now = now })
     n = n + 1
   end
   return n
@@ -91,26 +95,26 @@ function seed.certificates(now)
   local levels = { { "初级", "1" }, { "中级", "2" }, { "高级", "3" } }
   local n = 0
   for i, c in ipairs(certs) do
-    db.exec("INSERT INTO organizations(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING",
-            c.organization, now)
+    db.exec("INSERT INTO organizations(name, created_at) VALUES (:name, :now) ON CONFLICT(name) DO NOTHING",
+            { name = c.organization, now = now })
     local org = db.one("SELECT id FROM organizations WHERE name = ?", c.organization).id
     for _, lv in ipairs(levels) do
       local code = string.format("X%d%02d-%s", tonumber(c.batch), i, lv[2])
       db.exec([[INSERT INTO certificates(code, name, level, organization_id, batch)
-                VALUES (?, ?, ?, ?, ?)
+                VALUES (:code, :name, :level, :org, :batch)
                 ON CONFLICT(name, level) DO NOTHING]],
-        code, c.certificate, lv[1], org, tonumber(c.batch))
+        { code = code, name = c.certificate, level = lv[1], org = org, batch = tonumber(c.batch) })
       n = n + 1
     end
   end
   for _, l in ipairs(links) do
-    if not db.one("SELECT 1 AS x FROM majors WHERE code = ? AND name = ? AND level = ?",
-                  l.code, l.name, l.level) then
+    if not db.one("SELECT 1 AS x FROM majors WHERE code = :code AND name = :name AND level = :level",
+                  { code = l.code, name = l.name, level = l.level }) then
       error("seed: certificate-majors.csv names an unknown major " .. l.code .. " " .. l.name, 0)
     end
     for _, c in ipairs(db.query("SELECT id FROM certificates WHERE name = ?", l.certificate)) do
-      db.exec([[INSERT INTO certificate_majors(certificate_id, major_code) VALUES (?, ?)
-                ON CONFLICT DO NOTHING]], c.id, l.code)
+      db.exec([[INSERT INTO certificate_majors(certificate_id, major_code) VALUES (:cert, :major)
+                ON CONFLICT DO NOTHING]], { cert = c.id, major = l.code })
     end
   end
   return n
@@ -126,8 +130,9 @@ function seed.demo(now, print_fn)
     if not db.one("SELECT 1 AS x FROM accounts WHERE username = ?", username) then
       db.exec([[INSERT INTO accounts(username, password_hash, role, province_code, city_code,
                                      school_id, phone, created_at, display_name)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)]],
-        username, hash, role, province, city, school_id, phone, now, name)
+                VALUES (:username, :hash, :role, :province, :city, :school, :phone, :now, :name)]],
+        { username = username, hash = hash, role = role, province = province, city = city,
+          school = school_id, phone = phone, now = now, name = name })
     end
     logins[#logins + 1] = { username, role, province or "", city or "" }
   end
@@ -145,24 +150,28 @@ function seed.demo(now, print_fn)
     account("province" .. p, "province", p, nil, nil, nil, ({ "刘省审", "陈省审", "杨省审", "黄省审" })[i])
     account("city" .. c, "city", p, c, nil, nil, ({ "王市审", "李市审", "周市审", "吴市审" })[i])
     local schools = db.query([[SELECT id, code, name, city_code FROM schools
-                               WHERE province_code = ? AND city_code = ? AND type = '高职'
-                               ORDER BY code LIMIT 3]], p, c)
+                               WHERE province_code = :province AND city_code = :city AND type = '高职'
+                               ORDER BY code LIMIT 3]], { province = p, city = c })
     for k, s in ipairs(schools) do
       account("school" .. p .. k, "school", p, s.city_code, s.id,
               string.format("1380013%02d%02d", i, k))
       db.exec([[INSERT INTO school_profiles(school_id, address, postcode, contact_name,
                   contact_phone, contact_email, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(school_id) DO NOTHING]],
-        s.id, s.name .. "校本部", POSTCODES[c], "张老师", string.format("1390013%02d%02d", i, k),
-        "contact" .. p .. k .. "@example.edu.cn", now)
+                VALUES (:school, :address, :postcode, :contact, :phone, :email, :now)
+                ON CONFLICT(school_id) DO NOTHING]],
+        { school = s.id, address = s.name .. "校本部", postcode = POSTCODES[c], contact = "张老师",
+          phone = string.format("1390013%02d%02d", i, k), email = "contact" .. p .. k .. "@example.edu.cn",
+          now = now })
     end
     local title = string.format("%d年第一批1+X证书试点申报", year)
-    if not db.one("SELECT 1 AS x FROM plans WHERE province_code = ? AND title = ?", p, title) then
+    if not db.one("SELECT 1 AS x FROM plans WHERE province_code = :province AND title = :title",
+                  { province = p, title = title }) then
       db.exec([[INSERT INTO plans(province_code, year, batch, title, mode, starts_at, ends_at,
                   notes, status, published_at, created_at, updated_at)
-                VALUES (?, ?, 1, ?, ?, ?, ?, ?, 'published', ?, ?, ?)]],
-        p, year, title, mode, now - 86400, now + 30 * 86400,
-        "请各院校在申报期内完成申报。", now, now, now)
+                VALUES (:province, :year, 1, :title, :mode, :starts, :ends, :notes, 'published',
+                        :now, :now, :now)]],
+        { province = p, year = year, title = title, mode = mode, starts = now - 86400,
+          ends = now + 30 * 86400, notes = "请各院校在申报期内完成申报。", now = now })
     end
   end
   print_fn("demo logins (password for all: " .. password .. "):")
@@ -185,7 +194,7 @@ function seed.run(opts)
     if opts.demo then seed.demo(now, out) end
   end)
   -- every province of the catalogue has a rule version to roll back to
-  require("rules_store").baseline()
+  require("rules_sync").baseline()
 end
 
 return seed

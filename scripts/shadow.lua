@@ -3,14 +3,17 @@
 -- shadow running (save, submit, plan publish) queues its argument and its
 -- outcome inside the request's own write transaction (Sh.enqueue); the
 -- serving process's main thread evaluates the queue under the shadow
--- version each second (Sh.process, from rules_store.tick), so a request
+-- version each second (Sh.process, from rules_sync.tick), so a request
 -- never waits for a shadow and never fails because of one. A shadow that
 -- fails (an error, its budget, the deadline) is a divergence.
+-- Sh.start and Sh.stop raise their error value (conflict, rules_invalid),
+-- which app.lua answers; errors.protect makes them return it.
 local db = require "db"
 local json = require "json"
 local rules = require "rules"
 local clock = require "clock"
 local log = require "log"
+local errors = require "errors"
 
 local Sh = {}
 
@@ -25,7 +28,7 @@ local unbound = {} -- this request's queued checks of a declaration not yet stor
 -- The shadows a check of province is seen by: its own and a default one.
 local function running_for(province)
   return db.query([[SELECT id, province, version_id FROM rule_shadows
-                    WHERE ended_at IS NULL AND province IN (?, 'default')]], province)
+                    WHERE ended_at IS NULL AND province IN (:province, 'default')]], { province = province })
 end
 
 function Sh.running(province)
@@ -77,8 +80,10 @@ function Sh.enqueue(province, entry, arg, outcome, o)
     end
     local _, job = db.exec([[INSERT INTO rule_shadow_jobs(shadow_id, province, at, declaration_id, plan_id,
                                                           entry, arg, before)
-                             VALUES (?, ?, ?, ?, ?, ?, ?, ?)]], s.id, province, o.at, o.declaration_id,
-                           o.plan_id, entry, json.encode(arg), json.encode(outcome))
+                             VALUES (:shadow, :province, :at, :declaration, :plan, :entry, :arg, :before)]],
+                           { shadow = s.id, province = province, at = o.at, declaration = o.declaration_id,
+                             plan = o.plan_id, entry = entry, arg = json.encode(arg),
+                             before = json.encode(outcome) })
     if not o.declaration_id and entry ~= "check_plan" then unbound[#unbound + 1] = job end
   end
 end
@@ -95,7 +100,8 @@ end
 -- queued checks without an id were about (inside the write transaction).
 function Sh.bind(id)
   for _, job in ipairs(unbound) do
-    db.exec("UPDATE rule_shadow_jobs SET declaration_id = ? WHERE id = ? AND declaration_id IS NULL", id, job)
+    db.exec("UPDATE rule_shadow_jobs SET declaration_id = :id WHERE id = :job AND declaration_id IS NULL",
+            { id = id, job = job })
   end
   unbound = {}
 end
@@ -143,7 +149,7 @@ end
 local sets, sets_gen = {}, nil
 
 local function set_for(shadow_province, version_id, call_province)
-  local store = require "rules_store"
+  local store = require "rules_versions"
   local gen = store.generation()
   if gen ~= sets_gen then sets, sets_gen = {}, gen end
   local key = version_id .. "/" .. call_province
@@ -191,12 +197,13 @@ function Sh.process()
       if claimed == 0 or not after then return end -- another instance took it, or the shadow ended
       local before = json.decode(j.before)
       local differ = not same(before, after)
-      db.exec("UPDATE rule_shadows SET evaluated = evaluated + 1, diverged = diverged + ? WHERE id = ?",
-              differ and 1 or 0, j.shadow_id)
+      db.exec("UPDATE rule_shadows SET evaluated = evaluated + 1, diverged = diverged + :d WHERE id = :id",
+              { d = differ and 1 or 0, id = j.shadow_id })
       if differ then
         db.exec([[INSERT INTO rule_divergences(shadow_id, at, declaration_id, plan_id, entry, before, after)
-                  VALUES (?, ?, ?, ?, ?, ?, ?)]], j.shadow_id, j.at, j.declaration_id, j.plan_id, j.entry,
-                json.encode(before), json.encode(after))
+                  VALUES (:shadow, :at, :declaration, :plan, :entry, :before, :after)]],
+                { shadow = j.shadow_id, at = j.at, declaration = j.declaration_id, plan = j.plan_id,
+                  entry = j.entry, before = json.encode(before), after = json.encode(after) })
       end
     end)
     n = n + 1
@@ -206,29 +213,29 @@ end
 
 -- ---- the service of the endpoints ----------------------------------------
 
--- Puts version v of province in the shadow (ending the one running).
+-- Sh.start(province, v, account_id, now) -> the version id it replaced:
+-- puts version v of province in the shadow (ending the one running).
 function Sh.start(province, v, account_id, now)
-  local store = require "rules_store"
-  local web = require "web"
-  if v.status == "published" then web.fail(409, "conflict", "生效中的版本无需影子运行") end
-  local set, broken = rules.load(store.candidate(province, v.source, v.id, false))
-  if not set then web.fail(422, "rules_invalid", "规则无法加载：" .. broken) end
-  local before
-  db.transaction(function()
+  if v.status == "published" then errors.raise("conflict", "生效中的版本无需影子运行") end
+  local set, broken = rules.load(require("rules_versions").candidate(province, v.source, v.id))
+  if not set then errors.raise("rules_invalid", "规则无法加载：" .. broken) end
+  return db.transaction(function()
     local cur = Sh.running(province)
-    before = cur and cur.version_id
-    db.exec("UPDATE rule_shadows SET ended_at = ? WHERE province = ? AND ended_at IS NULL", now, province)
-    db.exec("INSERT INTO rule_shadows(province, version_id, since, started_by) VALUES (?, ?, ?, ?)",
-            province, v.id, now, account_id)
+    db.exec("UPDATE rule_shadows SET ended_at = :now WHERE province = :province AND ended_at IS NULL",
+            { now = now, province = province })
+    db.exec([[INSERT INTO rule_shadows(province, version_id, since, started_by)
+              VALUES (:province, :version, :now, :by)]],
+            { province = province, version = v.id, now = now, by = account_id })
+    return cur and cur.version_id
   end)
-  return before
 end
 
+-- Sh.stop(province, now) -> the shadow that ran.
 function Sh.stop(province, now)
   local cur = Sh.running(province)
-  if not cur then require("web").fail(409, "conflict", "当前没有影子运行") end
+  if not cur then errors.raise("conflict", "当前没有影子运行") end
   db.transaction(function()
-    db.exec("UPDATE rule_shadows SET ended_at = ? WHERE id = ?", now, cur.id)
+    db.exec("UPDATE rule_shadows SET ended_at = :now WHERE id = :id", { now = now, id = cur.id })
     db.exec("DELETE FROM rule_shadow_jobs WHERE shadow_id = ?", cur.id)
   end)
   return cur
@@ -243,7 +250,8 @@ function Sh.report(province)
   if not s then return nil end
   local items = json.array()
   for _, r in ipairs(db.query([[SELECT at, declaration_id, plan_id, entry, before, after FROM rule_divergences
-                                WHERE shadow_id = ? ORDER BY id DESC LIMIT ?]], s.id, Sh.ITEMS)) do
+                                WHERE shadow_id = :shadow ORDER BY id DESC LIMIT :n]],
+                              { shadow = s.id, n = Sh.ITEMS })) do
     local function outcome(text) -- lists stay lists, empty ones too
       local o = json.decode(text) or {}
       if o.codes then o.codes = json.array(o.codes) end

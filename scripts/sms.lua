@@ -32,14 +32,14 @@ function sms.send(ctx, phone, template, params)
   local text = sms.render(template, params)
   local driver = os.getenv("HOST_SMS_DRIVER") or "outbox"
   local _, id = db.exec([[INSERT INTO sms_outbox(phone, template, params, text, driver, status, created_at)
-                          VALUES (?, ?, ?, ?, ?, ?, ?)]],
-    phone, template, json.encode(params), text, driver,
-    driver == "outbox" and "stored" or "queued", ctx.now)
+                          VALUES (:phone, :template, :params, :text, :driver, :status, :now)]],
+    { phone = phone, template = template, params = json.encode(params), text = text, driver = driver,
+      status = driver == "outbox" and "stored" or "queued", now = ctx.now })
   if driver ~= "outbox" then
     local ok, mod = pcall(require, "sms_driver_" .. driver)
     if ok and mod.send then
       local sent, err = pcall(mod.send, { id = id, phone = phone, text = text })
-      db.exec("UPDATE sms_outbox SET status = ? WHERE id = ?", sent and "sent" or "failed", id)
+      db.exec("UPDATE sms_outbox SET status = :status WHERE id = :id", { status = sent and "sent" or "failed", id = id })
       if not sent then require("log").warn("sms driver failed: " .. tostring(err)) end
     end
   end

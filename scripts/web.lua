@@ -1,5 +1,6 @@
 -- web: request and response helpers for handlers: the JSON error shape of
--- docs/api.md, query strings, cookies, paging, and field errors.
+-- docs/api.md, query strings, cookies, paging, field errors and Excel
+-- downloads.
 local json = require "json"
 
 local web = {}
@@ -69,6 +70,13 @@ function web.paging(q)
   return page, size, (page - 1) * size
 end
 
+-- web.page(query) -> {page, size, offset}: web.paging as the one table
+-- that services' lists take (sql.page).
+function web.page(q)
+  local page, size, offset = web.paging(q)
+  return { page = page, size = size, offset = offset }
+end
+
 -- web.int_param(q, name) -> integer | nil; 400 when present but not one
 function web.int_param(q, name)
   local v = q[name]
@@ -76,6 +84,19 @@ function web.int_param(q, name)
   local n = math.tointeger(tonumber(v))
   if not n then web.fail(400, "bad_request", "参数 " .. name .. " 应为整数") end
   return n
+end
+
+local XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+-- web.xlsx(ctx, base, title, header, rows, widths) -> 200, a workbook of
+-- one sheet, and the options that answer it as a download named
+-- base-<Beijing time>.xlsx: a handler returns the three.
+function web.xlsx(ctx, base, title, header, rows, widths)
+  local bytes = require("xlsx").sheet(title, header, rows, widths)
+  local name = base .. "-" .. os.date("!%Y%m%d%H%M", ctx.now + 8 * 3600) .. ".xlsx"
+  return 200, bytes, {
+    raw = true, content_type = XLSX,
+    headers = { { "Content-Disposition", 'attachment; filename="' .. name .. '"' } } }
 end
 
 return web

@@ -17,6 +17,13 @@ function T.field_is_one_field_422()
   assert(#e.fields == 1 and e.fields[1].field == "title" and e.fields[1].code == "required")
 end
 
+function T.assert_raises_the_value()
+  assert(errors.assert(5) == 5)
+  local e = errors.new("conflict", "x")
+  local ok, got = pcall(errors.assert, nil, e)
+  assert(not ok and got == e)
+end
+
 function T.fields_collect()
   local f = errors.fields()
   assert(f.err() == nil)
@@ -33,6 +40,7 @@ function T.text_checks()
   assert(select(2, errors.text("\xff", "t", "名称", 10)) == "invalid")
   assert(select(2, errors.text("a\nb", "t", "名称", 10)) == "invalid")
   assert(errors.text("a\nb", "t", "名称", 10, { multiline = true }) == nil)
+  assert(errors.text("a\0b", "t", "名称", 10, { controls = true }) == nil)
   assert(select(2, errors.text("一二三四五六七八九十一", "t", "名称", 10)) == "too_long")
   assert(errors.text("一二三四五六七八九十", "t", "名称", 10) == nil)
 end

@@ -1,0 +1,113 @@
+/*
+ * http_metrics: request counts, latencies and the /metrics answer; see
+ * http_metrics.h.
+ * Uses: civetweb, rules, peer, pthreads.
+ */
+#include "http_metrics.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <civetweb.h>
+
+#include "peer.h"
+#include "rules.h"
+
+#define HTTP_ROUTES HTTP_METRICS_ROUTES
+
+static const double BUCKETS[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
+#define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
+
+static pthread_mutex_t m_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  char route[96];
+  int status;
+  unsigned long count;
+} m_req[HTTP_ROUTES];
+static int m_nreq;
+static unsigned long m_bucket[NBUCKETS + 1], m_count;
+static double m_sum;
+
+void http_metrics_add(const char *route, int status, double secs) {
+  int i;
+  size_t b;
+  pthread_mutex_lock(&m_lock);
+  for (i = 0; i < m_nreq; i++)
+    if (m_req[i].status == status && strcmp(m_req[i].route, route) == 0) break;
+  if (i == m_nreq && m_nreq < HTTP_ROUTES) {
+    snprintf(m_req[i].route, sizeof m_req[i].route, "%s", route);
+    m_req[i].status = status;
+    m_nreq++;
+  }
+  if (i < m_nreq) m_req[i].count++;
+  for (b = 0; b < NBUCKETS && secs > BUCKETS[b]; b++)
+    ;
+  m_bucket[b]++;
+  m_count++;
+  m_sum += secs;
+  pthread_mutex_unlock(&m_lock);
+}
+
+void http_metrics_send(struct mg_connection *conn) {
+  char *buf;
+  size_t cap = 64 * 1024 + HTTP_ROUTES * 160, len = 0;
+  unsigned long cum = 0;
+  size_t b;
+  int i;
+  if (!(buf = malloc(cap))) {
+    mg_send_http_error(conn, 500, "out of memory");
+    return;
+  }
+#define OUT(...) len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__)
+  OUT("# HELP http_requests_total Requests by route and status.\n");
+  OUT("# TYPE http_requests_total counter\n");
+  pthread_mutex_lock(&m_lock);
+  for (i = 0; i < m_nreq; i++)
+    OUT("http_requests_total{route=\"%s\",status=\"%d\"} %lu\n", m_req[i].route,
+        m_req[i].status, m_req[i].count);
+  OUT("# HELP http_request_duration_seconds Request latency.\n");
+  OUT("# TYPE http_request_duration_seconds histogram\n");
+  for (b = 0; b < NBUCKETS; b++) {
+    cum += m_bucket[b];
+    OUT("http_request_duration_seconds_bucket{le=\"%g\"} %lu\n", BUCKETS[b],
+        cum);
+  }
+  cum += m_bucket[NBUCKETS];
+  OUT("http_request_duration_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+  OUT("http_request_duration_seconds_sum %.6f\n", m_sum);
+  OUT("http_request_duration_seconds_count %lu\n", m_count);
+  pthread_mutex_unlock(&m_lock);
+  OUT("# HELP rules_generation Generation of the rule set in force.\n");
+  OUT("# TYPE rules_generation gauge\nrules_generation %ld\n",
+      rules_generation());
+  OUT("# HELP rules_failures_total Rule calls that failed.\n");
+  OUT("# TYPE rules_failures_total counter\nrules_failures_total %ld\n",
+      rules_failures());
+  OUT("# HELP http_connections_refused_total Connections over the "
+      "per-address cap.\n");
+  OUT("# TYPE http_connections_refused_total counter\n"
+      "http_connections_refused_total %lu\n",
+      peer_refused());
+  OUT("# HELP rules_evaluator_kills_total Rule evaluators killed (deadline "
+      "missed, or died).\n");
+  OUT("# TYPE rules_evaluator_kills_total counter\n"
+      "rules_evaluator_kills_total %ld\n",
+      rules_evaluator_kills());
+#undef OUT
+  assert(len < cap); /* the buffer holds the whole answer */
+  mg_response_header_start(conn, 200);
+  mg_response_header_add(conn, "Content-Type",
+                         "text/plain; version=0.0.4; charset=utf-8", -1);
+  {
+    char n[32];
+    snprintf(n, sizeof n, "%zu", len);
+    mg_response_header_add(conn, "Content-Length", n, -1);
+  }
+  mg_response_header_send(conn);
+  mg_write(conn, buf, len);
+  free(buf);
+}
