@@ -2,7 +2,7 @@
  * db: SQLite connections with the platform's pragmas, the binding's
  * connections (an authorizer, a statement cache) and migrations. The Lua
  * binding itself is db_lua.c.
- * Uses: sqlite3, POSIX dirent.
+ * Uses: sqlite3, util, POSIX dirent.
  */
 #include "db.h"
 
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 
 #define DB_CACHE_SLOTS 128
 #define DB_BUSY_MS 5000
@@ -134,32 +135,6 @@ int db_conn_control(db_conn *c, const char *sql, char *err, size_t errlen) {
   return rc;
 }
 
-static int cmp_names(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Reads a whole file; caller frees. NULL on error. */
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  char *buf = NULL;
-  long n;
-  if (!f) return NULL;
-  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
-      fseek(f, 0, SEEK_SET) != 0)
-    goto done;
-  buf = malloc((size_t)n + 1);
-  if (!buf) goto done;
-  if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-    goto done;
-  }
-  buf[n] = '\0';
-done:
-  fclose(f);
-  return buf;
-}
-
 int db_migrate(sqlite3 *db, const char *dir, int *applied, char *err,
                size_t errlen) {
   DIR *d = NULL;
@@ -197,7 +172,7 @@ int db_migrate(sqlite3 *db, const char *dir, int *applied, char *err,
     if (!(names[n] = strdup(e->d_name))) goto oom;
     n++;
   }
-  qsort(names, n, sizeof *names, cmp_names);
+  qsort(names, n, sizeof *names, util_cmp_strp);
   if (sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version=?",
                          -1, &seen, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(db,
@@ -230,7 +205,7 @@ int db_migrate(sqlite3 *db, const char *dir, int *applied, char *err,
     }
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
     free(sql);
-    if (!(sql = read_file(path))) {
+    if (!(sql = util_read_file(path, 0, NULL))) {
       snprintf(err, errlen, "cannot read %s", path);
       sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
       rc = DB_ERR_IO;
@@ -271,16 +246,8 @@ done:
 
 /* ---- statement cache ------------------------------------------------ */
 
-static uint32_t fnv1a(const char *s, size_t len) {
-  uint32_t h = 2166136261u;
-  size_t i;
-  for (i = 0; i < len; i++)
-    h = (h ^ (unsigned char)s[i]) * 16777619u;
-  return h;
-}
-
 int db_conn_stmt(db_conn *c, const char *sql, size_t len, sqlite3_stmt **out) {
-  uint32_t h = fnv1a(sql, len);
+  uint32_t h = util_fnv1a32(sql, len);
   unsigned i, slot;
   sqlite3_stmt *st = NULL;
   const char *tail = NULL;
