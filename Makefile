@@ -21,7 +21,7 @@ APT_PKGS = gcc make libcivetweb-dev liblua5.4-dev lua-cjson-dev \
 PORT    ?= 8080
 
 .PHONY: all deps run test test-unit test-rules test-api test-e2e sanitize \
-	    fmt web bench clean
+	    fmt web bench bench-scale clean
 
 all: bin/host
 
@@ -102,8 +102,18 @@ sanitize: deps bin/host-san bin/unit-san
 	ASAN_OPTIONS=detect_leaks=1 bin/unit-san
 	HOST_BIN=bin/host-san node tests/api/run.mjs
 
-bench: deps bin/host
+# Figures as ratios to anchors measured in the same run (tests/bench/);
+# BENCH_SECONDS bounds each figure.
+bench: deps bin/host bin/bench-rule
 	tests/bench/run.sh
+
+bench-scale: deps bin/host
+	tests/bench/scale.sh
+
+# One rule evaluation in process, for callgrind (tests/bench/callgrind.sh).
+bin/bench-rule: tests/bench/rule_eval.c $(OBJ)
+	@mkdir -p bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(OBJ) $(LDLIBS)
 
 fmt:
 	clang-format -i host/*.c host/*.h tests/unit/*.c tests/unit/*.h

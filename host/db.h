@@ -3,12 +3,17 @@
  * platform's pragmas (WAL, foreign keys, busy timeout, durable commits),
  * numbered migrations from schema/, and the Lua binding `db` that scripts/
  * use (query, one, exec, transaction) with a per-connection statement cache.
+ * Each Lua state reads on a connection of its own; every write goes to the
+ * process's writer for the file (dbq.h): db.transaction(fn) runs fn as one
+ * member of a group commit and returns once its COMMIT is durable, and a
+ * write outside a transaction is a transaction of its own. Scripts never
+ * run BEGIN, COMMIT or savepoints themselves (refused when prepared).
  * Parameters are ? (values passed in order) or :name (one table passed:
  *   db.query("SELECT ... WHERE (:status IS NULL OR d.status = :status)",
  *            {status = s})
  * binds t.name to each :name, an absent key as NULL, and refuses a key that
  * names no parameter); one statement never mixes the two.
- * Uses: sqlite3, Lua 5.4.
+ * Uses: sqlite3, Lua 5.4, dbq.
  */
 #ifndef HOST_DB_H
 #define HOST_DB_H
@@ -17,12 +22,44 @@
 #include <sqlite3.h>
 #include <lua.h>
 
-enum { DB_OK = 0, DB_ERR_OPEN = -1, DB_ERR_SQL = -2, DB_ERR_IO = -3 };
+enum {
+  DB_OK = 0,
+  DB_ERR_OPEN = -1,
+  DB_ERR_SQL = -2,
+  DB_ERR_IO = -3,
+  DB_ERR_DENIED = -4, /* transaction control, refused by the authorizer */
+  DB_ERR_EMPTY = -5,  /* no statement in the text */
+  DB_ERR_MULTI = -6,  /* more than one statement in the text */
+};
 
 /* Opens (creating if needed) the database at path and applies the pragmas.
  * Returns DB_OK and sets *out (caller closes with sqlite3_close_v2), or
  * DB_ERR_OPEN with a message in err. */
 int db_open(const char *path, sqlite3 **out, char *err, size_t errlen);
+
+/* A connection of the binding (db_open's, plus an authorizer refusing
+ * transaction control) with its statement cache. */
+typedef struct db_conn db_conn;
+
+/* Opens path as a binding connection. Returns DB_OK and *out (caller
+ * closes with db_conn_close), or DB_ERR_OPEN with a message in err. */
+int db_conn_open(const char *path, db_conn **out, char *err, size_t errlen);
+
+/* Finalizes the cached statements and closes. NULL is a no-op. */
+void db_conn_close(db_conn *c);
+
+/* The SQLite handle. Borrowed. */
+sqlite3 *db_conn_handle(db_conn *c);
+
+/* Runs transaction control (BEGIN, SAVEPOINT, COMMIT...) that scripts may
+ * not. Returns DB_OK, or DB_ERR_SQL with the message in err (may be NULL). */
+int db_conn_control(db_conn *c, const char *sql, char *err, size_t errlen);
+
+/* The prepared statement for sql (len bytes, NUL-terminated) from c's
+ * cache, prepared and cached on first use. Borrowed: reset it after use.
+ * Returns DB_OK, DB_ERR_SQL (sqlite3_errmsg has why), DB_ERR_DENIED,
+ * DB_ERR_EMPTY or DB_ERR_MULTI. */
+int db_conn_stmt(db_conn *c, const char *sql, size_t len, sqlite3_stmt **out);
 
 /* Applies every schema/NNN_*.sql file of dir not yet recorded in
  * schema_migrations, in order, each in its own transaction. *applied gets
@@ -30,13 +67,17 @@ int db_open(const char *path, sqlite3 **out, char *err, size_t errlen);
 int db_migrate(sqlite3 *db, const char *dir, int *applied, char *err,
                size_t errlen);
 
-/* Pushes the `db` module table bound to a new connection to path onto L's
- * stack. The connection and its cached statements belong to L and are
- * closed when L is closed. Raises a Lua error if the file cannot be opened. */
+/* ---- the Lua binding (db_lua.c) ---- */
+
+/* Pushes the `db` module table onto L's stack: a new connection to path
+ * for reads, and a reference to the process's writer for path. Both are
+ * L's and released when L is closed (the writer with its last state).
+ * Raises a Lua error if the file cannot be opened. */
 int db_push_module(lua_State *L, const char *path);
 
-/* Rolls back a transaction a script left open (defence at the end of each
- * request). Returns 1 if one was open. */
+/* Rolls back a transaction left open on L's own connection (defence at
+ * the end of each request: db.transaction always leaves the writer, and
+ * scripts cannot BEGIN). Returns 1 if one was open. */
 int db_rollback_open(lua_State *L);
 
 #endif

@@ -340,3 +340,42 @@ test('host: every acknowledged write survives a SIGKILL of the server', async ()
     await srv.stop();
   }
 });
+
+// Group commit (issue 11) acknowledges a write only after the COMMIT that
+// holds it: kill the server while writes are still in flight, and every
+// write that was answered 201 is on disk (the others may or may not be).
+test('host: acknowledged writes survive a SIGKILL in the middle of concurrent writes (group commit)', async () => {
+  const srv = await startServer();
+  try {
+    const admin = new Client(srv.base);
+    await admin.login('province44');
+    const acked = [];
+    let n = 0, stop = false;
+    const writer = async () => {
+      while (!stop) {
+        const title = `组提交耐久性 ${n++}`;
+        try {
+          const r = await admin.post('/api/admin/plans', {
+            year: 2027, batch: 1, title, mode: 'not_by_major',
+            starts_at: '2027-03-01T09:00:00+08:00', ends_at: '2027-04-01T18:00:00+08:00',
+          });
+          if (r.status === 201) acked.push(title);
+        } catch { return; } // the server is gone
+      }
+    };
+    const writers = Array.from({ length: 16 }, writer);
+    await waitFor(() => acked.length >= 80, 20000);
+    srv.proc.kill('SIGKILL');
+    stop = true;
+    await new Promise((r) => srv.proc.on('exit', r));
+    await Promise.all(writers);
+    assert(acked.length >= 80, `enough writes were acknowledged (${acked.length})`);
+    const out = run(['repl', '--db', srv.db],
+      'for _, r in ipairs(db.query("SELECT title FROM plans WHERE title LIKE \'组提交耐久性%\'")) do print(r.title) end\n');
+    const stored = new Set(out.stdout.split('\n').filter(Boolean));
+    const lost = acked.filter((t) => !stored.has(t));
+    eq(lost, [], `every acknowledged write is on disk (${acked.length} acknowledged, ${stored.size} stored)`);
+  } finally {
+    await srv.stop();
+  }
+});

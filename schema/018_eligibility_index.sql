@@ -1,0 +1,11 @@
+-- Eligibility (GET /api/eligibility, exam registration's hot path): a
+-- school's declarations of one certificate in one status are found
+-- directly, instead of by reading every declaration of the certificate
+-- (declarations_by_certificate) or of the school. Measured with make bench
+-- (callgrind, 30,000 declarations): 1,005k instructions per answer
+-- without it, 420k with it. certificate_id leads so that the admin queue,
+-- which reaches declarations through the schools in scope, keeps
+-- declarations_by_school (with school_id first the planner took this
+-- index for the lists); ?certificate= lists use it (57M -> 10M
+-- instructions per page), the others' plans are unchanged.
+CREATE INDEX declarations_eligibility ON declarations(certificate_id, school_id, status);
