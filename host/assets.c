@@ -1,6 +1,7 @@
 /*
  * assets: pre-compressed, immutable static assets of the web build; see
  * assets.h.
+ * Uses: civetweb, vm, POSIX stat.
  */
 #include "assets.h"
 

@@ -1,9 +1,9 @@
 /*
  * main: the `host` command line (docs/api.md). Parses the global options,
  * then runs a command: serve, migrate, seed, user add, sms list, token add,
- * repl, rules check, rules test. Commands whose work is platform logic
+ * repl, rules check|test|versions|push|publish|export. Commands whose work is platform logic
  * run in scripts/cli.lua on a trusted state.
- * Uses: http, vm, db, rules, repl, auth.
+ * Uses: http, vm, db, rules, evaluator, repl, auth.
  * Exit codes: 0 ok, 1 failure (message on stderr), 2 bad usage.
  */
 #include <errno.h>

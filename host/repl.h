@@ -2,7 +2,7 @@
  * repl: `host repl`, a Lua prompt with the server's bindings and the
  * helpers of scripts/repl.lua, line editing and history from libedit;
  * reads piped input without prompts.
- * Uses: libedit, vm, rules.
+ * Uses: libedit, vm.
  */
 #ifndef HOST_REPL_H
 #define HOST_REPL_H

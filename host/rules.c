@@ -3,7 +3,8 @@
  * evaluator first, swapped in only when good), generations, the last
  * error, `host rules check`. The sources are rules_src.c, the `rules`
  * module rules_lua.c, its memo rules_memo.c.
- * Uses: rules_src, evaluator, evaluator_pool, wire, pthreads.
+ * Uses: rules_int, rules_src, sandbox, evaluator, evaluator_pool, wire,
+ * pthreads.
  */
 #include "rules.h"
 

@@ -9,7 +9,8 @@
  * The files: rules.c (the set in force, installs, `rules check`; its
  * interface to the others is rules_int.h), rules_src.c/h (the sources of
  * a set), rules_lua.c (the `rules` module), rules_memo.c/h (a worker's
- * memo of answers, rules_set_memo).
+ * memo of answers, rules_set_memo); rules_lab.c/h beside them (the
+ * workbench's checks and test runs, the `rules_lab` module).
  * Uses: rules_src, rules_memo, evaluator, evaluator_pool, wire, Lua 5.4,
  * pthreads.
  */

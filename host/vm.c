@@ -1,6 +1,6 @@
 /*
  * vm: trusted Lua states and the calls from C into scripts/.
- * Uses: Lua 5.4, lua-cjson, db, auth, text, rules, util.
+ * Uses: Lua 5.4, lua-cjson, db, auth, text, rules, rules_lab, xlsx, util.
  */
 #include "vm.h"
 

@@ -1,7 +1,8 @@
 /*
- * xlsx: Excel export for scripts/, as the Lua module `xlsx`: one sheet
- * from a header row and data rows, written by libxlsxwriter.
- * Uses: libxlsxwriter, Lua 5.4.
+ * xlsx: Excel for scripts/, as the Lua module `xlsx`. Provides export (one
+ * sheet from a header row and data rows, written by libxlsxwriter) and
+ * reading the first sheet of an uploaded .xlsx (the school import).
+ * Uses: libxlsxwriter, libzip, expat, Lua 5.4.
  */
 #ifndef HOST_XLSX_H
 #define HOST_XLSX_H

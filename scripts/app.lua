@@ -25,7 +25,7 @@ app.STATUS = {
   not_your_level = 409, outside_window = 409, profile_incomplete = 409,
   published = 409, too_many = 409, unchanged = 409, wrong_status = 409,
   too_large = 413,
-  validation_failed = 422, cases_invalid = 422, rules_invalid = 422,
+  validation_failed = 422, cases_invalid = 422, rules_invalid = 422, import_refused = 422,
   locked = 429, rate_limited = 429,
   internal = 500, rule_failed = 500,
 }
@@ -61,12 +61,7 @@ end
 for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_rules_contract",
                        "api_schools", "api_plans", "api_reviews", "api_stats", "api_audit",
                        "api_ops", "api_rules", "attachments", "notices" }) do
-  local ok, m = pcall(require, mod)
-  if ok then
-    m.register(app.route)
-  elseif not tostring(m):find("module '" .. mod .. "' not found", 1, true) then
-    error(m, 0)
-  end
+  require(mod).register(app.route)   -- a missing module is an error, never 404s
 end
 
 local function match(method, path)

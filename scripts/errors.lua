@@ -4,7 +4,7 @@
 -- table in app.lua (app.STATUS) maps each code to its HTTP status, and
 -- app answers an error value a handler returns or a service raised.
 --
---   local plan, err = plans.publish(scope, id)
+--   local plan, err = plans.publish(who, id)
 --   if not plan then return err end          -- in a handler
 --
 -- Inside db.transaction a service raises (errors.raise) so the transaction

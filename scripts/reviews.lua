@@ -4,8 +4,9 @@
 -- declaration's review chain, one or a batch. Scoped by scripts/scope.lua;
 -- takes plain tables (who: {account, now, remote}; filters; a form) and
 -- returns a result, or nil and an error value; never knows HTTP.
--- Uses: db, scope, errors, audit, sms, decl (the list's columns, a
--- declaration's view), people, words, rules_store (the decision record).
+-- Uses: db, json, util, sql, scope, errors, audit, sms, decl (the list's
+-- columns, a declaration's view), people, words, rules_store (the decision
+-- record).
 local db = require "db"
 local json = require "json"
 local util = require "util"
