@@ -97,6 +97,10 @@ local function decide_and_write(decide, write)
     local ok, result = pcall(db.transaction, write, verdict)
     if ok then return verdict, result end
     if result ~= STALE then error(result, 0) end
+    -- what made it stale may be a batch-mate's write not yet committed
+    -- (host/dbq.c): decide() reads committed data only, so wait for that
+    -- batch's COMMIT (an empty transaction joins it) before deciding again
+    db.transaction(function() end)
   end
   return nil, errors.new("conflict", "申报数据正在被同时修改，请稍后重试")
 end
@@ -163,8 +167,8 @@ function M.create(actor, school, b, now)
   local verdict, id = decide_and_write(function()
     return verdicts.check(school, plan, mode, d, submit, nil, now)
   end, function(v)
+    duplicate_guard(school.id, plan.id, d.certificate_id) -- whatever the verdict
     still_valid(school, v)
-    duplicate_guard(school.id, plan.id, d.certificate_id)
     local _, new_id = db.exec([[INSERT INTO declarations(school_id, plan_id, certificate_id, status, mode,
                                   trainees_total, faculty, venue, created_by, created_at, updated_at)
                                 VALUES (:school, :plan, :cert, 'draft', :mode, :trainees, :faculty, :venue,
@@ -213,8 +217,8 @@ function M.update(actor, school, id, b, now)
   end, function(v)
     local at = db.one("SELECT status FROM declarations WHERE id = ?", cur.id)
     if not at or at.status ~= cur.status then errors.raise("wrong_status", "申报状态已变化，请刷新") end
+    duplicate_guard(school.id, plan.id, d.certificate_id, cur.id) -- whatever the verdict
     still_valid(school, v)
-    duplicate_guard(school.id, plan.id, d.certificate_id, cur.id)
     db.exec([[UPDATE declarations SET certificate_id = :cert, trainees_total = :trainees,
                 faculty = :faculty, venue = :venue, updated_at = :now
               WHERE id = :id]],
