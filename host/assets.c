@@ -1,7 +1,7 @@
 /*
  * assets: pre-compressed, immutable static assets of the web build; see
  * assets.h.
- * Uses: civetweb, vm, POSIX stat.
+ * Uses: civetweb, vm, http_reply, POSIX stat.
  */
 #include "assets.h"
 
@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "http_reply.h"
 #include "vm.h"
 
 #define ASSETS_PREFIX "/assets/"
@@ -53,7 +54,7 @@ static int is_file(const char *path, long long *size) {
 int assets_serve(struct mg_connection *conn) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   const char *uri = ri->local_uri, *name, *ae, *encoding = NULL;
-  char path[2048], chosen[2100], len[32];
+  char path[2048], chosen[2100];
   long long size = 0;
   int head;
 
@@ -82,17 +83,16 @@ int assets_serve(struct mg_connection *conn) {
     snprintf(chosen, sizeof chosen, "%s", path);
     is_file(chosen, &size);
   }
-  mg_response_header_start(conn, 200);
-  mg_response_header_add(conn, "Content-Type", mg_get_builtin_mime_type(path),
-                         -1);
-  snprintf(len, sizeof len, "%lld", size);
-  mg_response_header_add(conn, "Content-Length", len, -1);
-  if (encoding) mg_response_header_add(conn, "Content-Encoding", encoding, -1);
-  mg_response_header_add(conn, "Vary", "Accept-Encoding", -1);
-  mg_response_header_add(conn, "Cache-Control",
-                         "public, max-age=31536000, immutable", -1);
-  mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
-  mg_response_header_send(conn);
+  {
+    http_header h[5];
+    int n = 0;
+    h[n++] = (http_header){"Content-Type", mg_get_builtin_mime_type(path)};
+    if (encoding) h[n++] = (http_header){"Content-Encoding", encoding};
+    h[n++] = (http_header){"Vary", "Accept-Encoding"};
+    h[n++] = (http_header){"Cache-Control", "public, max-age=31536000, immutable"};
+    h[n++] = (http_header){"X-Content-Type-Options", "nosniff"};
+    http_reply(conn, 200, h, n, NULL, (size_t)size, 0);
+  }
   if (!head) mg_send_file_body(conn, chosen);
   return 200;
 }

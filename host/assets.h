@@ -3,7 +3,7 @@
  * served pre-compressed (brotli or gzip copies written by the build, when
  * the browser accepts them) with a year-long immutable cache, since a new
  * build gives them new names. Other static files stay with civetweb.
- * Uses: civetweb, vm (vm_paths.web).
+ * Uses: civetweb, vm (vm_paths.web), http_reply.
  */
 #ifndef HOST_ASSETS_H
 #define HOST_ASSETS_H

@@ -3,7 +3,8 @@
  * by http_body.c, the metrics kept by http_metrics.c.
  * Each worker thread makes its trusted Lua state on its first request and
  * keeps it until the thread exits.
- * Uses: civetweb, peer, vm, assets, http_body, http_metrics, pthreads.
+ * Uses: civetweb, peer, vm, assets, http_body, http_metrics, http_reply,
+ * pthreads.
  */
 #include "http.h"
 
@@ -22,6 +23,7 @@
 #include "assets.h"
 #include "http_body.h"
 #include "http_metrics.h"
+#include "http_reply.h"
 #include "peer.h"
 #include "vm.h"
 
@@ -40,36 +42,27 @@ static __thread char t_client[PEER_ADDR_LEN]; /* of the request */
 
 static void send_body(struct mg_connection *conn, int status, const char *ctype,
                       const char *body, size_t len, int nh,
-                      const char *const *names, const char *const *values) {
-  char n[32];
-  const char *method; /* NULL when the request line did not parse */
-  int i;
-  mg_response_header_start(conn, status);
-  mg_response_header_add(conn, "Content-Type", ctype, -1);
-  snprintf(n, sizeof n, "%zu", len);
-  mg_response_header_add(conn, "Content-Length", n, -1);
-  mg_response_header_add(conn, "Cache-Control", "no-store", -1);
-  mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
-  for (i = 0; i < nh; i++)
-    mg_response_header_add(conn, names[i], values[i], -1);
-  mg_response_header_send(conn);
-  /* HEAD: the headers of the answer, without its body */
-  method = mg_get_request_info(conn)->request_method;
-  if (len && !(method && strcmp(method, "HEAD") == 0))
-    mg_write(conn, body, len);
+                      const char *const *names, const char *const *values,
+                      int close) {
+  http_header h[3 + VM_MAX_HEADERS];
+  int i, n = 0;
+  h[n++] = (http_header){"Content-Type", ctype};
+  h[n++] = (http_header){"Cache-Control", "no-store"};
+  h[n++] = (http_header){"X-Content-Type-Options", "nosniff"};
+  for (i = 0; i < nh && i < VM_MAX_HEADERS; i++)
+    h[n++] = (http_header){names[i], values[i]};
+  http_reply(conn, status, h, n, body, len, close);
 }
 
 /* The JSON error of docs/api.md; close adds "Connection: close". */
 static void send_error_ex(struct mg_connection *conn, int status,
                           const char *code, const char *message, int close) {
-  static const char *const names[] = {"Connection"}, *const values[] = {
-                                                         "close"};
   char body[512];
   int n = snprintf(body, sizeof body,
                    "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
                    message);
   send_body(conn, status, "application/json; charset=utf-8", body, (size_t)n,
-            close ? 1 : 0, names, values);
+            0, NULL, NULL, close);
 }
 
 static void send_error(struct mg_connection *conn, int status, const char *code,
@@ -144,7 +137,7 @@ static int handle_api(struct mg_connection *conn,
   free(body);
   snprintf(t_route, sizeof t_route, "%s", resp.route);
   send_body(conn, resp.status, resp.content_type, resp.body, resp.body_len,
-            resp.nheaders, resp.header_names, resp.header_values);
+            resp.nheaders, resp.header_names, resp.header_values, 0);
   status = resp.status;
   vm_request_done(t_L);
   return status;
@@ -174,7 +167,7 @@ static int on_request(struct mg_connection *conn, void *cbdata) {
   if (strcmp(uri, "/healthz") == 0) {
     snprintf(t_route, sizeof t_route, "/healthz");
     send_body(conn, 200, "application/json", "{\"ok\":true}", 11, 0, NULL,
-              NULL);
+              NULL, 0);
     return 200;
   }
   if (strcmp(uri, "/metrics") == 0) {

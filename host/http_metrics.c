@@ -1,7 +1,7 @@
 /*
  * http_metrics: request counts, latencies and the /metrics answer; see
  * http_metrics.h.
- * Uses: civetweb, rules, peer, pthreads.
+ * Uses: civetweb, rules, peer, http_reply, pthreads.
  */
 #include "http_metrics.h"
 
@@ -13,6 +13,7 @@
 
 #include <civetweb.h>
 
+#include "http_reply.h"
 #include "peer.h"
 #include "rules.h"
 
@@ -99,15 +100,10 @@ void http_metrics_send(struct mg_connection *conn) {
       rules_evaluator_kills());
 #undef OUT
   assert(len < cap); /* the buffer holds the whole answer */
-  mg_response_header_start(conn, 200);
-  mg_response_header_add(conn, "Content-Type",
-                         "text/plain; version=0.0.4; charset=utf-8", -1);
   {
-    char n[32];
-    snprintf(n, sizeof n, "%zu", len);
-    mg_response_header_add(conn, "Content-Length", n, -1);
+    const http_header h[] = {
+        {"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}};
+    http_reply(conn, 200, h, 1, buf, len, 0);
   }
-  mg_response_header_send(conn);
-  mg_write(conn, buf, len);
   free(buf);
 }

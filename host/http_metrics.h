@@ -4,7 +4,7 @@
  * answering /metrics in the Prometheus text format with those counts and
  * the rule set's (generation, failures, evaluator kills) and the peers'
  * (connections refused).
- * Uses: civetweb, rules, peer, pthreads.
+ * Uses: civetweb, rules, peer, http_reply, pthreads.
  */
 #ifndef HOST_HTTP_METRICS_H
 #define HOST_HTTP_METRICS_H

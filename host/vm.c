@@ -226,7 +226,7 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
   resp->nheaders = 0;
   if (lua_istable(L, 6)) {
     n = (int)lua_rawlen(L, 6);
-    for (i = 1; i <= n && resp->nheaders < 8; i++) {
+    for (i = 1; i <= n && resp->nheaders < VM_MAX_HEADERS; i++) {
       if (lua_rawgeti(L, 6, i) == LUA_TTABLE) {
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);

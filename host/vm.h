@@ -37,6 +37,9 @@ typedef struct vm_request {
   const char *const *header_values;
 } vm_request;
 
+/* Headers a handler may add to its answer (more are left out). */
+#define VM_MAX_HEADERS 8
+
 /* The handler's answer. Strings borrowed from the state's stack: valid
  * until vm_request_done(). */
 typedef struct vm_response {
@@ -46,7 +49,7 @@ typedef struct vm_response {
   const char *content_type;
   const char *route; /* e.g. "GET /api/plans" */
   int nheaders;
-  const char *header_names[8], *header_values[8];
+  const char *header_names[VM_MAX_HEADERS], *header_values[VM_MAX_HEADERS];
 } vm_response;
 
 /* Makes a trusted state. with_db: open vm_paths.db as the `db` module.

@@ -40,7 +40,26 @@ function app.status_of(e)
   return status
 end
 
-local routes = {}
+-- Routes are kept in registration order, and indexed by the path's number
+-- of segments and its first two (a parameter counts as "*"): a request
+-- tries only the few routes of its bucket (and of the bucket with "*" in
+-- second place), in registration order, instead of every pattern in turn.
+local routes, buckets = {}, {}
+
+local function segments(path)
+  local n, first, second = 0, nil, nil
+  for seg in path:gmatch("[^/]+") do
+    n = n + 1
+    if n == 2 then first = seg elseif n == 3 then second = seg end
+  end
+  return n, first or "", second or ""
+end
+
+local function bucket(key)
+  local b = buckets[key]
+  if not b then b = {}; buckets[key] = b end
+  return b
+end
 
 -- app.route(method, pattern, handler, opts)
 -- pattern: a path with {name} parts for integers ({id}) or {*name} for
@@ -54,8 +73,15 @@ function app.route(method, pattern, handler, opts)
       strings[name] = star == "*"
       return star == "*" and "([^/]+)" or "(%d+)"
     end) .. "$"
-  routes[#routes + 1] = { method = method, pat = lua_pat, names = names, strings = strings,
-    name = method .. " " .. pattern, fn = handler, opts = opts or {} }
+  assert(#names <= 4, "a route has at most four parameters: " .. pattern)
+  local n, first, second = segments(pattern)
+  assert(n >= 2 and not first:find("{", 1, true), "a route starts /api/<word>: " .. pattern)
+  if second:find("{", 1, true) then second = "*" end
+  local r = { method = method, pat = lua_pat, names = names, strings = strings,
+    name = method .. " " .. pattern, fn = handler, opts = opts or {}, index = #routes + 1 }
+  routes[#routes + 1] = r
+  local b = bucket(n .. "/" .. first .. "/" .. second)
+  b[#b + 1] = r
 end
 
 for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_rules_contract",
@@ -64,22 +90,36 @@ for _, mod in ipairs({ "api_public", "api_account", "api_school", "api_rules_con
   require(mod).register(app.route)   -- a missing module is an error, never 404s
 end
 
+local EMPTY = {}
+local tointeger, tonumber = math.tointeger, tonumber
+
+-- The route of method and path, and its parameters; or nil and whether
+-- some route has this path (405 rather than 404).
 local function match(method, path)
-  local path_found = false
-  for _, r in ipairs(routes) do
-    local caps = { path:match(r.pat) }
-    if caps[1] ~= nil then
+  local n, first, second = segments(path)
+  local prefix = n .. "/" .. first .. "/"
+  local exact = second ~= "*" and buckets[prefix .. second] or EMPTY
+  local any = buckets[prefix .. "*"] or EMPTY
+  local i, j, path_found = 1, 1, false
+  while true do
+    -- the next candidate in registration order, of either bucket
+    local r
+    local a, b = exact[i], any[j]
+    if a and (not b or a.index < b.index) then r, i = a, i + 1
+    elseif b then r, j = b, j + 1
+    else return nil, path_found end
+    local c1, c2, c3, c4 = path:match(r.pat)
+    if c1 ~= nil then
       path_found = true
       if r.method == method or (method == "HEAD" and r.method == "GET") then
-        local params = {}
-        for i, name in ipairs(r.names) do
-          params[name] = r.strings[name] and caps[i] or math.tointeger(tonumber(caps[i]))
+        local params, caps = {}, { c1, c2, c3, c4 }
+        for k, name in ipairs(r.names) do
+          params[name] = r.strings[name] and caps[k] or tointeger(tonumber(caps[k]))
         end
         return r, params
       end
     end
   end
-  return nil, path_found
 end
 
 local JSON = "application/json; charset=utf-8"
