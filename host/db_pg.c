@@ -75,6 +75,10 @@ typedef struct pg_conn {
   pg_stmt cache[PG_CACHE_SLOTS];
   unsigned next_victim; /* round-robin eviction */
   unsigned serial;      /* names prepared statements */
+  struct {
+    Oid oid, base;      /* a domain's base type (schema/pg: blob over bytea) */
+  } domains[16];
+  int ndomains;
   int depth;            /* > 0: inside db.transaction (BEGIN sent) */
   int aborted;          /* a statement failed: the transaction is dead */
   char sqlstate[6];     /* the first failure's SQLSTATE in the transaction */
@@ -431,6 +435,116 @@ static PGconn *live(lua_State *L, pg_conn *c) {
   return c->pg;
 }
 
+/* The base type of a parameter's type t: t itself, or the type a domain
+ * is over (CAST(:data AS BLOB) is a blob, the domain over bytea), looked
+ * up once per connection. */
+static Oid base_type(pg_conn *c, Oid t) {
+  char oid[16];
+  const char *param[1] = {oid};
+  PGresult *r;
+  Oid base = t;
+  int i;
+  if (t < 10000) return t; /* the built-in types: no domains */
+  for (i = 0; i < c->ndomains; i++)
+    if (c->domains[i].oid == t) return c->domains[i].base;
+  snprintf(oid, sizeof oid, "%u", t);
+  r = PQexecParams(c->pg, "SELECT typbasetype FROM pg_type WHERE oid = $1 "
+                          "AND typtype = 'd'", 1, NULL, param, NULL, NULL, 0);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+    base = (Oid)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  if (c->ndomains < (int)(sizeof c->domains / sizeof *c->domains)) {
+    c->domains[c->ndomains].oid = t;
+    c->domains[c->ndomains++].base = base;
+  }
+  return base;
+}
+
+/* Whether text has $k (k 1-based) outside of what translate copied. */
+static int has_param(const char *text, int k) {
+  const char *p = text;
+  char tag[16];
+  size_t n = (size_t)snprintf(tag, sizeof tag, "$%d", k);
+  while ((p = strstr(p, tag))) {
+    if (p[n] < '0' || p[n] > '9') return 1;
+    p += n;
+  }
+  return 0;
+}
+
+/* The types of st's parameters where a parameter first appears as
+ * "$k IS [NOT] NULL": the statement with each such test replaced by TRUE
+ * is described (unnamed), and a parameter that then appears nowhere is
+ * text (any type answers IS NULL). Returns the types (caller frees), or
+ * NULL: no such test (*replaced 0, nothing sent), or the probe failed. */
+static Oid *probe_types(PGconn *pg, const pg_stmt *st, int *replaced) {
+  size_t len = strlen(st->text), i = 0, o = 0;
+  char *probe = malloc(len + 1);
+  Oid *types = calloc((size_t)st->nparams, sizeof *types);
+  PGresult *r = NULL;
+  int k, ok = 0;
+
+  *replaced = 0;
+  if (!probe || !types || !st->nparams) goto done;
+  while (i < len) {
+    /* translate's output: $n here is always one of ours (strings and
+     * quotes were copied whole, and ' and " never hold "$1 IS NULL"
+     * that matters: a false match only loses a type hint) */
+    if (st->text[i] == '$' && st->text[i + 1] >= '0' && st->text[i + 1] <= '9') {
+      size_t j = i + 1, m;
+      while (st->text[j] >= '0' && st->text[j] <= '9')
+        j++;
+      m = j;
+      while (st->text[m] == ' ' || st->text[m] == '\n' || st->text[m] == '\t')
+        m++;
+      if (strncasecmp(st->text + m, "IS", 2) == 0 &&
+          (st->text[m + 2] == ' ' || st->text[m + 2] == '\n')) {
+        size_t q = m + 2;
+        while (st->text[q] == ' ' || st->text[q] == '\n' || st->text[q] == '\t')
+          q++;
+        if (strncasecmp(st->text + q, "NOT", 3) == 0 && !ident_char((unsigned char)st->text[q + 3])) {
+          q += 3;
+          while (st->text[q] == ' ' || st->text[q] == '\n' || st->text[q] == '\t')
+            q++;
+        }
+        if (strncasecmp(st->text + q, "NULL", 4) == 0 &&
+            !ident_char((unsigned char)st->text[q + 4])) {
+          memcpy(probe + o, "TRUE", 4);
+          o += 4;
+          *replaced = 1;
+          i = q + 4;
+          continue;
+        }
+      }
+      memcpy(probe + o, st->text + i, j - i);
+      o += j - i;
+      i = j;
+      continue;
+    }
+    probe[o++] = st->text[i++];
+  }
+  probe[o] = '\0';
+  if (!*replaced) goto done;
+  for (k = 0; k < st->nparams; k++)
+    types[k] = has_param(probe, k + 1) ? 0 : 25; /* text */
+  r = PQprepare(pg, "", probe, st->nparams, types);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) goto done;
+  PQclear(r);
+  r = PQdescribePrepared(pg, "");
+  if (PQresultStatus(r) != PGRES_COMMAND_OK || PQnparams(r) != st->nparams) goto done;
+  for (k = 0; k < st->nparams; k++)
+    types[k] = PQparamtype(r, k);
+  ok = 1;
+done:
+  PQclear(r);
+  free(probe);
+  if (!ok) {
+    free(types);
+    types = NULL;
+  }
+  return types;
+}
+
 /* The statement for sql on c, translated and prepared on first use.
  * Borrowed (the cache's). Raises. */
 static pg_stmt *get_stmt(lua_State *L, pg_conn *c, const char *sql,
@@ -484,8 +598,16 @@ static pg_stmt *get_stmt(lua_State *L, pg_conn *c, const char *sql,
   }
   if (st->prepared) return st;
   snprintf(st->name, sizeof st->name, "h%u", ++c->serial);
-  r = PQprepare(pg, st->name, st->text, 0, NULL);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) goto failed;
+  {
+    /* (:status IS NULL OR d.status = :status): PostgreSQL types a
+     * parameter where it first meets it, and IS NULL gives no type; such
+     * a statement is prepared with the types a probe found */
+    int replaced = 0;
+    Oid *types = probe_types(pg, st, &replaced);
+    r = PQprepare(pg, st->name, st->text, types ? st->nparams : 0, types);
+    free(types);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) goto failed;
+  }
   PQclear(r);
   r = PQdescribePrepared(pg, st->name);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) goto failed;
@@ -498,6 +620,8 @@ static pg_stmt *get_stmt(lua_State *L, pg_conn *c, const char *sql,
   for (k = 0; k < PQnparams(r) && k < st->nparams; k++)
     st->types[k] = PQparamtype(r, k);
   PQclear(r);
+  for (k = 0; st->types && k < st->nparams; k++)
+    st->types[k] = base_type(c, st->types[k]);
   st->prepared = 1;
   return st;
 failed:
@@ -615,17 +739,17 @@ static void push_value(lua_State *L, const PGresult *r, int i, int j) {
 
 /* Protected: builds what mode asks of the result at 1 (lightuserdata).
  * 'a' every row (an array), 'o' the first row or nil, 'x' changes and the
- * first row's id (an INSERT ... RETURNING id; SQLite gives its rowid). */
+ * first row's first column (INSERT ... RETURNING id: SQLite's driver gives
+ * last_insert_rowid, the same id), nil without rows. */
 static int rows_protected(lua_State *L) {
   const PGresult *r = lua_touserdata(L, 1);
   int mode = (int)lua_tointeger(L, 2);
   int n = PQntuples(r), ncol = PQnfields(r), i, j;
   if (mode == 'x') {
     const char *changes = PQcmdTuples((PGresult *)r);
-    int id = PQfnumber(r, "id");
     lua_pushinteger(L, changes && *changes ? strtoll(changes, NULL, 10) : 0);
-    if (id >= 0 && n > 0 && !PQgetisnull(r, 0, id))
-      push_value(L, r, 0, id);
+    if (ncol > 0 && n > 0 && !PQgetisnull(r, 0, 0))
+      push_value(L, r, 0, 0);
     else
       lua_pushnil(L);
     return 2;

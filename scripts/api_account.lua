@@ -58,7 +58,7 @@ local function register(ctx)
     sms_allowed(ctx, b.phone)
     local _, id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code,
                               city_code, school_id, phone, must_change_password, created_at)
-                            VALUES (?, ?, 'school', ?, ?, ?, ?, 1, ?)]],
+                            VALUES (?, ?, 'school', ?, ?, ?, ?, 1, ?) RETURNING id]],
       username, hash, school.province_code, school.city_code, school.id, b.phone, ctx.now)
     sms.send(ctx, b.phone, "register", { username = username, password = password })
     audit.log(ctx, "account.register", "account", id,

@@ -132,7 +132,7 @@ local function save_cert(ctx, params)
     if majors then
       db.exec("DELETE FROM certificate_majors WHERE certificate_id = ?", id)
       for _, m in ipairs(majors) do
-        db.exec("INSERT OR IGNORE INTO certificate_majors(certificate_id, major_code) VALUES (?, ?)", id, m)
+        db.exec("INSERT INTO certificate_majors(certificate_id, major_code) VALUES (?, ?) ON CONFLICT DO NOTHING", id, m)
       end
     end
     audit.log(ctx, editing and "certificate.update" or "certificate.create", "certificate", id,
@@ -295,7 +295,7 @@ local function create_account(ctx)
     end
     local _, new_id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code, city_code,
                                   phone, must_change_password, created_at, display_name)
-                                VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)]],
+                                VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id]],
       username, hash, b.role, province.code, city and city.code or nil, b.phone, ctx.now, name)
     sms.send(ctx, b.phone, "admin_account", {
       unit = people.unit(b.role, province.code, city and city.code), username = username, password = password })

@@ -141,7 +141,7 @@ local function create(ctx)
   if not n then return err end
   local id = db.transaction(function()
     local _, new_id = db.exec([[INSERT INTO notices(province_code, title, body, pinned, created_by,
-                                  created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)]],
+                                  created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id]],
       n.province, n.title, n.body, n.pinned, ctx.account.id, ctx.now, ctx.now)
     audit.log(ctx, "notice.create", "notice", new_id, { province = n.province,
       detail = { title = n.title, pinned = n.pinned == 1 } })

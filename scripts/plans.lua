@@ -127,7 +127,7 @@ function plans.create(who, b)
   local id = db.transaction(function()
     local _, new_id = db.exec([[INSERT INTO plans(province_code, year, batch, title, mode, starts_at, ends_at,
                                   notes, status, created_by, created_at, updated_at)
-                                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?)]],
+                                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?) RETURNING id]],
       province, p.year, p.batch, p.title, p.mode, p.starts_at, p.ends_at, p.notes, who.account.id,
       who.now, who.now)
     audit.log(who, "plan.create", "plan", new_id, { after = "draft", province = province })

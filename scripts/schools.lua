@@ -135,7 +135,7 @@ local transaction = errors.protect(function(fn) return db.transaction(fn) end)
 local function insert(who, s, action)
   local _, id = db.exec([[INSERT INTO schools(code, name, province_code, city_code, type, authority,
                             ownership, active, created_at, updated_at)
-                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]],
+                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id]],
     s.code, s.name, s.province_code, s.city_code, s.type, s.authority, s.ownership,
     s.active or 1, who.now, who.now)
   audit.log(who, action, "school", id, { after = "active", province = s.province_code,

@@ -80,7 +80,8 @@ function Sh.enqueue(province, entry, arg, outcome, o)
     end
     local _, job = db.exec([[INSERT INTO rule_shadow_jobs(shadow_id, province, at, declaration_id, plan_id,
                                                           entry, arg, before)
-                             VALUES (:shadow, :province, :at, :declaration, :plan, :entry, :arg, :before)]],
+                             VALUES (:shadow, :province, :at, :declaration, :plan, :entry, :arg, :before)
+                             RETURNING id]],
                            { shadow = s.id, province = province, at = o.at, declaration = o.declaration_id,
                              plan = o.plan_id, entry = entry, arg = json.encode(arg),
                              before = json.encode(outcome) })

@@ -32,7 +32,7 @@ function sms.send(ctx, phone, template, params)
   local text = sms.render(template, params)
   local driver = os.getenv("HOST_SMS_DRIVER") or "outbox"
   local _, id = db.exec([[INSERT INTO sms_outbox(phone, template, params, text, driver, status, created_at)
-                          VALUES (:phone, :template, :params, :text, :driver, :status, :now)]],
+                          VALUES (:phone, :template, :params, :text, :driver, :status, :now) RETURNING id]],
     { phone = phone, template = template, params = json.encode(params), text = text, driver = driver,
       status = driver == "outbox" and "stored" or "queued", now = ctx.now })
   if driver ~= "outbox" then

@@ -1,6 +1,12 @@
 -- PostgreSQL dialect of schema/001_init.sql (db_pg_migrate takes this file instead):
 -- the same tables, columns and indexes; rowid ids are identities, SQLite's
 -- INTEGER (64 bits) is BIGINT, BLOB is BYTEA, GLOB a regular expression.
+-- SQLite's instr(haystack, needle) (1-based, 0 when absent), which the
+-- scripts' searches use: PostgreSQL's strpos under SQLite's name, so that
+-- one SQL text serves both.
+CREATE FUNCTION instr(text, text) RETURNS integer
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN strpos($1, $2);
+
 -- 001: the whole domain of the pilot-declaration module.
 -- Times are integer Unix seconds (UTC); the API shows them in Beijing time.
 
@@ -108,6 +114,8 @@ CREATE TABLE password_resets (
 
 -- Throttling of logins and SMS: one row per event, pruned as it ages.
 CREATE TABLE rate_events (
+  rowid BIGINT GENERATED ALWAYS AS IDENTITY,        -- SQLite's implicit rowid, which
+                                                    -- scripts/ratelimit.lua names
   key TEXT NOT NULL,
   at BIGINT NOT NULL
 );

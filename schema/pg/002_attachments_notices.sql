@@ -1,6 +1,10 @@
 -- PostgreSQL dialect of schema/002_attachments_notices.sql (db_pg_migrate takes this file instead):
 -- the same tables, columns and indexes; rowid ids are identities, SQLite's
 -- INTEGER (64 bits) is BIGINT, BLOB is BYTEA, GLOB a regular expression.
+-- SQLite's BLOB as a type name, so that scripts/attachments.lua's
+-- CAST(:data AS BLOB) is one text for both.
+CREATE DOMAIN blob AS bytea;
+
 -- 002 (issue 13): attachments of declarations (证明材料) and notices (通知公告).
 
 -- The files themselves live here, with the data they prove, so that a copy
