@@ -1,6 +1,7 @@
 /*
  * vm: trusted Lua states and the calls from C into scripts/.
- * Uses: Lua 5.4, lua-cjson, db, auth, text, rules, rules_lab, xlsx, util.
+ * Uses: Lua 5.4, lua-cjson, db, auth, json, text, rules, rules_lab, xlsx,
+ * util.
  */
 #include "vm.h"
 
@@ -16,6 +17,7 @@
 
 #include "auth.h"
 #include "db.h"
+#include "json.h"
 #include "rules.h"
 #include "rules_lab.h"
 #include "text.h"
@@ -85,6 +87,8 @@ static int setup(lua_State *L) {
   preload(L, "auth");
   luaopen_host_text(L);
   preload(L, "text");
+  luaopen_host_json(L);
+  preload(L, "json_c");
   luaopen_host_rules(L);
   preload(L, "rules");
   luaopen_host_rules_lab(L), preload(L, "lab");
