@@ -1,7 +1,9 @@
 /*
  * json: a JSON encoder in C for scripts/json.lua; see json.h.
- * The output buffer and the key arrays are userdata on the Lua stack, so
- * an error (raised by us or by Lua on a full memory) leaks nothing.
+ * The output buffer and the key arrays start on the C stack and move to
+ * userdata on the Lua stack when they outgrow it, so an error (raised by
+ * us or by Lua on a full memory) leaks nothing, and a small answer
+ * allocates nothing but its string.
  * Uses: Lua 5.4.
  */
 #include "json.h"
@@ -16,6 +18,8 @@
 
 #define MAX_DEPTH 64
 #define BUF_SLOT 2 /* the buffer userdata's stack index */
+#define SMALL_KEYS 16 /* an object of at most this many keys: no allocation */
+#define SMALL_BUF 2048 /* an answer of at most this: no allocation */
 
 typedef struct {
   lua_State *L;
@@ -24,12 +28,12 @@ typedef struct {
 } buf;
 
 /* Grows b to hold n more bytes: a new userdata in BUF_SLOT, the old one
- * left to the collector. */
+ * (or the first, on the C stack) left. */
 static void reserve(buf *b, size_t n) {
   size_t cap;
   char *data;
   if (b->len + n <= b->cap) return;
-  cap = b->cap ? b->cap : 256;
+  cap = b->cap;
   while (cap < b->len + n) cap *= 2;
   data = lua_newuserdatauv(b->L, cap, 0);
   if (b->len) memcpy(data, b->data, b->len);
@@ -132,17 +136,19 @@ static void encode(buf *b, int idx, int depth);
 
 static void encode_object(buf *b, int idx, int depth) {
   lua_State *L = b->L;
-  size_t n = 0, cap = 8, i;
-  key *keys = lua_newuserdatauv(L, cap * sizeof *keys, 0);
-  int keys_slot = lua_gettop(L);
+  key small[SMALL_KEYS], *keys = small; /* a userdata when more */
+  size_t n = 0, cap = SMALL_KEYS, i;
+  int top = lua_gettop(L);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     key *k;
     lua_pop(L, 1); /* the value: looked up again in key order */
-    if (n == cap) { /* a bigger array; the old one goes to the collector */
-      key *more = lua_newuserdatauv(L, 2 * cap * sizeof *keys, 0);
+    if (n == cap) { /* a bigger array on the stack below the key */
+      key *more;
+      luaL_checkstack(L, 2, "json: too many keys");
+      more = lua_newuserdatauv(L, 2 * cap * sizeof *keys, 0);
       memcpy(more, keys, n * sizeof *keys);
-      lua_replace(L, keys_slot);
+      lua_insert(L, -2);
       keys = more;
       cap *= 2;
     }
@@ -189,7 +195,7 @@ static void encode_object(buf *b, int idx, int depth) {
     lua_pop(L, 1);
   }
   ADD_LITERAL(b, "}");
-  lua_settop(L, keys_slot - 1);
+  lua_settop(L, top);
 }
 
 static void encode(buf *b, int idx, int depth) {
@@ -242,11 +248,14 @@ static void encode(buf *b, int idx, int depth) {
 
 /* json_c.encode(v) -> string */
 static int l_encode(lua_State *L) {
+  char first[SMALL_BUF];
   buf b;
   lua_settop(L, 1);
   lua_pushnil(L); /* BUF_SLOT */
-  memset(&b, 0, sizeof b);
   b.L = L;
+  b.data = first;
+  b.len = 0;
+  b.cap = sizeof first;
   encode(&b, 1, 0);
   lua_pushlstring(L, b.data ? b.data : "", b.len);
   return 1;

@@ -161,7 +161,7 @@ static void fail_500(lua_State *L, vm_response *resp) {
 }
 
 int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
-  int i, n;
+  int i, n, rc;
   lua_settop(L, 0);
   lua_pushcfunction(L, vm_msghandler); /* 1: msgh */
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &HANDLER_KEY) != LUA_TFUNCTION) {
@@ -200,13 +200,14 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
     lua_settable(L, -3);
   }
   lua_setfield(L, -2, "headers");
-  if (lua_pcall(L, 1, 5, 1) != LUA_OK) {
-    db_rollback_open(L);
+  db_request_begin(L);
+  rc = lua_pcall(L, 1, 5, 1);
+  if (db_request_end(L) && rc == LUA_OK)
+    fprintf(stderr, "script left a transaction open: rolled back\n");
+  if (rc != LUA_OK) {
     fail_500(L, resp);
     return 0;
   }
-  if (db_rollback_open(L))
-    fprintf(stderr, "script left a transaction open: rolled back\n");
   /* 2: status 3: body 4: content type 5: route 6: headers */
   {
     /* no raising here: we are outside any protected call */
