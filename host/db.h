@@ -85,10 +85,16 @@ int db_migrate_at(const char *path, const char *dir, int *applied, char *err,
  * Raises a Lua error if the file cannot be opened. */
 int db_push_module(lua_State *L, const char *path);
 
-/* Rolls back a transaction left open on L's own connection (defence at
- * the end of each request: db.transaction always leaves the writer, and
- * scripts cannot BEGIN). Returns 1 if one was open. */
-int db_rollback_open(lua_State *L);
+/* An HTTP request begins on L: until db_request_end, L's reads outside a
+ * transaction share one read transaction (one snapshot), begun at the
+ * first read and ended before the first write. */
+void db_request_begin(lua_State *L);
+
+/* The request on L ends: ends its read transaction, and rolls back a
+ * transaction left open on L's own connection (defence: db.transaction
+ * always leaves the writer, and scripts cannot BEGIN). Returns 1 if one
+ * such was open. */
+int db_request_end(lua_State *L);
 
 /* Pushes the metatable that marks the binding's row arrays (JSON arrays
  * even when empty). */
@@ -113,7 +119,9 @@ int db_pg_migrate(const char *uri, const char *dir, int *applied, char *err,
  * closed with L. Raises on out of memory only. */
 int db_pg_push_module(lua_State *L, const char *uri);
 
-/* db_rollback_open for a PostgreSQL state. */
+/* db_request_end for a PostgreSQL state: rolls back a transaction left
+ * open (defence). Reads outside a transaction run alone there (READ
+ * COMMITTED), with no request snapshot yet. Returns 1 if one was open. */
 int db_pg_rollback_open(lua_State *L);
 
 #endif
