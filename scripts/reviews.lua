@@ -78,13 +78,13 @@ function reviews.query(who, f, need)
       params.mine = level
     end
   end
-  parts[#parts + 1] = filtered and "+d.status <> 'draft'" or "d.status <> 'draft'"
+  parts[#parts + 1] = (filtered and sql.no_index("d.status") or "d.status") .. " <> 'draft'"
   local from
   if joins.s then
-    from = " FROM schools s CROSS JOIN declarations d ON d.school_id = s.id"
+    from = " FROM schools s" .. sql.CROSS_JOIN .. "declarations d ON d.school_id = s.id"
       .. (need.p and " JOIN plans p ON p.id = d.plan_id" or "")
   elseif need.p then
-    from = " FROM plans p CROSS JOIN declarations d ON d.plan_id = p.id"
+    from = " FROM plans p" .. sql.CROSS_JOIN .. "declarations d ON d.plan_id = p.id"
   else
     from = " FROM declarations d"
   end

@@ -21,7 +21,7 @@ function stats.pilot_schools(who, year)
                           JOIN schools s ON s.id = d.school_id LEFT JOIN cities c ON c.code = s.city_code
                           LEFT JOIN provinces pr ON pr.code = s.province_code
                           WHERE d.status = 'approved' AND p.year = :year AND ]] .. cond .. [[
-                          GROUP BY s.id ORDER BY s.code]], params)
+                          GROUP BY s.id, c.name, pr.name ORDER BY s.code]], params)
   return { year = year, total = #rows, items = rows }
 end
 
@@ -56,7 +56,7 @@ function stats.plan(who, plan)
   local by_city = db.query([[SELECT s.city_code AS city, ci.name, count(*) AS count,
                                     sum(coalesce(d.trainees_total, 0)) AS trainees]]
     .. from(" LEFT JOIN cities ci ON ci.code = s.city_code")
-    .. " AND d.status <> 'draft' GROUP BY s.city_code ORDER BY count DESC", params)
+    .. " AND d.status <> 'draft' GROUP BY s.city_code, ci.name ORDER BY count DESC", params)
   local by_cert = db.query([[SELECT c.id AS certificate_id, c.name || '（' || c.level || '）' AS name,
                                     count(*) AS count, sum(coalesce(d.trainees_total, 0)) AS trainees]]
     .. from(" JOIN certificates c ON c.id = d.certificate_id")
