@@ -67,7 +67,7 @@ local function save_org(ctx, params)
     if id then
       db.exec("UPDATE organizations SET name = ? WHERE id = ?", name, id)
     else
-      id = select(2, db.exec("INSERT INTO organizations(name, created_at) VALUES (?, ?)", name, ctx.now))
+      id = select(2, db.exec("INSERT INTO organizations(name, created_at) VALUES (?, ?) RETURNING id", name, ctx.now))
     end
     audit.log(ctx, editing and "organization.update" or "organization.create", "organization", id,
               { detail = { name = name } })
@@ -127,7 +127,7 @@ local function save_cert(ctx, params)
               code, name, level, org, active, id)
     else
       id = select(2, db.exec([[INSERT INTO certificates(code, name, level, organization_id, active)
-                               VALUES (?, ?, ?, ?, ?)]], code, name, level, org, active))
+                               VALUES (?, ?, ?, ?, ?) RETURNING id]], code, name, level, org, active))
     end
     if majors then
       db.exec("DELETE FROM certificate_majors WHERE certificate_id = ?", id)

@@ -25,7 +25,7 @@ async function pg() {
 
 // stopped by the last test; this is for a run that ends early
 process.on('exit', () => {
-  if (cluster) spawnSync('runuser', ['-u', 'postgres', '--', '/usr/lib/postgresql/15/bin/pg_ctl', 'stop', '-D', join(cluster.dir, 'data'), '-m', 'immediate']);
+  if (cluster) cluster.stopSync();
 });
 
 function host(args) {
