@@ -99,12 +99,13 @@ end
 
 -- Sh.bind(id): the declaration this request just stored is the one its
 -- queued checks without an id were about (inside the write transaction).
+-- The list stays until the next request (Sh.reset): on PostgreSQL a
+-- transaction that met a serialization failure runs again, binding again.
 function Sh.bind(id)
   for _, job in ipairs(unbound) do
     db.exec("UPDATE rule_shadow_jobs SET declaration_id = :id WHERE id = :job AND declaration_id IS NULL",
             { id = id, job = job })
   end
-  unbound = {}
 end
 
 function Sh.quietly(fn, ...)
