@@ -65,8 +65,9 @@ local function register(ctx)
     sms_allowed(ctx, b.phone)
     local _, id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code,
                               city_code, school_id, phone, must_change_password, created_at)
-                            VALUES (?, ?, 'school', ?, ?, ?, ?, 1, ?)]],
-      username, hash, school.province_code, school.city_code, school.id, b.phone, ctx.now)
+                            VALUES (:username, :hash, 'school', :province, :city, :school, :phone, 1, :now)]],
+      { username = username, hash = hash, province = school.province_code, city = school.city_code,
+        school = school.id, phone = b.phone, now = ctx.now })
     sms.send(ctx, b.phone, "register", { username = username, password = password })
     audit.log(ctx, "account.register", "account", id,
               { after = "active", province = school.province_code, city = school.city_code,
