@@ -81,9 +81,12 @@ local STALE = setmetatable({}, { __tostring = function() return "declaration ver
 
 -- Under the write lock: is what the verdict was decided on still so? The
 -- counts the rules saw (in the plan, in the plan's year, approved the year
--- before: a per-plan or per-year limit decided on them) and the plan's
--- window (a 提前结束 or a delete in the same batch).
+-- before: a per-plan or per-year limit decided on them), the plan's window
+-- (a 提前结束 or a delete in the same batch) and the school's being active
+-- in the master list.
 local function still_valid(school, verdict)
+  local s = db.one("SELECT active FROM schools WHERE id = ?", school.id)
+  if not s or s.active ~= 1 then error(STALE, 0) end
   if verdicts.others_in_plan(school.id, verdict.plan_id, verdict.except_id) ~= verdict.others then
     error(STALE, 0)
   end
@@ -104,6 +107,13 @@ local function open_plan(school, plan_id, action, cur, now)
   local open, werr = verdicts.window(school.province_code, plan, action, cur, now)
   if not open then return nil, werr end
   return plan
+end
+
+-- A decision again (a stale verdict): the school and the plan as they now are.
+local function reopen(school, plan_id, action, cur, now)
+  local s, err = M.school(school.id)
+  if not s then return nil, err end
+  return open_plan(school, plan_id, action, cur, now)
 end
 
 -- Decides with decide(attempt) -> verdict | nil, err and writes with
@@ -185,7 +195,7 @@ function M.create(actor, school, b, now)
   if not cert then return nil, cerr end
   local verdict, id = decide_and_write(function(attempt)
     if attempt > 1 then
-      local again, aerr = open_plan(school, b.plan_id, "create", nil, now)
+      local again, aerr = reopen(school, b.plan_id, "create", nil, now)
       if not again then return nil, aerr end
       plan = again
     end
@@ -237,7 +247,7 @@ function M.update(actor, school, id, b, now)
   if not cert then return nil, cerr end
   local verdict, werr2 = decide_and_write(function(attempt)
     if attempt > 1 then
-      local again, aerr = open_plan(school, cur.plan_id, action, cur, now)
+      local again, aerr = reopen(school, cur.plan_id, action, cur, now)
       if not again then return nil, aerr end
       plan = again
     end
@@ -280,7 +290,7 @@ function M.submit(actor, school, id, now)
     if not at then return nil, aerr end
     if not M.EDITABLE[at.status] then return nil, errors.new("wrong_status", "当前状态不能提交") end
     if attempt > 1 then
-      local again, werr = open_plan(school, cur.plan_id, "submit", at, now)
+      local again, werr = reopen(school, cur.plan_id, "submit", at, now)
       if not again then return nil, werr end
       plan = again
     end

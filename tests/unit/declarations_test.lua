@@ -300,4 +300,19 @@ function T.a_plan_closed_between_the_decision_and_the_write_refuses()
   assert(fx.count("declarations", "plan_id = :p", { p = w.plan.id }) == 0, "nothing stored")
 end
 
+-- A school deactivated in the master list between the decision and the
+-- write: decided again, and refused.
+function T.a_school_deactivated_between_the_decision_and_the_write_refuses()
+  local w = world()
+  local db = require "db"
+  local calls, r, e = racing(function()
+    db.exec("UPDATE schools SET active = 0 WHERE id = :id", { id = w.school.id })
+  end, function()
+    return D.create(w.actor, w.school, form(w, { submit = true }), fx.NOW)
+  end)
+  fx.err("school_inactive", r, e)
+  assert(calls == 1, "refused before a second decision: " .. calls)
+  assert(fx.count("declarations", "school_id = :s", { s = w.school.id }) == 0, "nothing stored")
+end
+
 return T
