@@ -211,10 +211,12 @@ local function list_sms(ctx)
   -- server; the web view shows them masked.
   return 200, sql.page(pg, {
     count = "SELECT count(*) AS n FROM sms_outbox" .. where,
-    items = "SELECT id, phone, template, params, text, driver, status, created_at FROM sms_outbox"
+    items = "SELECT id, phone, template, params, text, driver, status, attempts, last_error, created_at,"
+      .. " sent_at FROM sms_outbox"
       .. where .. " ORDER BY id DESC",
   }, { phone = sql.opt(q.phone) }, function(r)
     r.created_at = util.iso(r.created_at)
+    r.sent_at = util.iso(r.sent_at)
     local params = json.decode(r.params or "") or {}
     for _, secret in ipairs({ "password", "code" }) do
       if params[secret] then params[secret] = "******" end

@@ -56,4 +56,18 @@ for _, name in ipairs({ "cli", "baseline_cli" }) do
   S[name] = function(...) return require("rules_cli")[name](...) end
 end
 
+-- Every second (host/main.c's loop): the rules' tick, then the SMS
+-- outbox's deliveries to a gateway (sms.deliver), outside any
+-- transaction; a failure of one does not stop the other.
+do
+  local rules_tick = S.tick
+  function S.tick(...)
+    local ok, rc = pcall(rules_tick, ...)
+    local sent, err = pcall(function() return require("sms").deliver() end)
+    if not sent then require("log").error("sms: delivery: " .. tostring(err)) end
+    if not ok then error(rc, 0) end
+    return rc
+  end
+end
+
 return S
