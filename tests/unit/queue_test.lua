@@ -30,24 +30,36 @@ end
 -- The counts as the rows say they should be, and as the table has them
 -- (rows that went back to zero left out), in one text each.
 local function counts_agree()
-  local function text(rows)
+  local function text(rows, cols)
     local out = {}
     for _, r in ipairs(rows) do
-      out[#out + 1] = table.concat({ r.plan_id, r.province_code, r.city_code, r.school_id, r.status,
-                                     r.review_level, r.n, r.trainees }, "|")
+      local v = {}
+      for i, c in ipairs(cols) do v[i] = tostring(r[c]) end
+      out[#out + 1] = table.concat(v, "|")
     end
     return table.concat(out, "\n")
   end
+  local cols = { "plan_id", "province_code", "city_code", "status", "review_level", "n", "trainees" }
   local want = fx.query([[
-    SELECT x.plan_id, s.province_code, coalesce(s.city_code, '') AS city_code, d.school_id, d.status,
+    SELECT x.plan_id, s.province_code, coalesce(s.city_code, '') AS city_code, d.status,
            coalesce(d.review_level, '') AS review_level, count(*) AS n,
            sum(coalesce(d.trainees_total, 0)) AS trainees
     FROM declarations d JOIN schools s ON s.id = d.school_id
     JOIN (SELECT id, id AS plan_id FROM plans UNION ALL SELECT id, 0 FROM plans) x ON x.id = d.plan_id
-    GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6]])
-  local have = fx.query([[SELECT plan_id, province_code, city_code, school_id, status, review_level, n, trainees
-                          FROM declaration_counts WHERE n <> 0 OR trainees <> 0 ORDER BY 1, 2, 3, 4, 5, 6]])
-  assert(text(have) == text(want), "declaration_counts:\n" .. text(have) .. "\nthe rows:\n" .. text(want))
+    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5]])
+  local have = fx.query([[SELECT plan_id, province_code, city_code, status, review_level, n, trainees
+                          FROM declaration_counts WHERE n <> 0 OR trainees <> 0 ORDER BY 1, 2, 3, 4, 5]])
+  assert(text(have, cols) == text(want, cols),
+    "declaration_counts:\n" .. text(have, cols) .. "\nthe rows:\n" .. text(want, cols))
+  cols = { "plan_id", "province_code", "city_code", "school_id", "n" }
+  want = fx.query([[
+    SELECT d.plan_id, s.province_code, coalesce(s.city_code, '') AS city_code, d.school_id, count(*) AS n
+    FROM declarations d JOIN schools s ON s.id = d.school_id WHERE d.status = 'approved'
+    GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4]])
+  have = fx.query([[SELECT plan_id, province_code, city_code, school_id, n FROM pilot_counts WHERE n <> 0
+                    ORDER BY 1, 2, 3, 4]])
+  assert(text(have, cols) == text(want, cols),
+    "pilot_counts:\n" .. text(have, cols) .. "\nthe rows:\n" .. text(want, cols))
   local off = fx.one([[SELECT count(*) AS n FROM declarations d JOIN schools s ON s.id = d.school_id
                        WHERE d.province_code IS NOT s.province_code OR d.city_code IS NOT s.city_code]]).n
   assert(off == 0, off .. " declarations not where their school is")
@@ -70,6 +82,10 @@ function T.the_counts_follow_every_write()
   assert(reviews.decide(city, d1, "approve") == "pending")
   counts_agree()
   assert(reviews.decide(prov, d1, "reject", "不符合") == "rejected")
+  counts_agree()
+  local d4 = declare(b, p1, c2, "pending", { level = "province" })
+  assert(reviews.decide(prov, d4, "approve") == "approved")
+  declare(a, p2, c2, "approved")
   counts_agree()
   -- the school's edit of a draft (trainees), its submission, its deletion
   fx.one("UPDATE declarations SET trainees_total = 70 WHERE id = ? RETURNING id", d2)
