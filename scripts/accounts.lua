@@ -27,9 +27,9 @@ function accounts.password_problem(pw)
 end
 
 function accounts.set_password(id, pw, must_change)
-  db.exec([[UPDATE accounts SET password_hash = ?, must_change_password = ?,
-            failed_logins = 0, locked_until = NULL WHERE id = ?]],
-          auth.hash_password(pw), must_change and 1 or 0, id)
+  db.exec([[UPDATE accounts SET password_hash = :hash, must_change_password = :must_change,
+            failed_logins = 0, locked_until = NULL WHERE id = :id]],
+          { hash = auth.hash_password(pw), must_change = must_change and 1 or 0, id = id })
 end
 
 -- accounts.public(row) -> what /api/me shows of an account

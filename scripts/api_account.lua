@@ -58,8 +58,9 @@ local function register(ctx)
     sms_allowed(ctx, b.phone)
     local _, id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code,
                               city_code, school_id, phone, must_change_password, created_at)
-                            VALUES (?, ?, 'school', ?, ?, ?, ?, 1, ?)]],
-      username, hash, school.province_code, school.city_code, school.id, b.phone, ctx.now)
+                            VALUES (:username, :hash, 'school', :province, :city, :school, :phone, 1, :now)]],
+      { username = username, hash = hash, province = school.province_code, city = school.city_code,
+        school = school.id, phone = b.phone, now = ctx.now })
     sms.send(ctx, b.phone, "register", { username = username, password = password })
     audit.log(ctx, "account.register", "account", id,
               { after = "active", province = school.province_code, city = school.city_code,
@@ -101,8 +102,8 @@ end
 -- Whether account a logged in from addr lately.
 local function known_address(a, addr, now)
   return a ~= nil and db.one([[SELECT 1 AS x FROM login_addresses
-                               WHERE account_id = ? AND addr = ? AND last_at > ?]],
-                             a.id, addr, now - KNOWN_SECONDS) ~= nil
+                               WHERE account_id = :id AND addr = :addr AND last_at > :since]],
+                             { id = a.id, addr = addr, since = now - KNOWN_SECONDS }) ~= nil
 end
 
 local function login(ctx)
@@ -145,8 +146,8 @@ local function login(ctx)
       if a then
         -- ops sees the account locked while a lock is in force anywhere
         db.exec([[UPDATE accounts SET failed_logins = failed_logins + 1,
-                  locked_until = CASE WHEN ? THEN ? ELSE locked_until END
-                  WHERE id = ?]], locked(), ctx.now + window, a.id)
+                  locked_until = CASE WHEN :locked THEN :lock_until ELSE locked_until END
+                  WHERE id = :id]], { locked = locked(), lock_until = ctx.now + window, id = a.id })
       end
       audit.log(ctx, "account.login_failed", "account", a and a.id, {
         actor = b.username, province = a and a.province_code, city = a and a.city_code })
@@ -156,12 +157,13 @@ local function login(ctx)
   local csrf, cookie = db.transaction(function()
     db.exec("DELETE FROM rate_events WHERE key = ?", pair)
     if wide_hit then ratelimit.unhit(wide_hit) end     -- it was no failure
-    db.exec("UPDATE accounts SET failed_logins = 0, last_login_at = ? WHERE id = ?", ctx.now, a.id)
-    db.exec([[INSERT INTO login_addresses(account_id, addr, last_at) VALUES (?, ?, ?)
+    db.exec("UPDATE accounts SET failed_logins = 0, last_login_at = :now WHERE id = :id",
+            { now = ctx.now, id = a.id })
+    db.exec([[INSERT INTO login_addresses(account_id, addr, last_at) VALUES (:id, :addr, :now)
               ON CONFLICT(account_id, addr) DO UPDATE SET last_at = excluded.last_at]],
-            a.id, remote, ctx.now)
-    db.exec("DELETE FROM login_addresses WHERE account_id = ? AND last_at <= ?",
-            a.id, ctx.now - KNOWN_SECONDS)
+            { id = a.id, addr = remote, now = ctx.now })
+    db.exec("DELETE FROM login_addresses WHERE account_id = :id AND last_at <= :before",
+            { id = a.id, before = ctx.now - KNOWN_SECONDS })
     audit.log(ctx, "account.login", "account", a.id, {
       actor = a.username, province = a.province_code, city = a.city_code })
     return session.create(ctx, a.id)
@@ -209,8 +211,8 @@ local function change_password(ctx)
   end
   db.transaction(function()
     accounts.set_password(ctx.account.id, b.new, false)
-    db.exec("DELETE FROM sessions WHERE account_id = ? AND id_hash <> ?",
-            ctx.account.id, ctx.session.id_hash)
+    db.exec("DELETE FROM sessions WHERE account_id = :id AND id_hash <> :keep",
+            { id = ctx.account.id, keep = ctx.session.id_hash })
     audit.log(ctx, "account.password", "account", ctx.account.id, {
       province = ctx.account.province_code, city = ctx.account.city_code })
   end)
@@ -239,10 +241,11 @@ local function forgot(ctx)
         return
       end
       local code = auth.random_string(6, "0123456789")
-      db.exec("UPDATE password_resets SET used_at = ? WHERE account_id = ? AND used_at IS NULL",
-              ctx.now, a.id)
+      db.exec("UPDATE password_resets SET used_at = :now WHERE account_id = :id AND used_at IS NULL",
+              { now = ctx.now, id = a.id })
       db.exec([[INSERT INTO password_resets(account_id, code_hash, created_at, expires_at)
-                VALUES (?, ?, ?, ?)]], a.id, auth.sha256(code), ctx.now, ctx.now + 600)
+                VALUES (:id, :hash, :now, :expires)]],
+              { id = a.id, hash = auth.sha256(code), now = ctx.now, expires = ctx.now + 600 })
       sms.send(ctx, a.phone, "reset_code", { username = a.username, code = code })
       audit.log(ctx, "account.reset_requested", "account", a.id, { actor = a.username })
     end)
@@ -260,14 +263,14 @@ local function reset(ctx)
   local ok = db.transaction(function()
     local r = db.one([[SELECT r.id, r.code_hash, r.attempts, a.id AS account_id
                        FROM password_resets r JOIN accounts a ON a.id = r.account_id
-                       WHERE a.username = ? AND r.used_at IS NULL AND r.expires_at > ?
-                       ORDER BY r.id DESC LIMIT 1]], b.username, ctx.now)
+                       WHERE a.username = :username AND r.used_at IS NULL AND r.expires_at > :now
+                       ORDER BY r.id DESC LIMIT 1]], { username = b.username, now = ctx.now })
     if not r or r.attempts >= 5 then return false end
     if not auth.equal(auth.sha256(b.code), r.code_hash) then
       db.exec("UPDATE password_resets SET attempts = attempts + 1 WHERE id = ?", r.id)
       return false
     end
-    db.exec("UPDATE password_resets SET used_at = ? WHERE id = ?", ctx.now, r.id)
+    db.exec("UPDATE password_resets SET used_at = :now WHERE id = :id", { now = ctx.now, id = r.id })
     accounts.set_password(r.account_id, b.new, false)
     M.clear_failures(b.username)
     db.exec("UPDATE accounts SET locked_until = NULL WHERE id = ?", r.account_id)

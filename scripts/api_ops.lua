@@ -61,13 +61,14 @@ local function save_org(ctx, params)
     return errors.new("not_found", "培训评价组织不存在")
   end
   id = db.transaction(function()
-    if db.one("SELECT 1 AS x FROM organizations WHERE name = ? AND id <> ?", name, id or 0) then
+    if db.one("SELECT 1 AS x FROM organizations WHERE name = :name AND id <> :id", { name = name, id = id or 0 }) then
       errors.raise("duplicate", "培训评价组织已存在")
     end
     if id then
-      db.exec("UPDATE organizations SET name = ? WHERE id = ?", name, id)
+      db.exec("UPDATE organizations SET name = :name WHERE id = :id", { name = name, id = id })
     else
-      id = select(2, db.exec("INSERT INTO organizations(name, created_at) VALUES (?, ?)", name, ctx.now))
+      id = select(2, db.exec("INSERT INTO organizations(name, created_at) VALUES (:name, :now)",
+                             { name = name, now = ctx.now }))
     end
     audit.log(ctx, editing and "organization.update" or "organization.create", "organization", id,
               { detail = { name = name } })
@@ -118,21 +119,24 @@ local function save_cert(ctx, params)
   local err = f.err()
   if err then return err end
   id = db.transaction(function()
-    if db.one("SELECT 1 AS x FROM certificates WHERE (code = ? OR (name = ? AND level = ?)) AND id <> ?",
-              code, name, level, id or 0) then
+    local cert = { code = code, name = name, level = level, org = org, active = active, id = id or 0 }
+    if db.one([[SELECT 1 AS x FROM certificates WHERE (code = :code OR (name = :name AND level = :level))
+                AND id <> :id]], { code = code, name = name, level = level, id = id or 0 }) then
       errors.raise("duplicate", "证书代码或同名同级证书已存在")
     end
     if id then
-      db.exec("UPDATE certificates SET code = ?, name = ?, level = ?, organization_id = ?, active = ? WHERE id = ?",
-              code, name, level, org, active, id)
+      db.exec([[UPDATE certificates SET code = :code, name = :name, level = :level, organization_id = :org,
+                active = :active WHERE id = :id]], cert)
     else
+      cert.id = nil
       id = select(2, db.exec([[INSERT INTO certificates(code, name, level, organization_id, active)
-                               VALUES (?, ?, ?, ?, ?)]], code, name, level, org, active))
+                               VALUES (:code, :name, :level, :org, :active)]], cert))
     end
     if majors then
       db.exec("DELETE FROM certificate_majors WHERE certificate_id = ?", id)
       for _, m in ipairs(majors) do
-        db.exec("INSERT OR IGNORE INTO certificate_majors(certificate_id, major_code) VALUES (?, ?)", id, m)
+        db.exec("INSERT OR IGNORE INTO certificate_majors(certificate_id, major_code) VALUES (:id, :major)",
+                { id = id, major = m })
       end
     end
     audit.log(ctx, editing and "certificate.update" or "certificate.create", "certificate", id,
@@ -182,16 +186,18 @@ local function save_major(ctx, params)
   local class = text_field(f, b, "class_name", "专业类", 60, false) or cur.class_name
   local err = f.err()
   if err then return err end
+  local major = { code = code, name = name, level = level, active = active, category = category,
+                  class = class }
   db.transaction(function()
     if params then
-      db.exec("UPDATE majors SET name = ?, level = ?, active = ?, category_name = ?, class_name = ? WHERE code = ?",
-              name, level, active, category, class, code)
+      db.exec([[UPDATE majors SET name = :name, level = :level, active = :active, category_name = :category,
+                class_name = :class WHERE code = :code]], major)
     else
       if db.one("SELECT 1 AS x FROM majors WHERE code = ?", code) then
         errors.raise("duplicate", "专业代码已存在")
       end
       db.exec([[INSERT INTO majors(code, name, level, category_name, class_name, active)
-                VALUES (?, ?, ?, ?, ?, ?)]], code, name, level, category, class, active)
+                VALUES (:code, :name, :level, :category, :class, :active)]], major)
     end
     audit.log(ctx, params and "major.update" or "major.create", "major", nil,
               { detail = { code = code, name = name, level = level } })
@@ -295,8 +301,9 @@ local function create_account(ctx)
     end
     local _, new_id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code, city_code,
                                   phone, must_change_password, created_at, display_name)
-                                VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)]],
-      username, hash, b.role, province.code, city and city.code or nil, b.phone, ctx.now, name)
+                                VALUES (:username, :hash, :role, :province, :city, :phone, 1, :now, :name)]],
+      { username = username, hash = hash, role = b.role, province = province.code,
+        city = city and city.code or nil, phone = b.phone, now = ctx.now, name = name })
     sms.send(ctx, b.phone, "admin_account", {
       unit = people.unit(b.role, province.code, city and city.code), username = username, password = password })
     audit.log(ctx, "account.create", "account", new_id, { after = "active", province = province.code,
@@ -331,9 +338,10 @@ local function change_phone(ctx, params)
     end
   end
   db.transaction(function()
-    db.exec("UPDATE accounts SET phone = ? WHERE id = ?", b.phone, a.id)
+    db.exec("UPDATE accounts SET phone = :phone WHERE id = :id", { phone = b.phone, id = a.id })
     -- what the old phone could still do ends with it
-    db.exec("UPDATE password_resets SET used_at = ? WHERE account_id = ? AND used_at IS NULL", ctx.now, a.id)
+    db.exec("UPDATE password_resets SET used_at = :now WHERE account_id = :id AND used_at IS NULL",
+            { now = ctx.now, id = a.id })
     db.exec("DELETE FROM sessions WHERE account_id = ?", a.id)
     local p = { username = a.username, new_phone = mask(b.phone), old_phone = mask(a.phone) or "无" }
     if a.phone then sms.send(ctx, a.phone, "phone_changed", p) end
@@ -359,8 +367,8 @@ local function reset_password(ctx, params)
   local password = accounts.random_password()
   local hash = require("auth").hash_password(password)
   db.transaction(function()
-    db.exec([[UPDATE accounts SET password_hash = ?, must_change_password = 1, failed_logins = 0,
-              locked_until = NULL WHERE id = ?]], hash, a.id)
+    db.exec([[UPDATE accounts SET password_hash = :hash, must_change_password = 1, failed_logins = 0,
+              locked_until = NULL WHERE id = :id]], { hash = hash, id = a.id })
     db.exec("DELETE FROM sessions WHERE account_id = ?", a.id)
     require("api_account").clear_failures(a.username)
     sms.send(ctx, a.phone, "password_reset", { username = a.username, password = password })
@@ -411,13 +419,15 @@ local function eligibility(ctx)
   local ds = db.query([[SELECT d.id,
                           (SELECT count(*) FROM declaration_majors dm WHERE dm.declaration_id = d.id) AS declared,
                           EXISTS (SELECT 1 FROM declaration_majors dm
-                                  WHERE dm.declaration_id = d.id AND dm.major_code = ?) AS has_major
+                                  WHERE dm.declaration_id = d.id AND dm.major_code = :major) AS has_major
                         FROM declarations d JOIN plans p ON p.id = d.plan_id
-                        WHERE d.school_id = ? AND d.certificate_id = ? AND p.year = ? AND d.status = 'approved'
-                        ORDER BY d.id]], q.major, school.id, cert, year)
+                        WHERE d.school_id = :school AND d.certificate_id = :cert AND p.year = :year
+                          AND d.status = 'approved'
+                        ORDER BY d.id]], { major = q.major, school = school.id, cert = cert, year = year })
   if #ds == 0 then return answer(false, "该校当年没有审核通过的该证书试点申报") end
-  local corresponds = db.one("SELECT 1 AS x FROM certificate_majors WHERE certificate_id = ? AND major_code = ?",
-                             cert, q.major) ~= nil
+  local corresponds = db.one([[SELECT 1 AS x FROM certificate_majors
+                               WHERE certificate_id = :cert AND major_code = :major]],
+                             { cert = cert, major = q.major }) ~= nil
   for _, d in ipairs(ds) do
     if d.has_major == 1 then
       return answer(true, "该专业在审核通过的申报专业之列", d.id)
