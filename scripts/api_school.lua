@@ -6,6 +6,7 @@ local util = require "util"
 local web = require "web"
 local audit = require "audit"
 local decl = require "decl"
+local verdicts = require "declaration_rules"
 local declarations = require "declarations"
 local profile = require "profile"
 local people = require "people"
@@ -87,7 +88,7 @@ local function plans(ctx)
                           ORDER BY year DESC, batch DESC, id DESC]], school.province_code)
   for _, p in ipairs(rows) do
     p.state = decl.plan_state(p, ctx.now)
-    p.can_declare = decl.deadline(school.province_code, p, "create", nil, ctx.now).open == true
+    p.can_declare = verdicts.deadline(school.province_code, p, "create", nil, ctx.now).open == true
     p.starts_at, p.ends_at = util.iso(p.starts_at), util.iso(p.ends_at)
     p.notes = p.notes or ""
   end

@@ -1,26 +1,15 @@
 -- decl: declarations as the pages read them: the list query, a row
 -- presented for the API, the whole declaration (majors, reviews,
 -- attachments), what the school may do with one now, and a plan's state.
--- The school's writes are the service in declarations.lua; what the
--- province decides is declaration_rules.lua's, the form's checks
--- declaration_form.lua's. The names other modules called here before that
--- split (deadline, review_chain, mode_of, plan_part, school_part, the
--- limits) stay, as the same functions.
+-- The read side only: the school's writes are the service in
+-- declarations.lua, what the province decides declaration_rules.lua's,
+-- the form's checks declaration_form.lua's.
 local db = require "db"
 local json = require "json"
 local util = require "util"
 local verdicts = require "declaration_rules"
-local form = require "declaration_form"
 
 local decl = {}
-
-decl.MAX_RICH_CHARS = form.MAX_RICH_CHARS
-decl.MAX_MAJORS = form.MAX_MAJORS
-decl.deadline = verdicts.deadline
-decl.review_chain = verdicts.review_chain
-decl.mode_of = verdicts.mode_of
-decl.plan_part = verdicts.plan_part
-decl.school_part = verdicts.school_part
 
 -- decl.plan_state(plan, now) -> "upcoming" | "open" | "closed"
 function decl.plan_state(plan, now)
@@ -81,7 +70,7 @@ end
 function decl.actions(r, now)
   local plan = db.one("SELECT id, starts_at, ends_at, year FROM plans WHERE id = ?", r.plan_id)
   local editable = require("declarations").EDITABLE[r.status]
-                   and decl.deadline(r.province, plan, "edit", r, now).open
+                   and verdicts.deadline(r.province, plan, "edit", r, now).open
   return editable and true or false, r.status == "draft"
 end
 
