@@ -4,6 +4,7 @@ local db = require "db"
 local json = require "json"
 local util = require "util"
 local web = require "web"
+local errors = require "errors"
 local audit = require "audit"
 local decl = require "decl"
 local verdicts = require "declaration_rules"
@@ -38,16 +39,17 @@ local function put_profile(ctx)
   local b = ctx.body()
   local s = profile.load(ctx.account.school_id)
   if not s then web.fail(404, "not_found", "院校不存在") end
-  local f = web.fields()
+  local f = errors.fields()
   profile.check_formats(b, f)
-  f.check()
+  local err = f.err()
+  if err then return err end
   local merged = util.shallow_copy(s)
   for _, k in ipairs(profile.FIELDS) do
     if b[k] ~= nil then merged[k] = util.trim(b[k]) end
   end
   local problems = profile.problems(merged)
   if #problems > 0 then
-    web.fail(422, "validation_failed", "请填写必填项", problems)
+    return errors.new("validation_failed", "请填写必填项", problems)
   end
   db.transaction(function()
     db.exec([[INSERT INTO school_profiles(school_id, address, postcode, contact_name, contact_phone,
@@ -97,7 +99,7 @@ end
 
 local function list(ctx)
   local q = ctx.query
-  local page, size, offset = web.paging(q)
+  local pg = web.page(q)
   local year = web.int_param(q, "year")
   local status = q.status ~= "" and q.status or nil
   local where = [[ WHERE d.school_id = :school AND (:year IS NULL OR p.year = :year)
@@ -105,7 +107,7 @@ local function list(ctx)
   local filter = { school = ctx.account.school_id, year = year, status = status }
   local total = db.one([[SELECT count(*) AS n FROM declarations d JOIN plans p ON p.id = d.plan_id]]
                        .. where, filter).n
-  filter.size, filter.offset = size, offset
+  filter.size, filter.offset = pg.size, pg.offset
   local items = db.query(decl.LIST_SQL .. where .. " ORDER BY d.id DESC LIMIT :size OFFSET :offset", filter)
   for _, r in ipairs(items) do
     r.can_edit, r.can_delete = decl.actions(r, ctx.now)
@@ -116,7 +118,7 @@ local function list(ctx)
     r.review_comment = last and last.comment or json.null
     decl.present(r)
   end
-  return 200, { total = total, page = page, size = size, items = items }
+  return 200, { total = total, page = pg.page, size = pg.size, items = items }
 end
 
 local function view(ctx, params)

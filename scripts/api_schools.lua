@@ -18,17 +18,13 @@ end
 
 local function create(ctx)
   local s, err = schools.create(ctx, ctx.body())
-  if not s then return err end
-  return 201, s
+  return web.answer(s, err, 201)
 end
 
 local function update(ctx, params)
   local cur, err = schools.visible(ctx, params.id)
   if not cur then return err end
-  local s
-  s, err = schools.update(ctx, cur, ctx.body())
-  if not s then return err end
-  return 200, s
+  return web.answer(schools.update(ctx, cur, ctx.body()))
 end
 
 local function numbered(rows)
