@@ -32,6 +32,20 @@ function accounts.set_password(id, pw, must_change)
           { hash = auth.hash_password(pw), must_change = must_change and 1 or 0, id = id })
 end
 
+-- The key of a username's account-wide count of failed logins
+-- (ratelimit's rate_events).
+function accounts.fail_key(username)
+  return "login:fail:" .. username
+end
+
+-- accounts.clear_failures(username): ends every lock of username, on every
+-- address (ops' unlock, a password reset).
+function accounts.clear_failures(username)
+  db.exec("DELETE FROM rate_events WHERE key = ?", accounts.fail_key(username))
+  db.exec([[DELETE FROM rate_events WHERE key >= 'login:addr:' AND key < 'login:addr;'
+            AND substr(key, instr(key, '|') + 1) = ?]], username)
+end
+
 -- accounts.public(row) -> what /api/me shows of an account
 function accounts.public(a)
   -- the person by name with the unit (issue 14), for the header of the pages

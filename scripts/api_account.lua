@@ -80,23 +80,10 @@ local DUMMY_HASH
 -- nothing about it.
 local KNOWN_SECONDS = 30 * 86400     -- an address stays known that long
 
--- The key of a username's account-wide count.
-function M.fail_key(username)
-  return "login:fail:" .. username
-end
-
 -- The key of the count of (addr, username); addresses hold no "|", so a
 -- key names one pair.
 local function pair_key(username, addr)
   return "login:addr:" .. addr .. "|" .. username
-end
-
--- M.clear_failures(username): ends every lock of username, on every
--- address (ops' unlock, a password reset).
-function M.clear_failures(username)
-  db.exec("DELETE FROM rate_events WHERE key = ?", M.fail_key(username))
-  db.exec([[DELETE FROM rate_events WHERE key >= 'login:addr:' AND key < 'login:addr;'
-            AND substr(key, instr(key, '|') + 1) = ?]], username)
 end
 
 -- Whether account a logged in from addr lately.
@@ -124,7 +111,7 @@ local function login(ctx)
   local a = db.one([[SELECT id, username, password_hash, role, active, province_code, city_code,
                             must_change_password FROM accounts WHERE username = ?]], b.username)
   local known = known_address(a, remote, ctx.now)
-  local pair, wide = pair_key(b.username, remote), M.fail_key(b.username)
+  local pair, wide = pair_key(b.username, remote), accounts.fail_key(b.username)
   -- true when a lock is in force for this address
   local function locked()
     return ratelimit.count(pair, window, ctx.now) >= max
@@ -272,7 +259,7 @@ local function reset(ctx)
     end
     db.exec("UPDATE password_resets SET used_at = :now WHERE id = :id", { now = ctx.now, id = r.id })
     accounts.set_password(r.account_id, b.new, false)
-    M.clear_failures(b.username)
+    accounts.clear_failures(b.username)
     db.exec("UPDATE accounts SET locked_until = NULL WHERE id = ?", r.account_id)
     db.exec("DELETE FROM sessions WHERE account_id = ?", r.account_id)
     audit.log(ctx, "account.password_reset", "account", r.account_id, { actor = b.username })
