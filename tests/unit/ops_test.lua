@@ -7,9 +7,7 @@ local json = require "json"
 
 local T = {}
 
-local function who()
-  return { account = fx.admin("ops"), now = fx.NOW, remote = "unit" }
-end
+local function who() return fx.who("ops") end
 
 local PAGE = { page = 1, size = 10, offset = 0 }
 
@@ -119,10 +117,7 @@ function T.eligibility_follows_the_approved_declarations()
   fx.err("validation_failed", ops.eligibility({ school = "1", certificate = "x", year = "y", major = "z" }))
   local r = assert(ops.eligibility(q))
   assert(r.eligible == false and r.reason == "该校当年没有审核通过的该证书试点申报")
-  fx.one([[INSERT INTO declarations(school_id, plan_id, certificate_id, status, mode, trainees_total,
-             submitted_at, created_at, updated_at)
-           VALUES (:s, :p, :c, 'approved', 'not_by_major', 10, 1, 1, 1) RETURNING id]],
-         { s = school.id, p = plan.id, c = cert })
+  fx.declaration(school, plan, cert, "approved", { mode = "not_by_major" })
   r = assert(ops.eligibility(q))
   assert(r.eligible == true and r.reason == "申报未限定专业，该专业属于证书对应专业")
   q.major = "999999"

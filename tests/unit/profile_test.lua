@@ -44,10 +44,7 @@ function T.a_school_reads_its_own_declarations_only()
   local other, other_account = fx.school()
   local plan = fx.plan({ province = "13" })
   local cert = fx.certificate()
-  local id = fx.one([[INSERT INTO declarations(school_id, plan_id, certificate_id, status, mode,
-                        trainees_total, created_at, updated_at)
-                      VALUES (:s, :p, :c, 'draft', 'by_major', 0, :now, :now) RETURNING id]],
-                    { s = school.id, p = plan.id, c = cert, now = fx.NOW }).id
+  local id = fx.declaration(school, plan, cert, "draft", { trainees = 0 })
   local list = decl.school_list(school.id, {}, { page = 1, size = 10, offset = 0 }, fx.NOW)
   assert(list.total == 1 and list.items[1].id == id and list.items[1].can_delete == true)
   assert(decl.school_list(other.id, {}, { page = 1, size = 10, offset = 0 }, fx.NOW).total == 0)
