@@ -75,9 +75,15 @@ int db_migrate(sqlite3 *db, const char *dir, int *applied, char *err,
  * Raises a Lua error if the file cannot be opened. */
 int db_push_module(lua_State *L, const char *path);
 
-/* Rolls back a transaction left open on L's own connection (defence at
- * the end of each request: db.transaction always leaves the writer, and
- * scripts cannot BEGIN). Returns 1 if one was open. */
-int db_rollback_open(lua_State *L);
+/* An HTTP request begins on L: until db_request_end, L's reads outside a
+ * transaction share one read transaction (one snapshot), begun at the
+ * first read and ended before the first write. */
+void db_request_begin(lua_State *L);
+
+/* The request on L ends: ends its read transaction, and rolls back a
+ * transaction left open on L's own connection (defence: db.transaction
+ * always leaves the writer, and scripts cannot BEGIN). Returns 1 if one
+ * such was open. */
+int db_request_end(lua_State *L);
 
 #endif

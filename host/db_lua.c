@@ -7,7 +7,11 @@
  * :name (one table passed, bound by name: t.name, absent is NULL, a key
  * that is not a parameter is an error); a mix of both is refused.
  * Transactions and every write go through the process's writer (dbq.h);
- * reads outside a transaction stay on the state's own connection.
+ * reads outside a transaction stay on the state's own connection. During
+ * an HTTP request (db_request_begin/end) those reads share one read
+ * transaction, begun at the first: one snapshot, and one WAL read lock
+ * (two fcntl calls) per request instead of per statement. It ends before
+ * the request's first write, so the request reads what it wrote.
  * Uses: db, dbq, sqlite3, Lua 5.4.
  */
 #include "db.h"
@@ -26,6 +30,8 @@ typedef struct db_state {
   db_conn *own;       /* owned */
   dbq_writer *writer; /* a reference (dbq_detach) */
   int depth;          /* > 0: statements go to the writer, which it holds */
+  int request;        /* in an HTTP request: reads share one snapshot */
+  int reading;        /* own holds the request's read transaction */
 } db_state;
 
 static const char *const DB_STATE_MT = "host.db.state";
@@ -67,6 +73,13 @@ static db_state *get_state(lua_State *L) {
   lua_pop(L, 1);
   if (!s->own) luaL_error(L, "db: connection is closed");
   return s;
+}
+
+/* Ends the request's read transaction on own, if one is open. */
+static void end_read(db_state *s) {
+  if (!s->reading) return;
+  s->reading = 0;
+  db_conn_control(s->own, "COMMIT", NULL, 0);
 }
 
 /* The connection statements go to now: the writer inside a transaction
@@ -254,6 +267,10 @@ static int run(lua_State *L, const char *mode) {
     lua_insert(L, 1); /* fn sql params... */
     return transact(L);
   }
+  if (!s->depth && s->request && !s->reading &&
+      sqlite3_get_autocommit(db_conn_handle(s->own)) &&
+      db_conn_control(s->own, "BEGIN", NULL, 0) == DB_OK)
+    s->reading = 1; /* else each statement reads on its own, as outside */
   base = lua_gettop(L);
   luaL_checkstack(L, nargs + 3, "db: too many parameters");
   lua_pushcfunction(L, run_protected);
@@ -323,6 +340,7 @@ static int transact(lua_State *L) {
     lua_call(L, n - 1, LUA_MULTRET);
     return lua_gettop(L);
   }
+  end_read(s); /* what is read after the COMMIT includes this write */
   if (dbq_enter(s->writer, &m, err, sizeof err) != DBQ_OK) {
     lua_pushfstring(L, "db: begin: %s", err);
     return lua_error(L);
@@ -450,7 +468,15 @@ int db_push_module(lua_State *L, const char *path) {
   return 1;
 }
 
-int db_rollback_open(lua_State *L) {
+void db_request_begin(lua_State *L) {
+  db_state *s;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &DB_STATE_KEY);
+  s = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (s) s->request = 1;
+}
+
+int db_request_end(lua_State *L) {
   db_state *s;
   int open = 0;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &DB_STATE_KEY);
@@ -459,6 +485,8 @@ int db_rollback_open(lua_State *L) {
   if (!s) return 0;
   /* db.transaction leaves the writer whatever fn does: never open here */
   assert(s->depth == 0);
+  s->request = 0;
+  end_read(s);
   /* scripts cannot BEGIN (the authorizer): defence only */
   if (s->own && !sqlite3_get_autocommit(db_conn_handle(s->own))) {
     db_conn_control(s->own, "ROLLBACK", NULL, 0);

@@ -98,9 +98,10 @@ long ev_kills(void) {
  * with the socket as fd 3 and nothing else open but stdio. */
 static int spawn(ev_slot *s, char *err, size_t errlen) {
   static const char *const keep[] = {
-      "TZ=", "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=", "LANG=", NULL};
+      "TZ=",   "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=",
+      "LANG=", "HOST_RULE_NO_SECCOMP=", NULL};
   int sv[2], rc, i, ne = 0;
-  char *argv[3], *envp[8];
+  char *argv[3], *envp[sizeof keep / sizeof keep[0] + 1];
   char **e;
   posix_spawn_file_actions_t fa;
   pid_t pid;
@@ -112,7 +113,7 @@ static int spawn(ev_slot *s, char *err, size_t errlen) {
     snprintf(err, errlen, "rules: socketpair: %s", strerror(errno));
     return EV_ERR_SPAWN;
   }
-  for (e = environ; e && *e && ne < 7; e++)
+  for (e = environ; e && *e && ne < (int)(sizeof keep / sizeof keep[0]); e++)
     for (i = 0; keep[i]; i++)
       if (strncmp(*e, keep[i], strlen(keep[i])) == 0) envp[ne++] = *e;
   envp[ne] = NULL;

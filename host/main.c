@@ -39,7 +39,7 @@ static const char USAGE[] =
     "  user add --role school|city|province|ops --username U --password P\n"
     "           [--province C] [--city C] [--school ID] [--phone N] [--name "
     "N]\n"
-    "  sms list [--phone N]                 print the SMS outbox, JSON lines\n"
+    "  sms list [--phone N] [--status S]    print the SMS outbox, JSON lines\n"
     "  token add --name NAME                make an API token, printed once\n"
     "  repl                                 a Lua prompt with the host's "
     "bindings\n"

@@ -1,6 +1,7 @@
 /*
  * vm: trusted Lua states and the calls from C into scripts/.
- * Uses: Lua 5.4, lua-cjson, db, auth, text, rules, rules_lab, xlsx, util.
+ * Uses: Lua 5.4, lua-cjson, db, auth, json, text, rules, rules_lab, xlsx,
+ * util.
  */
 #include "vm.h"
 
@@ -16,6 +17,7 @@
 
 #include "auth.h"
 #include "db.h"
+#include "json.h"
 #include "rules.h"
 #include "rules_lab.h"
 #include "text.h"
@@ -85,6 +87,8 @@ static int setup(lua_State *L) {
   preload(L, "auth");
   luaopen_host_text(L);
   preload(L, "text");
+  luaopen_host_json(L);
+  preload(L, "json_c");
   luaopen_host_rules(L);
   preload(L, "rules");
   luaopen_host_rules_lab(L), preload(L, "lab");
@@ -157,7 +161,7 @@ static void fail_500(lua_State *L, vm_response *resp) {
 }
 
 int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
-  int i, n;
+  int i, n, rc;
   lua_settop(L, 0);
   lua_pushcfunction(L, vm_msghandler); /* 1: msgh */
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &HANDLER_KEY) != LUA_TFUNCTION) {
@@ -196,13 +200,14 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
     lua_settable(L, -3);
   }
   lua_setfield(L, -2, "headers");
-  if (lua_pcall(L, 1, 5, 1) != LUA_OK) {
-    db_rollback_open(L);
+  db_request_begin(L);
+  rc = lua_pcall(L, 1, 5, 1);
+  if (db_request_end(L) && rc == LUA_OK)
+    fprintf(stderr, "script left a transaction open: rolled back\n");
+  if (rc != LUA_OK) {
     fail_500(L, resp);
     return 0;
   }
-  if (db_rollback_open(L))
-    fprintf(stderr, "script left a transaction open: rolled back\n");
   /* 2: status 3: body 4: content type 5: route 6: headers */
   {
     /* no raising here: we are outside any protected call */

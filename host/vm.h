@@ -4,7 +4,7 @@
  * rules, clock, log, host), scripts/ on package.path, and calling the
  * request handler of scripts/app.lua. C calls Lua only through lua_pcall
  * with a traceback handler here.
- * Uses: Lua 5.4, lua-cjson, db, auth, text, rules, util.
+ * Uses: Lua 5.4, lua-cjson, db, auth, json, text, rules, util.
  */
 #ifndef HOST_VM_H
 #define HOST_VM_H

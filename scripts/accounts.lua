@@ -111,17 +111,24 @@ function accounts.register(who, b)
   end
   local err = f.err()
   if err then return nil, err end
-  local school = db.one([[SELECT id, code, name, province_code, city_code FROM schools
-                          WHERE id = ? AND active = 1]], b.school_id)
-  if not school or school.province_code ~= b.province or school.city_code ~= b.city then
+  -- the school as the master list has it: read again inside the write,
+  -- since a deactivation or a move may commit while the password hashes
+  local function listed()
+    local s = db.one([[SELECT id, code, name, province_code, city_code FROM schools
+                       WHERE id = ? AND active = 1]], b.school_id)
+    if s and s.province_code == b.province and s.city_code == b.city then return s end
     return nil, errors.field("school_id", "not_in_city", "所选院校不在该省市的院校总库中，请联系省级或地市级教育行政部门",
                              "所选院校不在该省市的院校总库中")
   end
-  local username = school.code
+  local school, serr = listed()
+  if not school then return nil, serr end
   local password = accounts.random_password()
   local hash = auth.hash_password(password)   -- slow: outside the write lock
+  local username
   local ok
   ok, err = transaction(function()
+    school = errors.assert(listed())
+    username = school.code
     if db.one("SELECT 1 AS x FROM accounts WHERE school_id = ?", school.id) then
       errors.raise("already_registered", "该院校已注册账号，请直接登录或找回密码")
     end

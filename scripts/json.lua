@@ -1,4 +1,4 @@
--- json: JSON for scripts/, over Debian's lua-cjson 2.1.0, fixing its traps:
+-- json: JSON for scripts/: decoding over Debian's lua-cjson 2.1.0, fixing its traps:
 -- decoded numbers come back as floats (10000.0), an empty table encodes as
 -- {} and cjson.null is truthy. Here integral numbers decode as integers,
 -- tables marked with json.array() (and db.query results) encode as [] even
@@ -67,62 +67,11 @@ function json.decode(s)
   return fix(v)
 end
 
-local encode_string = cjson.encode
-local concat, format = table.concat, string.format
-
-local function encode(v, out, depth)
-  local t = type(v)
-  if v == nil or v == cjson.null then
-    out[#out + 1] = "null"
-  elseif t == "boolean" then
-    out[#out + 1] = v and "true" or "false"
-  elseif t == "number" then
-    if mtype(v) == "integer" then
-      out[#out + 1] = format("%d", v)
-    elseif v ~= v or v == math.huge or v == -math.huge then
-      out[#out + 1] = "null"
-    elseif v == math.floor(v) and v > -1e15 and v < 1e15 then
-      out[#out + 1] = format("%d", tointeger(v))
-    else
-      out[#out + 1] = format("%.14g", v)
-    end
-  elseif t == "string" then
-    out[#out + 1] = encode_string(v)
-  elseif t == "table" then
-    if depth > 64 then error("json: nesting too deep") end
-    local n = #v
-    if json.is_array(v) or n > 0 then
-      out[#out + 1] = "["
-      for i = 1, n do
-        if i > 1 then out[#out + 1] = "," end
-        encode(v[i], out, depth + 1)
-      end
-      out[#out + 1] = "]"
-    else
-      out[#out + 1] = "{"
-      local keys = {}
-      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-      table.sort(keys)
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        out[#out + 1] = encode_string(k)
-        out[#out + 1] = ":"
-        local x = v[k]
-        if x == nil then x = v[tonumber(k)] end
-        encode(x, out, depth + 1)
-      end
-      out[#out + 1] = "}"
-    end
-  else
-    error("json: cannot encode a " .. t)
-  end
-end
-
--- json.encode(v) -> string. Raises on functions and userdata.
-function json.encode(v)
-  local out = {}
-  encode(v, out, 0)
-  return concat(out)
-end
+-- json.encode(v) -> string. Raises on functions, userdata and nesting
+-- deeper than 64. The encoder is host/json.c (byte for byte what the Lua
+-- one it replaced wrote, tests/unit/json_test.lua holds that one as the
+-- oracle): marked arrays and non-empty sequences as [], other tables as
+-- objects with sorted keys, strings escaped as cjson does.
+json.encode = require("json_c").encode
 
 return json

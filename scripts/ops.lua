@@ -226,10 +226,12 @@ function ops.sms(q, pg)
   local where = " WHERE :phone IS NULL OR phone = :phone"
   return sql.page(pg, {
     count = "SELECT count(*) AS n FROM sms_outbox" .. where,
-    items = "SELECT id, phone, template, params, text, driver, status, created_at FROM sms_outbox"
+    items = "SELECT id, phone, template, params, text, driver, status, attempts, last_error, created_at,"
+      .. " sent_at FROM sms_outbox"
       .. where .. " ORDER BY id DESC",
   }, { phone = sql.opt(q.phone) }, function(r)
     r.created_at = util.iso(r.created_at)
+    r.sent_at = util.iso(r.sent_at)
     local params = json.decode(r.params or "") or {}
     for _, secret in ipairs({ "password", "code" }) do
       if params[secret] then params[secret] = "******" end

@@ -272,7 +272,9 @@ end
 
 local RESULT = { approve = "审核通过", reject = "审核不通过", ["return"] = "退回修改" }
 
--- Tells the school what was decided (inside the decision's transaction).
+-- Tells the school what was decided: inside the decision's transaction,
+-- so the message is stored with the decision or not at all; a gateway
+-- sends it later, outside any transaction (sms.lua).
 local function tell_school(who, d, id, level, next_level, decision, comment)
   local acc = db.one("SELECT phone FROM accounts WHERE school_id = ?", d.school_id)
   if not (acc and acc.phone) then return end
@@ -312,12 +314,15 @@ reviews.decide = errors.protect(function(who, id, decision, comment)
     else
       status = "returned"
     end
-    db.exec([[UPDATE declarations SET status = ?, review_level = ?, decided_at = ?, updated_at = ?
-              WHERE id = ?]], status, review_level, status ~= "pending" and who.now or nil, who.now, id)
+    db.exec([[UPDATE declarations SET status = :status, review_level = :level, decided_at = :decided,
+                updated_at = :now WHERE id = :id]],
+            { status = status, level = review_level, decided = status ~= "pending" and who.now or nil,
+              now = who.now, id = id })
     db.exec([[INSERT INTO reviews(declaration_id, level, decision, comment, account_id, rules_version,
                                   rules_version_id, created_at)
-              VALUES (?, ?, ?, ?, ?, ?, ?, ?)]], id, level, decision, comment, who.account.id, d.rules_version,
-            d.rules_version_id, who.now)
+              VALUES (:id, :level, :decision, :comment, :account, :version, :version_id, :now)]],
+            { id = id, level = level, decision = decision, comment = comment, account = who.account.id,
+              version = d.rules_version, version_id = d.rules_version_id, now = who.now })
     audit.log(who, "declaration." .. decision, "declaration", id, {
       before = "pending", after = status, province = d.province_code, city = d.city_code,
       detail = { level = level, next_level = review_level, comment = comment } })

@@ -1,6 +1,7 @@
 -- rules_store: the entry points of province rules as versioned data that
--- host/main.c runs (boot, reload, tick, cli, baseline_cli), and the
--- baseline and install the unit tests' fixture calls. The services are in
+-- host/main.c runs (boot, reload, tick, which also delivers the SMS
+-- outbox; cli, baseline_cli), and the baseline and install the unit
+-- tests' fixture calls. The services are in
 -- their own files, by topic, and callers require them directly:
 --   rules_versions.lua  the store: versions, candidates, check, push, cases, test
 --   rules_publish.lua   publish and rollback
@@ -21,5 +22,19 @@ end
 
 -- the decision record of a version id (scripts/reviews.lua reads it here)
 function S.record(id) return require("rules_versions").record(id) end
+
+-- Every second (host/main.c's loop): the rules' tick, then the SMS
+-- outbox's deliveries to a gateway (sms.deliver), outside any
+-- transaction; a failure of one does not stop the other.
+do
+  local rules_tick = S.tick
+  function S.tick(...)
+    local ok, rc = pcall(rules_tick, ...)
+    local sent, err = pcall(function() return require("sms").deliver() end)
+    if not sent then require("log").error("sms: delivery: " .. tostring(err)) end
+    if not ok then error(rc, 0) end
+    return rc
+  end
+end
 
 return S

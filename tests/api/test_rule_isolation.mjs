@@ -262,3 +262,24 @@ test('isolation: evaluators run with no_new_privs and a seccomp filter, holding 
     }
   });
 });
+
+// README: HOST_RULE_NO_SECCOMP (for valgrind) reaches the evaluators, whose
+// environment is otherwise cleared; the other limits stay.
+test('isolation: HOST_RULE_NO_SECCOMP reaches the evaluators, and only the filter is off', async () => {
+  await withServer({}, { env: { HOST_RULE_NO_SECCOMP: '1' } }, async (srv) => {
+    const c = new Client(srv.base);
+    await c.login('school131');
+    eq((await c.get('/api/plans')).status, 200, 'a rule call starts an evaluator');
+    const kids = [];
+    for (const t of readdirSync(`/proc/${srv.proc.pid}/task`)) {
+      const list = readFileSync(`/proc/${srv.proc.pid}/task/${t}/children`, 'utf8').trim();
+      if (list) kids.push(...list.split(/\s+/));
+    }
+    assert(kids.length >= 1, 'an evaluator process');
+    for (const pid of kids) {
+      const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+      eq(st.match(/^Seccomp:\s+(\d)/m)[1], '0', 'no seccomp filter');
+      eq(st.match(/^NoNewPrivs:\s+(\d)/m)[1], '1', 'no_new_privs still');
+    }
+  });
+});

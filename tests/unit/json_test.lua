@@ -56,4 +56,121 @@ function T.strings_and_floats()
   eq(ok, false, "functions refused")
 end
 
+-- The Lua encoder host/json.c replaced, kept as the oracle: the C one must
+-- write exactly what it wrote.
+local cjson = require "cjson"
+local function oracle(v)
+  local out, mtype, tointeger, format = {}, math.type, math.tointeger, string.format
+  local function enc(x, depth)
+    local t = type(x)
+    if x == nil or x == cjson.null then out[#out + 1] = "null"
+    elseif t == "boolean" then out[#out + 1] = x and "true" or "false"
+    elseif t == "number" then
+      if mtype(x) == "integer" then out[#out + 1] = format("%d", x)
+      elseif x ~= x or x == math.huge or x == -math.huge then out[#out + 1] = "null"
+      elseif x == math.floor(x) and x > -1e15 and x < 1e15 then out[#out + 1] = format("%d", tointeger(x))
+      else out[#out + 1] = format("%.14g", x) end
+    elseif t == "string" then out[#out + 1] = cjson.encode(x)
+    elseif t == "table" then
+      if depth > 64 then error("json: nesting too deep") end
+      local n = #x
+      if json.is_array(x) or n > 0 then
+        out[#out + 1] = "["
+        for i = 1, n do
+          if i > 1 then out[#out + 1] = "," end
+          enc(x[i], depth + 1)
+        end
+        out[#out + 1] = "]"
+      else
+        out[#out + 1] = "{"
+        local keys = {}
+        for k in pairs(x) do keys[#keys + 1] = tostring(k) end
+        table.sort(keys)
+        for i, k in ipairs(keys) do
+          if i > 1 then out[#out + 1] = "," end
+          out[#out + 1] = cjson.encode(k)
+          out[#out + 1] = ":"
+          local y = x[k]
+          if y == nil then y = x[tonumber(k)] end
+          enc(y, depth + 1)
+        end
+        out[#out + 1] = "}"
+      end
+    else error("json: cannot encode a " .. t) end
+  end
+  enc(v, 0)
+  return table.concat(out)
+end
+
+-- Random values from a fixed seed: strings with every byte that cjson
+-- escapes and UTF-8, integers, floats of every kind, nesting, marked
+-- empty arrays, sparse and mixed tables, number keys.
+local function random_value(rnd, depth)
+  local pick = rnd(depth > 4 and 6 or 10)
+  if pick == 1 then return nil
+  elseif pick == 2 then return rnd(2) == 1
+  elseif pick == 3 then return rnd(-2^40, 2^40)
+  elseif pick == 4 then
+    local floats = { 0.5, -0.0, 1e15, 1e16, -1e15 + 1, 3.0, 1 / 3, 1e300, 0 / 0, math.huge, -math.huge, 2^53 + 0.0 }
+    return floats[rnd(#floats)]
+  elseif pick == 5 then
+    local parts = {}
+    for _ = 1, rnd(0, 12) do
+      local c = rnd(6)
+      parts[#parts + 1] = c == 1 and string.char(rnd(0, 31)) or c == 2 and "\\" or
+        c == 3 and '"/' or c == 4 and "\127" or c == 5 and "师资" or string.char(rnd(32, 126))
+    end
+    return table.concat(parts)
+  elseif pick == 6 then return json.null
+  elseif pick == 7 then
+    local t = json.array()
+    for i = 1, rnd(0, 4) do t[i] = random_value(rnd, depth + 1) end
+    if t[1] == nil then t = json.array() end
+    return t
+  elseif pick == 8 then
+    local t = {}
+    for _ = 1, rnd(0, 6) do
+      local k = rnd(3) == 1 and rnd(1, 1000) or ("k" .. rnd(1, 50))
+      t[k] = random_value(rnd, depth + 1)
+    end
+    return t
+  elseif pick == 9 then
+    local t = {}
+    for i = 1, rnd(1, 5) do t[i] = rnd(100) end
+    return t
+  end
+  return { [1.5] = "f", name = "学校", [2] = true }
+end
+
+function T.c_encoder_writes_what_the_lua_one_wrote()
+  local state = 20261202
+  local function rnd(a, b)                    -- a small LCG: the same values every run
+    state = (state * 1103515245 + 12345) % 2147483648
+    if not b then a, b = 1, a end
+    return a + state % (b - a + 1)
+  end
+  for i = 1, 3000 do
+    local v = random_value(rnd, 0)
+    local got, want = json.encode(v), oracle(v)
+    if got ~= want then error(("value %d: got %s, expected %s"):format(i, got, want)) end
+  end
+  -- and the edges named in host/json.h
+  local deep = {}
+  local cur = deep
+  for _ = 1, 70 do cur.x = {}; cur = cur.x end
+  eq(pcall(json.encode, deep), false, "nesting deeper than 64 refused")
+  local ok, err = pcall(json.encode, { [true] = 1 })
+  eq(ok, false, "a boolean key refused")
+  assert(tostring(err):find("key of type boolean", 1, true), err)
+  eq(pcall(json.encode, { io.stdout }), false, "userdata refused")
+  eq(json.encode({ [1.5] = 1, [10] = 2, ["9"] = 3 }), '{"1.5":1,"10":2,"9":3}', "number keys sorted as text")
+  eq(json.encode("\0\127/"), '"\\u0000\\u007f\\/"', "escapes as cjson")
+  local big = {}
+  for j = 1, 5000 do big[j] = { id = j, name = ("名称%d"):format(j) } end
+  eq(json.encode(big), oracle(big), "a long list (the buffer grows)")
+  local many = {}
+  for j = 1, 300 do many["key" .. j] = j end
+  eq(json.encode(many), oracle(many), "an object of many keys (the key array grows)")
+end
+
 return T

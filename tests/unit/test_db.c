@@ -186,3 +186,31 @@ UNIT_TEST(db_named_parameters) {
         0);
   lua_close(L);
 }
+
+/* During an HTTP request a state's reads share one snapshot (one WAL read
+ * lock per request); its first write ends it, so it reads what it wrote;
+ * outside a request every read sees the latest commit. */
+UNIT_TEST(db_request_reads_share_one_snapshot) {
+  lua_State *a = open_state(), *b;
+  char err[512];
+  const char *count = "return require('db').one('SELECT count(*) AS n FROM t').n";
+  b = vm_new(1, err, sizeof err); /* the same file */
+  CHECK(a != NULL && b != NULL);
+  lua_run(a, "require('db').exec('CREATE TABLE t(x)') "
+             "require('db').exec('INSERT INTO t VALUES (1)')");
+  db_request_begin(a);
+  CHECK(strcmp(lua_run(a, count), "1") == 0);
+  lua_run(b, "require('db').exec('INSERT INTO t VALUES (2)')");
+  CHECK(strcmp(lua_run(b, count), "2") == 0);
+  CHECK(strcmp(lua_run(a, count), "1") == 0); /* the request's snapshot */
+  lua_run(a, "require('db').exec('INSERT INTO t VALUES (3)')");
+  CHECK(strcmp(lua_run(a, count), "3") == 0); /* its own write, and b's */
+  lua_run(b, "require('db').exec('INSERT INTO t VALUES (4)')");
+  CHECK(strcmp(lua_run(a, count), "3") == 0); /* a new snapshot, held */
+  CHECK(db_request_end(a) == 0);              /* nothing left open */
+  CHECK(strcmp(lua_run(a, count), "4") == 0);
+  lua_run(b, "require('db').exec('INSERT INTO t VALUES (5)')");
+  CHECK(strcmp(lua_run(a, count), "5") == 0); /* outside: the latest */
+  lua_close(b);
+  lua_close(a);
+}
