@@ -429,27 +429,34 @@ function ops.eligibility(q)
   if not (q.major or ""):match("^%d%d%d%d%d%dK?$") then f.add("major", "invalid", "专业代码应为 6 位数字（可带 K）") end
   local err = f.err()
   if err then return nil, err end
-  local school = db.one("SELECT id, name FROM schools WHERE code = ?", q.school)
   local function answer(ok, reason, id)
     return { eligible = ok, reason = reason, declaration_id = id or json.null,
              school = q.school, certificate = cert, year = year, major = q.major }
   end
-  if not school then return answer(false, "学校不在院校总库中") end
-  if not db.one("SELECT 1 AS x FROM certificates WHERE id = ?", cert) then
-    return answer(false, "证书不存在")
-  end
-  local ds = db.query([[SELECT d.id,
+  -- one statement (exam registration's hot path): the school, whether the
+  -- certificate exists and the major corresponds to it, and every approved
+  -- declaration of that school, certificate and year (two batches of a
+  -- year may each have one: eligible when any of them allows); one row
+  -- with d.id NULL when there is none
+  local ds = db.query([[SELECT s.id AS school_id,
+                          EXISTS (SELECT 1 FROM certificates c WHERE c.id = :cert) AS cert_exists,
+                          EXISTS (SELECT 1 FROM certificate_majors cm
+                                  WHERE cm.certificate_id = :cert AND cm.major_code = :major) AS corresponds,
+                          d.id,
                           (SELECT count(*) FROM declaration_majors dm WHERE dm.declaration_id = d.id) AS declared,
                           EXISTS (SELECT 1 FROM declaration_majors dm
                                   WHERE dm.declaration_id = d.id AND dm.major_code = :major) AS has_major
-                        FROM declarations d JOIN plans p ON p.id = d.plan_id
-                        WHERE d.school_id = :school AND d.certificate_id = :cert AND p.year = :year
-                          AND d.status = 'approved'
-                        ORDER BY d.id]], { major = q.major, school = school.id, cert = cert, year = year })
-  if #ds == 0 then return answer(false, "该校当年没有审核通过的该证书试点申报") end
-  local corresponds = db.one([[SELECT 1 AS x FROM certificate_majors
-                               WHERE certificate_id = :cert AND major_code = :major]],
-                             { cert = cert, major = q.major }) ~= nil
+                        FROM (SELECT 1 AS one) q
+                        LEFT JOIN schools s ON s.code = :school
+                        LEFT JOIN declarations d
+                          ON d.school_id = s.id AND d.certificate_id = :cert AND d.status = 'approved'
+                             AND d.plan_id IN (SELECT p.id FROM plans p WHERE p.year = :year)
+                        ORDER BY d.id]], { major = q.major, school = q.school, cert = cert, year = year })
+  local first = ds[1]
+  if first.school_id == nil then return answer(false, "学校不在院校总库中") end
+  if first.cert_exists ~= 1 then return answer(false, "证书不存在") end
+  if first.id == nil then return answer(false, "该校当年没有审核通过的该证书试点申报") end
+  local corresponds = first.corresponds == 1
   for _, d in ipairs(ds) do
     if d.has_major == 1 then
       return answer(true, "该专业在审核通过的申报专业之列", d.id)

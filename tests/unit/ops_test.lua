@@ -125,6 +125,33 @@ function T.eligibility_follows_the_approved_declarations()
   assert(r.eligible == false and r.reason == "申报未限定专业，但该专业不属于证书对应专业")
   q.school = "9999999999"
   assert(ops.eligibility(q).reason == "学校不在院校总库中")
+  q.school = school.code
+  q.certificate = tostring(cert + 1000)
+  assert(ops.eligibility(q).reason == "证书不存在")
+end
+
+-- By major: only the declared majors, whichever of the year's approved
+-- declarations declared them; each reason names why.
+function T.eligibility_by_major_names_the_declaration_that_allows()
+  fx.fresh()
+  local school = fx.school()
+  local cert, majors = fx.certificate()
+  assert(#majors >= 2, "the fixture's certificate has two majors")
+  local plan = fx.plan({ province = "13", year = 2031 })
+  local plan2 = fx.plan({ province = "13", year = 2031 })
+  local first = fx.declaration(school, plan, cert, "approved", { mode = "by_major" })
+  fx.one("INSERT INTO declaration_majors(declaration_id, position, major_code) VALUES (:d, 1, :m) RETURNING 1 AS x",
+         { d = first, m = majors[1] })
+  local q = { school = school.code, certificate = tostring(cert), year = "2031", major = majors[2] }
+  local r = assert(ops.eligibility(q))
+  assert(r.eligible == false and r.reason == "该专业不在审核通过的申报专业之列" and r.declaration_id == first)
+  local second = fx.declaration(school, plan2, cert, "approved", { mode = "by_major" })
+  fx.one("INSERT INTO declaration_majors(declaration_id, position, major_code) VALUES (:d, 1, :m) RETURNING 1 AS x",
+         { d = second, m = majors[2] })
+  r = assert(ops.eligibility(q))
+  assert(r.eligible == true and r.reason == "该专业在审核通过的申报专业之列" and r.declaration_id == second)
+  q.year = "2030"
+  assert(ops.eligibility(q).reason == "该校当年没有审核通过的该证书试点申报", "another year")
 end
 
 return T
