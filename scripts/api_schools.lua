@@ -19,8 +19,7 @@ end
 
 local function create(ctx)
   local s, err = schools.create(ctx, ctx.body())
-  if not s then return err end
-  return 201, s
+  return web.answer(s, err, 201)
 end
 
 -- The school is read, checked and written in one write transaction
@@ -33,10 +32,7 @@ local function update(ctx, params)
   return db.transaction(function()
     local cur, err = schools.visible(ctx, params.id)
     if not cur then return err end
-    local s
-    s, err = schools.update(ctx, cur, b)
-    if not s then return err end
-    return 200, s
+    return web.answer(schools.update(ctx, cur, b))
   end)
 end
 
