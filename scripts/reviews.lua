@@ -102,7 +102,9 @@ function reviews.query(who, f, per_plan)
   if counts then
     counts[#counts + 1] = "k.status <> 'draft'"
     -- every plan's counts at once, unless the plans are named
-    if not (params.plan or params.year) then counts[#counts + 1] = per_plan and "k.plan_id <> 0" or "k.plan_id = 0" end
+    if not (params.plan or params.year) then
+      counts[#counts + 1] = per_plan and "k.plan_id <> 0" or "k.plan_id = 0"
+    end
   end
   return " WHERE " .. table.concat(parts, " AND "), params,
     counts and (" WHERE " .. table.concat(counts, " AND ")) or nil
