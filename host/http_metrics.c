@@ -1,7 +1,7 @@
 /*
  * http_metrics: request counts, latencies and the /metrics answer; see
  * http_metrics.h.
- * Uses: civetweb, rules, peer, http_reply, pthreads.
+ * Uses: civetweb, rules, peer, http_reply, util, pthreads.
  */
 #include "http_metrics.h"
 
@@ -16,6 +16,7 @@
 #include "http_reply.h"
 #include "peer.h"
 #include "rules.h"
+#include "util.h"
 
 #define HTTP_ROUTES HTTP_METRICS_ROUTES
 
@@ -30,21 +31,32 @@ static struct {
   unsigned long count;
 } m_req[HTTP_ROUTES];
 static int m_nreq;
+/* (route, status) -> 1 + its index in m_req, by open addressing: a
+ * request's count is found without a walk over every route */
+#define SLOTS (2 * HTTP_ROUTES)
+static short m_slot[SLOTS];
 static unsigned long m_bucket[NBUCKETS + 1], m_count;
 static double m_sum;
 
 void http_metrics_add(const char *route, int status, double secs) {
-  int i;
-  size_t b;
+  int i = -1;
+  size_t b, len = strlen(route);
+  unsigned h = (util_fnv1a32(route, len) ^ (unsigned)status * 2654435761u) % SLOTS;
   pthread_mutex_lock(&m_lock);
-  for (i = 0; i < m_nreq; i++)
-    if (m_req[i].status == status && strcmp(m_req[i].route, route) == 0) break;
-  if (i == m_nreq && m_nreq < HTTP_ROUTES) {
+  for (; m_slot[h]; h = (h + 1) % SLOTS) {
+    int k = m_slot[h] - 1;
+    if (m_req[k].status == status && strcmp(m_req[k].route, route) == 0) {
+      i = k;
+      break;
+    }
+  }
+  if (i < 0 && m_nreq < HTTP_ROUTES) { /* m_slot[h] is free: SLOTS > routes */
+    i = m_nreq++;
     snprintf(m_req[i].route, sizeof m_req[i].route, "%s", route);
     m_req[i].status = status;
-    m_nreq++;
+    m_slot[h] = (short)(i + 1);
   }
-  if (i < m_nreq) m_req[i].count++;
+  if (i >= 0) m_req[i].count++;
   for (b = 0; b < NBUCKETS && secs > BUCKETS[b]; b++)
     ;
   m_bucket[b]++;

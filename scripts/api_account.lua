@@ -1,182 +1,26 @@
 -- api_account: registration (立即申报), login, logout, the caller's own
--- account, password change and reset by SMS code.
-local db = require "db"
-local auth = require "auth"
-local errors = require "errors"
-local util = require "util"
-local sms = require "sms"
-local audit = require "audit"
-local session = require "session"
+-- account, password change and reset by SMS code. Handlers parse, call
+-- scripts/accounts.lua, answer.
+local web = require "web"
 local accounts = require "accounts"
-local ratelimit = require "ratelimit"
 
 local M = {}
 
-local function sms_allowed(ctx, phone)
-  local now = ctx.now
-  if not ratelimit.allow("sms:phone:" .. phone, ratelimit.limit("sms_per_phone_hour"), 3600, now)
-      or not ratelimit.allow("sms:client:" .. (ctx.remote or ""),
-                             ratelimit.limit("sms_per_client_hour"), 3600, now) then
-    errors.raise("rate_limited", "短信发送过于频繁，请稍后再试")
-  end
-end
-
 -- POST /api/register {province, city, school_id, phone}
 local function register(ctx)
-  local b = ctx.body()
-  local f = errors.fields()
-  if type(b.province) ~= "string" or not b.province:match("^%d%d$") then
-    f.add("province", "required", "请选择省份")
-  end
-  if type(b.city) ~= "string" or not b.city:match("^%d%d%d%d$") then
-    f.add("city", "required", "请选择城市")
-  end
-  if math.type(b.school_id) ~= "integer" then
-    f.add("school_id", "required", "请选择院校")
-  end
-  if not util.is_mobile(b.phone) then
-    f.add("phone", "invalid", "请输入正确的 11 位手机号码")
-  end
-  local err = f.err()
-  if err then return err end
-  local school = db.one([[SELECT id, code, name, province_code, city_code FROM schools
-                          WHERE id = ? AND active = 1]], b.school_id)
-  if not school or school.province_code ~= b.province or school.city_code ~= b.city then
-    return errors.field("school_id", "not_in_city", "所选院校不在该省市的院校总库中，请联系省级或地市级教育行政部门",
-                        "所选院校不在该省市的院校总库中")
-  end
-  local username = school.code
-  local password = accounts.random_password()
-  local hash = auth.hash_password(password)   -- slow: outside the write lock
-  db.transaction(function()
-    if db.one("SELECT 1 AS x FROM accounts WHERE school_id = ?", school.id) then
-      errors.raise("already_registered", "该院校已注册账号，请直接登录或找回密码")
-    end
-    if db.one("SELECT 1 AS x FROM accounts WHERE username = ?", username) then
-      errors.raise("already_registered", "账号已存在")
-    end
-    sms_allowed(ctx, b.phone)
-    local _, id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code,
-                              city_code, school_id, phone, must_change_password, created_at)
-                            VALUES (?, ?, 'school', ?, ?, ?, ?, 1, ?) RETURNING id]],
-      username, hash, school.province_code, school.city_code, school.id, b.phone, ctx.now)
-    sms.send(ctx, b.phone, "register", { username = username, password = password })
-    audit.log(ctx, "account.register", "account", id,
-              { after = "active", province = school.province_code, city = school.city_code,
-                detail = { school_id = school.id, phone = b.phone }, actor = username })
-  end)
-  return 201, { username = username, phone = b.phone:sub(1, 3) .. "****" .. b.phone:sub(8) }
+  local r, err = accounts.register(ctx, ctx.body())
+  return web.answer(r, err, 201)
 end
 
-local DUMMY_HASH
-
--- Failed logins are counted per (client address, username), locking that
--- pair only, so that a stranger's guesses do not lock the owner out of
--- the owner's own address; and per username for the attempts from
--- addresses the account has not logged in from lately, with a higher
--- threshold, so that guessing from many addresses is slowed too. Names
--- count alike whether the account exists or not, so that a lock says
--- nothing about it.
-local KNOWN_SECONDS = 30 * 86400     -- an address stays known that long
-
--- The key of a username's account-wide count.
-function M.fail_key(username)
-  return "login:fail:" .. username
-end
-
--- The key of the count of (addr, username); addresses hold no "|", so a
--- key names one pair.
-local function pair_key(username, addr)
-  return "login:addr:" .. addr .. "|" .. username
-end
-
--- M.clear_failures(username): ends every lock of username, on every
--- address (ops' unlock, a password reset).
-function M.clear_failures(username)
-  db.exec("DELETE FROM rate_events WHERE key = ?", M.fail_key(username))
-  db.exec([[DELETE FROM rate_events WHERE key >= 'login:addr:' AND key < 'login:addr;'
-            AND substr(key, instr(key, '|') + 1) = ?]], username)
-end
-
--- Whether account a logged in from addr lately.
-local function known_address(a, addr, now)
-  return a ~= nil and db.one([[SELECT 1 AS x FROM login_addresses
-                               WHERE account_id = ? AND addr = ? AND last_at > ?]],
-                             a.id, addr, now - KNOWN_SECONDS) ~= nil
-end
-
+-- POST /api/login {username, password}: the session's cookie
 local function login(ctx)
-  local b = ctx.body()
-  if type(b.username) ~= "string" or type(b.password) ~= "string"
-      or b.username == "" or b.password == "" or #b.username > 64 then
-    return errors.field("username", "required", "请输入账号和密码")
-  end
-  if not db.transaction(ratelimit.allow, "login:client:" .. (ctx.remote or ""),
-                        ratelimit.limit("login_per_client_5min"), 300, ctx.now) then
-    return errors.new("rate_limited", "登录尝试过于频繁，请稍后再试")
-  end
-  -- Each attempt counts as a failure up front, so parallel guesses cannot
-  -- slip past the limit together; a success clears its address's count.
-  local max, window = ratelimit.limit("login_failures_before_lock"), ratelimit.limit("lock_seconds")
-  local account_max = ratelimit.limit("login_failures_account")
-  local remote = ctx.remote or ""
-  local a = db.one([[SELECT id, username, password_hash, role, active, province_code, city_code,
-                            must_change_password FROM accounts WHERE username = ?]], b.username)
-  local known = known_address(a, remote, ctx.now)
-  local pair, wide = pair_key(b.username, remote), M.fail_key(b.username)
-  -- true when a lock is in force for this address
-  local function locked()
-    return ratelimit.count(pair, window, ctx.now) >= max
-        or (not known and ratelimit.count(wide, window, ctx.now) >= account_max)
-  end
-  local wide_hit                      -- the attempt's account-wide event
-  if db.transaction(function()
-    if locked() then return true end
-    ratelimit.hit(pair, ctx.now)
-    if not known then wide_hit = ratelimit.hit(wide, ctx.now) end
-    return false
-  end) then
-    return errors.new("locked", "密码错误次数过多，账号已暂时锁定，请稍后再试或找回密码")
-  end
-  DUMMY_HASH = DUMMY_HASH or auth.hash_password("not-a-password-1")
-  local ok = auth.verify_password(a and a.password_hash or DUMMY_HASH, b.password)
-  if not a or not ok or a.active ~= 1 then
-    db.transaction(function()
-      if a then
-        -- ops sees the account locked while a lock is in force anywhere
-        db.exec([[UPDATE accounts SET failed_logins = failed_logins + 1,
-                  locked_until = CASE WHEN ? THEN ? ELSE locked_until END
-                  WHERE id = ?]], locked(), ctx.now + window, a.id)
-      end
-      audit.log(ctx, "account.login_failed", "account", a and a.id, {
-        actor = b.username, province = a and a.province_code, city = a and a.city_code })
-    end)
-    return errors.new("bad_credentials", "账号或密码错误")
-  end
-  local csrf, cookie = db.transaction(function()
-    db.exec("DELETE FROM rate_events WHERE key = ?", pair)
-    if wide_hit then ratelimit.unhit(wide_hit) end     -- it was no failure
-    db.exec("UPDATE accounts SET failed_logins = 0, last_login_at = ? WHERE id = ?", ctx.now, a.id)
-    db.exec([[INSERT INTO login_addresses(account_id, addr, last_at) VALUES (?, ?, ?)
-              ON CONFLICT(account_id, addr) DO UPDATE SET last_at = excluded.last_at]],
-            a.id, remote, ctx.now)
-    db.exec("DELETE FROM login_addresses WHERE account_id = ? AND last_at <= ?",
-            a.id, ctx.now - KNOWN_SECONDS)
-    audit.log(ctx, "account.login", "account", a.id, {
-      actor = a.username, province = a.province_code, city = a.city_code })
-    return session.create(ctx, a.id)
-  end)
-  return 200, { role = a.role, csrf_token = csrf, username = a.username,
-                must_change_password = a.must_change_password == 1 },
-         { headers = { { "Set-Cookie", cookie } } }
+  local r, cookie = accounts.login(ctx, ctx.body())
+  if not r then return cookie end
+  return 200, r, { headers = { { "Set-Cookie", cookie } } }
 end
 
 local function logout(ctx)
-  local cookie = db.transaction(function()
-    audit.log(ctx, "account.logout", "account", ctx.account and ctx.account.id, {
-      province = ctx.account and ctx.account.province_code, city = ctx.account and ctx.account.city_code })
-    return session.destroy(ctx)
-  end)
+  local cookie = accounts.logout(ctx)
   return 200, { ok = true }, { headers = { { "Set-Cookie", cookie } } }
 end
 
@@ -184,99 +28,25 @@ local function me(ctx)
   if ctx.token then
     return 200, { role = "token", name = ctx.token.name }
   end
-  local a = accounts.public(ctx.account)
-  a.csrf_token = ctx.session.csrf_token
-  local row = db.one([[SELECT a.phone, p.name AS province_name, c.name AS city_name,
-                              s.name AS school_name, s.code AS school_code
-                       FROM accounts a LEFT JOIN provinces p ON p.code = a.province_code
-                       LEFT JOIN cities c ON c.code = a.city_code
-                       LEFT JOIN schools s ON s.id = a.school_id WHERE a.id = ?]], a.id)
-  for k, v in pairs(row or {}) do a[k] = v end
-  return 200, a
+  return 200, accounts.me(ctx.account, ctx.session.csrf_token)
 end
 
 -- POST /api/password {old, new}
 local function change_password(ctx)
-  local b = ctx.body()
-  local a = db.one("SELECT password_hash FROM accounts WHERE id = ?", ctx.account.id)
-  if type(b.old) ~= "string" or not auth.verify_password(a.password_hash, b.old) then
-    return errors.field("old", "wrong_password", "原密码不正确")
-  end
-  local weak = accounts.password_error(b, "new")
-  if weak then return weak end
-  if b.new == b.old then
-    return errors.field("new", "same_password", "新密码不能与原密码相同")
-  end
-  db.transaction(function()
-    accounts.set_password(ctx.account.id, b.new, false)
-    db.exec("DELETE FROM sessions WHERE account_id = ? AND id_hash <> ?",
-            ctx.account.id, ctx.session.id_hash)
-    audit.log(ctx, "account.password", "account", ctx.account.id, {
-      province = ctx.account.province_code, city = ctx.account.city_code })
-  end)
-  return 200, { ok = true }
+  local ok, err = accounts.change_password(ctx, ctx.body())
+  return web.answer(ok and { ok = true }, err)
 end
 
 -- POST /api/password/forgot {username}: 202 whatever happens.
 local function forgot(ctx)
-  local b = ctx.body()
-  if type(b.username) ~= "string" or b.username == "" then
-    return errors.field("username", "required", "请输入账号")
-  end
-  -- The per-client limit counts every request, known account or not, so
-  -- that a 429 does not tell whether the account exists; past the
-  -- per-phone limit no code is sent, silently, for the same reason.
-  if not db.transaction(ratelimit.allow, "sms:client:" .. (ctx.remote or ""),
-                        ratelimit.limit("sms_per_client_hour"), 3600, ctx.now) then
-    return errors.new("rate_limited", "短信发送过于频繁，请稍后再试")
-  end
-  local a = db.one("SELECT id, username, phone FROM accounts WHERE username = ? AND active = 1",
-                   b.username)
-  if a and a.phone then
-    db.transaction(function()
-      if not ratelimit.allow("sms:phone:" .. a.phone, ratelimit.limit("sms_per_phone_hour"),
-                             3600, ctx.now) then
-        return
-      end
-      local code = auth.random_string(6, "0123456789")
-      db.exec("UPDATE password_resets SET used_at = ? WHERE account_id = ? AND used_at IS NULL",
-              ctx.now, a.id)
-      db.exec([[INSERT INTO password_resets(account_id, code_hash, created_at, expires_at)
-                VALUES (?, ?, ?, ?)]], a.id, auth.sha256(code), ctx.now, ctx.now + 600)
-      sms.send(ctx, a.phone, "reset_code", { username = a.username, code = code })
-      audit.log(ctx, "account.reset_requested", "account", a.id, { actor = a.username })
-    end)
-  end
-  return 202, { ok = true, message = "如账号存在，验证码已发送至注册手机" }
+  local ok, err = accounts.forgot(ctx, ctx.body())
+  return web.answer(ok and { ok = true, message = "如账号存在，验证码已发送至注册手机" }, err, 202)
 end
 
 -- POST /api/password/reset {username, code, new}
 local function reset(ctx)
-  local b = ctx.body()
-  local weak = accounts.password_error(b, "new")
-  if weak then return weak end
-  local bad = errors.field("code", "invalid_code", "验证码错误或已过期")
-  if type(b.username) ~= "string" or type(b.code) ~= "string" then return bad end
-  local ok = db.transaction(function()
-    local r = db.one([[SELECT r.id, r.code_hash, r.attempts, a.id AS account_id
-                       FROM password_resets r JOIN accounts a ON a.id = r.account_id
-                       WHERE a.username = ? AND r.used_at IS NULL AND r.expires_at > ?
-                       ORDER BY r.id DESC LIMIT 1]], b.username, ctx.now)
-    if not r or r.attempts >= 5 then return false end
-    if not auth.equal(auth.sha256(b.code), r.code_hash) then
-      db.exec("UPDATE password_resets SET attempts = attempts + 1 WHERE id = ?", r.id)
-      return false
-    end
-    db.exec("UPDATE password_resets SET used_at = ? WHERE id = ?", ctx.now, r.id)
-    accounts.set_password(r.account_id, b.new, false)
-    M.clear_failures(b.username)
-    db.exec("UPDATE accounts SET locked_until = NULL WHERE id = ?", r.account_id)
-    db.exec("DELETE FROM sessions WHERE account_id = ?", r.account_id)
-    audit.log(ctx, "account.password_reset", "account", r.account_id, { actor = b.username })
-    return true
-  end)
-  if not ok then return bad end
-  return 200, { ok = true }
+  local ok, err = accounts.reset(ctx, ctx.body())
+  return web.answer(ok and { ok = true }, err)
 end
 
 function M.register(route)

@@ -1,79 +1,34 @@
--- api_ops: the platform operator (国开在线运维): catalogues of training
--- evaluation organisations, certificates and majors, the SMS outbox,
--- accounts (reset password, unlock), and the eligibility question of
--- exam registration (考务报考, R15), asked with an API token.
-local db = require "db"
-local json = require "json"
-local util = require "util"
+-- api_ops: the platform operator (国开在线运维) over HTTP: catalogues of
+-- training evaluation organisations, certificates and majors, the SMS
+-- outbox, accounts (create an admin, change a phone, reset password,
+-- unlock), and the eligibility question of exam registration (考务报考,
+-- R15), asked with an API token. Handlers parse, call scripts/ops.lua,
+-- answer.
 local web = require "web"
 local errors = require "errors"
 local scope = require "scope"
-local sql = require "sql"
-local audit = require "audit"
-local sms = require "sms"
-local accounts = require "accounts"
 local public = require "api_public"
-local people = require "people"
-local words = require "words"
+local ops = require "ops"
 
 local M = {}
 
 local OPS = scope.OPS
-local LEVELS = { ["初级"] = true, ["中级"] = true, ["高级"] = true }
-local MAJOR_LEVELS = { ["中职"] = true, ["高职专科"] = true, ["职业本科"] = true }
 
--- A text field of b, trimmed: required when asked (nil, a blank or a
--- non-text is then "请填写…"), at most max characters, no control
--- characters. Adds its error to f (errors.fields); returns the value.
-local function text_field(f, b, k, label, max, required)
-  local v = b[k]
-  if v == nil then
-    if required then f.add(k, "required", "请填写" .. label) end
-    return nil
-  end
-  v = type(v) == "string" and util.trim(v) or ""
-  if v == "" then
-    f.add(k, "required", "请填写" .. label)
-    return nil
-  end
-  local field, code, message = errors.text(v, k, label, max)
-  if field then f.add(field, code, message) end
-  return v
+-- The router passes an empty params table for POST: an edit names an id.
+local function answer_saved(editing, v, err)
+  return web.answer(v, err, editing and 200 or 201)
 end
 
 -- ---- 培训评价组织 --------------------------------------------------------
 
 local function list_orgs()
-  return 200, db.query([[SELECT o.id, o.name, (SELECT count(*) FROM certificates c
-                         WHERE c.organization_id = o.id) AS certificates FROM organizations o ORDER BY o.id]])
+  return 200, ops.organizations()
 end
 
 local function save_org(ctx, params)
   local b = ctx.body()
-  local f = errors.fields()
-  local name = text_field(f, b, "name", "组织名称", 100, true)
-  local err = f.err()
-  if err then return err end
   local id = params and params.id
-  -- the router passes an empty params table for POST: an edit names an id
-  local editing = id ~= nil
-  if id and not db.one("SELECT 1 AS x FROM organizations WHERE id = ?", id) then
-    return errors.new("not_found", "培训评价组织不存在")
-  end
-  id = db.transaction(function()
-    if db.one("SELECT 1 AS x FROM organizations WHERE name = ? AND id <> ?", name, id or 0) then
-      errors.raise("duplicate", "培训评价组织已存在")
-    end
-    if id then
-      db.exec("UPDATE organizations SET name = ? WHERE id = ?", name, id)
-    else
-      id = select(2, db.exec("INSERT INTO organizations(name, created_at) VALUES (?, ?) RETURNING id", name, ctx.now))
-    end
-    audit.log(ctx, editing and "organization.update" or "organization.create", "organization", id,
-              { detail = { name = name } })
-    return id
-  end)
-  return editing and 200 or 201, db.one("SELECT id, name FROM organizations WHERE id = ?", id)
+  return answer_saved(id ~= nil, ops.save_organization(ctx, id, b))
 end
 
 -- ---- 证书 -----------------------------------------------------------------
@@ -84,300 +39,57 @@ end
 
 local function save_cert(ctx, params)
   local b = ctx.body()
-  local f = errors.fields()
   local id = params and params.id
-  local editing = id ~= nil            -- POST passes an empty params table
-  local cur = id and db.one("SELECT * FROM certificates WHERE id = ?", id)
-  if id and not cur then return errors.new("not_found", "证书不存在") end
-  cur = cur or {}
-  local code = text_field(f, b, "code", "证书代码", 32, not id) or cur.code
-  local name = text_field(f, b, "name", "证书名称", 100, not id) or cur.name
-  local level = b.level == nil and cur.level or b.level
-  if not LEVELS[level or ""] then f.add("level", "invalid", "证书等级应为初级、中级或高级") end
-  local org = b.organization_id == nil and cur.organization_id or b.organization_id
-  if math.type(org) ~= "integer" or not db.one("SELECT 1 AS x FROM organizations WHERE id = ?", org) then
-    f.add("organization_id", "invalid", "培训评价组织不存在")
-  end
-  local active = cur.active or 1
-  if b.active ~= nil then
-    if type(b.active) ~= "boolean" then f.add("active", "type", "应为布尔值") else active = b.active and 1 or 0 end
-  end
-  local majors = b.majors
-  if majors ~= nil then
-    if type(majors) ~= "table" or (next(majors) ~= nil and not json.is_array(majors)) then
-      f.add("majors", "type", "对应专业应为专业代码列表")
-      majors = nil
-    else
-      for i, code_i in ipairs(majors) do
-        if type(code_i) ~= "string" or not db.one("SELECT 1 AS x FROM majors WHERE code = ?", code_i) then
-          f.add("majors[" .. (i - 1) .. "]", "not_found", "专业代码不存在")
-        end
-      end
-    end
-  end
-  local err = f.err()
-  if err then return err end
-  id = db.transaction(function()
-    if db.one("SELECT 1 AS x FROM certificates WHERE (code = ? OR (name = ? AND level = ?)) AND id <> ?",
-              code, name, level, id or 0) then
-      errors.raise("duplicate", "证书代码或同名同级证书已存在")
-    end
-    if id then
-      db.exec("UPDATE certificates SET code = ?, name = ?, level = ?, organization_id = ?, active = ? WHERE id = ?",
-              code, name, level, org, active, id)
-    else
-      id = select(2, db.exec([[INSERT INTO certificates(code, name, level, organization_id, active)
-                               VALUES (?, ?, ?, ?, ?) RETURNING id]], code, name, level, org, active))
-    end
-    if majors then
-      db.exec("DELETE FROM certificate_majors WHERE certificate_id = ?", id)
-      for _, m in ipairs(majors) do
-        db.exec("INSERT INTO certificate_majors(certificate_id, major_code) VALUES (?, ?) ON CONFLICT DO NOTHING", id, m)
-      end
-    end
-    audit.log(ctx, editing and "certificate.update" or "certificate.create", "certificate", id,
-              { detail = { code = code, name = name, level = level } })
-    return id
-  end)
-  for _, c in ipairs(public.certificates(code, true)) do
-    if c.id == id then return editing and 200 or 201, c end
-  end
-  return 200, { id = id }
+  local c, listed = ops.save_certificate(ctx, id, b)
+  if not c then return listed end
+  -- a certificate the catalogue does not show is answered by its id
+  return (listed and id == nil) and 201 or 200, c
 end
 
 -- ---- 专业 -----------------------------------------------------------------
 
 local function list_majors(ctx)
-  local q = ctx.query
-  local pg = web.page(q)
-  local where = [[ WHERE (:term IS NULL OR instr(name, :term) > 0 OR code = :term)
-                    AND (:level IS NULL OR level = :level)]]
-  return 200, sql.page(pg, {
-    count = "SELECT count(*) AS n FROM majors" .. where,
-    -- the exact name first, then names that begin with the term (建筑工程技术
-    -- before 古建筑工程技术)
-    items = "SELECT code, name, level, category_name, class_name, active FROM majors" .. where
-      .. " ORDER BY (name = :term) DESC, instr(name, :term), level, code",
-  }, { term = sql.opt(q.q), level = sql.opt(q.level) }, function(m) m.active = m.active == 1 end)
+  return 200, ops.majors(ctx.query, web.page(ctx.query))
 end
 
 local function save_major(ctx, params)
   local b = ctx.body()
-  local f = errors.fields()
-  local code = params and params.code or b.code
-  local cur = params and db.one("SELECT * FROM majors WHERE code = ?", code)
-  if params and not cur then return errors.new("not_found", "专业不存在") end
-  cur = cur or {}
-  if not params and (type(code) ~= "string" or not code:match("^%d%d%d%d%d%dK?$")) then
-    f.add("code", "invalid", "专业代码应为 6 位数字（可带 K）")
-  end
-  local name = text_field(f, b, "name", "专业名称", 60, not params) or cur.name
-  local level = b.level == nil and cur.level or b.level
-  if not MAJOR_LEVELS[level or ""] then f.add("level", "invalid", "层次应为中职、高职专科或职业本科") end
-  local active = cur.active or 1
-  if b.active ~= nil then
-    if type(b.active) ~= "boolean" then f.add("active", "type", "应为布尔值") else active = b.active and 1 or 0 end
-  end
-  local category = text_field(f, b, "category_name", "专业大类", 60, false) or cur.category_name
-  local class = text_field(f, b, "class_name", "专业类", 60, false) or cur.class_name
-  local err = f.err()
-  if err then return err end
-  db.transaction(function()
-    if params then
-      db.exec("UPDATE majors SET name = ?, level = ?, active = ?, category_name = ?, class_name = ? WHERE code = ?",
-              name, level, active, category, class, code)
-    else
-      if db.one("SELECT 1 AS x FROM majors WHERE code = ?", code) then
-        errors.raise("duplicate", "专业代码已存在")
-      end
-      db.exec([[INSERT INTO majors(code, name, level, category_name, class_name, active)
-                VALUES (?, ?, ?, ?, ?, ?)]], code, name, level, category, class, active)
-    end
-    audit.log(ctx, params and "major.update" or "major.create", "major", nil,
-              { detail = { code = code, name = name, level = level } })
-  end)
-  local m = db.one("SELECT code, name, level, category_name, class_name, active FROM majors WHERE code = ?", code)
-  m.active = m.active == 1
-  return params and 200 or 201, m
+  local code = params and params.code
+  return answer_saved(code ~= nil, ops.save_major(ctx, code, b))
 end
 
 -- ---- 短信与账号 -----------------------------------------------------------
 
 local function list_sms(ctx)
-  local q = ctx.query
-  local pg = web.page(q)
-  local where = " WHERE :phone IS NULL OR phone = :phone"
-  -- Passwords and codes stay in the outbox for `host sms list` on the
-  -- server; the web view shows them masked.
-  return 200, sql.page(pg, {
-    count = "SELECT count(*) AS n FROM sms_outbox" .. where,
-    items = "SELECT id, phone, template, params, text, driver, status, created_at FROM sms_outbox"
-      .. where .. " ORDER BY id DESC",
-  }, { phone = sql.opt(q.phone) }, function(r)
-    r.created_at = util.iso(r.created_at)
-    local params = json.decode(r.params or "") or {}
-    for _, secret in ipairs({ "password", "code" }) do
-      if params[secret] then params[secret] = "******" end
-    end
-    r.template_name = words.SMS_TEMPLATE[r.template] or r.template
-    local ok, text = pcall(sms.render, r.template, params)
-    r.text = ok and text or r.text
-    r.params = nil
-  end)
+  return 200, ops.sms(ctx.query, web.page(ctx.query))
 end
 
 local function list_accounts(ctx)
-  local q = ctx.query
-  local pg = web.page(q)
-  local from = [[ FROM accounts a LEFT JOIN schools s ON s.id = a.school_id
-    WHERE (:term IS NULL OR instr(a.username, :term) > 0 OR instr(coalesce(s.name, ''), :term) > 0
-           OR a.phone = :term) AND (:role IS NULL OR a.role = :role)]]
-  return 200, sql.page(pg, {
-    count = "SELECT count(*) AS n" .. from,
-    items = [[SELECT a.id, a.username, a.role, a.province_code AS province, a.city_code AS city,
-                     a.school_id, s.name AS school, a.phone, a.active, a.locked_until,
-                     a.failed_logins, a.must_change_password, a.last_login_at]] .. from .. " ORDER BY a.id",
-  }, { term = sql.opt(q.q), role = sql.opt(q.role) }, function(r)
-    local who = people.of(r.id)
-    r.name, r.unit = who and who.name or r.username, who and who.unit or ""
-    r.role_name = words.ROLE[r.role] or r.role
-    r.locked = (r.locked_until or 0) > ctx.now
-    r.locked_until = util.iso(r.locked_until)
-    r.last_login_at = util.iso(r.last_login_at)
-    r.active = r.active == 1
-    r.must_change_password = r.must_change_password == 1
-    if r.phone then r.phone = r.phone:sub(1, 3) .. "****" .. r.phone:sub(8) end
-  end)
-end
-
-local function mask(phone)
-  return phone and (phone:sub(1, 3) .. "****" .. phone:sub(8)) or nil
+  return 200, ops.accounts(ctx.query, web.page(ctx.query), ctx.now)
 end
 
 -- POST /api/ops/accounts {role = "city"|"province", username, name, phone,
--- province, city}: an education department's admin account; the initial
--- password goes to the phone by SMS and must be changed at first login.
+-- province, city}
 local function create_account(ctx)
-  local b = ctx.body()
-  local f = errors.fields()
-  local holds = scope.DEPARTMENTS[b.role] and scope.holds(b.role)
-  if not holds then
-    f.add("role", "invalid", "角色应为地市级或省级教育行政部门")
-  end
-  local username = b.username
-  if type(username) ~= "string" or not username:match("^[%w_%.%-]+$") or #username < 3 or #username > 32 then
-    f.add("username", "invalid", "账号应为 3–32 位字母、数字、下划线、点或连字符")
-  elseif username:match("^%d+$") then
-    -- a school's account is its 10-digit code: an admin must not take one
-    f.add("username", "digits", "管理员账号不能全为数字（全数字为院校账号）")
-  end
-  local name = text_field(f, b, "name", "姓名", 30, true)
-  if not util.is_mobile(b.phone) then f.add("phone", "invalid", "请填写正确的手机号码") end
-  local province = type(b.province) == "string"
-    and db.one("SELECT code, name FROM provinces WHERE code = ?", b.province)
-  if not province then f.add("province", "invalid", "请选择省份") end
-  local city
-  if holds and holds.city then
-    city = type(b.city) == "string" and db.one("SELECT code, province_code FROM cities WHERE code = ?", b.city)
-    if not city then
-      f.add("city", "invalid", "请选择城市")
-    elseif province and city.province_code ~= province.code then
-      f.add("city", "not_in_province", "城市不属于该省份")
-    end
-  end
-  local err = f.err()
-  if err then return err end
-  local password = accounts.random_password()
-  local hash = require("auth").hash_password(password)
-  local id = db.transaction(function()
-    if db.one("SELECT 1 AS x FROM accounts WHERE username = ?", username) then
-      errors.raise("duplicate", "账号已存在")
-    end
-    local _, new_id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code, city_code,
-                                  phone, must_change_password, created_at, display_name)
-                                VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id]],
-      username, hash, b.role, province.code, city and city.code or nil, b.phone, ctx.now, name)
-    sms.send(ctx, b.phone, "admin_account", {
-      unit = people.unit(b.role, province.code, city and city.code), username = username, password = password })
-    audit.log(ctx, "account.create", "account", new_id, { after = "active", province = province.code,
-      city = city and city.code or nil, detail = { username = username, name = name, role = b.role,
-                                                   phone = mask(b.phone) } })
-    return new_id
-  end)
-  local who = people.of(id)
-  return 201, { id = id, username = username, role = b.role, name = name, unit = who.unit,
-                province = province.code, city = city and city.code or json.null, phone = mask(b.phone),
-                message = "账号已创建，初始密码已通过短信发送至 " .. mask(b.phone) }
+  local a, err = ops.create_account(ctx, ctx.body())
+  return web.answer(a, err, 201)
 end
 
--- PUT /api/ops/accounts/{id}/phone {phone}: changes an account's bound
--- phone (a school asks when its contact leaves); both numbers are told.
+-- PUT /api/ops/accounts/{id}/phone {phone}
+-- (an unknown account is 404 before its body is read)
 local function change_phone(ctx, params)
-  local a = db.one("SELECT id, username, phone, role, province_code, city_code FROM accounts WHERE id = ?", params.id)
-  if not a then return errors.new("not_found", "账号不存在") end
-  local b = ctx.body()
-  if not util.is_mobile(b.phone) then
-    return errors.field("phone", "invalid", "请填写正确的手机号码")
-  end
-  if b.phone == a.phone then return errors.new("unchanged", "新手机号码与原号码相同") end
-  -- 2026-12-01: an ops account's phone is not changed from the pages
-  -- (with a reset it would hand the account over)
-  if scope.is_ops({ account = a }) then return errors.new("forbidden", "不能更换运维账号的绑定手机") end
-  local ratelimit = require "ratelimit"
-  for _, phone in ipairs({ a.phone, b.phone }) do
-    if phone and not db.transaction(ratelimit.allow, "sms:phone:" .. phone,
-        ratelimit.limit("sms_per_phone_hour"), 3600, ctx.now) then
-      return errors.new("rate_limited", "短信发送过于频繁，请稍后再试")
-    end
-  end
-  db.transaction(function()
-    db.exec("UPDATE accounts SET phone = ? WHERE id = ?", b.phone, a.id)
-    -- what the old phone could still do ends with it
-    db.exec("UPDATE password_resets SET used_at = ? WHERE account_id = ? AND used_at IS NULL", ctx.now, a.id)
-    db.exec("DELETE FROM sessions WHERE account_id = ?", a.id)
-    local p = { username = a.username, new_phone = mask(b.phone), old_phone = mask(a.phone) or "无" }
-    if a.phone then sms.send(ctx, a.phone, "phone_changed", p) end
-    sms.send(ctx, b.phone, "phone_changed", p)
-    audit.log(ctx, "account.phone", "account", a.id, { province = a.province_code, city = a.city_code,
-      detail = { username = a.username, from = mask(a.phone), to = mask(b.phone) } })
-  end)
-  return 200, { ok = true, id = a.id, phone = mask(b.phone), message = "绑定手机已更换，短信已发送至新旧两个号码" }
-end
-
--- The account of id, or nil and not_found.
-local function account_of(id)
-  local a = db.one("SELECT id, username, phone, role FROM accounts WHERE id = ?", id)
-  if not a then return nil, errors.new("not_found", "账号不存在") end
-  return a
+  local a, err = ops.account(params.id)
+  if not a then return err end
+  return web.answer(ops.change_phone(ctx, a, ctx.body()))
 end
 
 -- POST /api/ops/accounts/{id}/reset-password: a new password by SMS.
 local function reset_password(ctx, params)
-  local a, err = account_of(params.id)
-  if not a then return err end
-  if not a.phone then return errors.new("no_phone", "该账号没有登记手机号码，无法通过短信发送新密码") end
-  local password = accounts.random_password()
-  local hash = require("auth").hash_password(password)
-  db.transaction(function()
-    db.exec([[UPDATE accounts SET password_hash = ?, must_change_password = 1, failed_logins = 0,
-              locked_until = NULL WHERE id = ?]], hash, a.id)
-    db.exec("DELETE FROM sessions WHERE account_id = ?", a.id)
-    require("api_account").clear_failures(a.username)
-    sms.send(ctx, a.phone, "password_reset", { username = a.username, password = password })
-    audit.log(ctx, "account.reset_password", "account", a.id, { detail = { username = a.username } })
-  end)
-  return 200, { ok = true, message = "新密码已通过短信发送至 " .. a.phone:sub(1, 3) .. "****" .. a.phone:sub(8) }
+  return web.answer(ops.reset_password(ctx, params.id))
 end
 
 local function unlock(ctx, params)
-  local a, err = account_of(params.id)
-  if not a then return err end
-  db.transaction(function()
-    db.exec("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = ?", a.id)
-    require("api_account").clear_failures(a.username)
-    audit.log(ctx, "account.unlock", "account", a.id, { detail = { username = a.username } })
-  end)
-  return 200, { ok = true }
+  return web.answer(ops.unlock(ctx, params.id))
 end
 
 -- ---- 考务报考：资格查询 (R15) ----------------------------------------------
@@ -387,49 +99,7 @@ local function eligibility(ctx)
   if ctx.account and not scope.is_ops(ctx) then
     return errors.new("forbidden", "没有权限执行此操作")
   end
-  local q = ctx.query
-  local f = errors.fields()
-  if not (q.school or ""):match("^%d%d%d%d%d%d%d%d%d%d$") then f.add("school", "invalid", "学校标识码应为 10 位数字") end
-  local cert = math.tointeger(tonumber(q.certificate or ""))
-  if not cert then f.add("certificate", "invalid", "证书编号无效") end
-  local year = math.tointeger(tonumber(q.year or ""))
-  if not year then f.add("year", "invalid", "年度无效") end
-  if not (q.major or ""):match("^%d%d%d%d%d%dK?$") then f.add("major", "invalid", "专业代码应为 6 位数字（可带 K）") end
-  local err = f.err()
-  if err then return err end
-  local school = db.one("SELECT id, name FROM schools WHERE code = ?", q.school)
-  local function answer(ok, reason, id)
-    return 200, { eligible = ok, reason = reason, declaration_id = id or json.null,
-                  school = q.school, certificate = cert, year = year, major = q.major }
-  end
-  if not school then return answer(false, "学校不在院校总库中") end
-  if not db.one("SELECT 1 AS x FROM certificates WHERE id = ?", cert) then
-    return answer(false, "证书不存在")
-  end
-  -- every approved declaration of that school, certificate and year (two
-  -- batches of a year may each have one): eligible when any of them allows
-  local ds = db.query([[SELECT d.id,
-                          (SELECT count(*) FROM declaration_majors dm WHERE dm.declaration_id = d.id) AS declared,
-                          EXISTS (SELECT 1 FROM declaration_majors dm
-                                  WHERE dm.declaration_id = d.id AND dm.major_code = ?) AS has_major
-                        FROM declarations d JOIN plans p ON p.id = d.plan_id
-                        WHERE d.school_id = ? AND d.certificate_id = ? AND p.year = ? AND d.status = 'approved'
-                        ORDER BY d.id]], q.major, school.id, cert, year)
-  if #ds == 0 then return answer(false, "该校当年没有审核通过的该证书试点申报") end
-  local corresponds = db.one("SELECT 1 AS x FROM certificate_majors WHERE certificate_id = ? AND major_code = ?",
-                             cert, q.major) ~= nil
-  for _, d in ipairs(ds) do
-    if d.has_major == 1 then
-      return answer(true, "该专业在审核通过的申报专业之列", d.id)
-    end
-    if d.declared == 0 and corresponds then
-      return answer(true, "申报未限定专业，该专业属于证书对应专业", d.id)
-    end
-  end
-  if ds[1].declared > 0 then
-    return answer(false, "该专业不在审核通过的申报专业之列", ds[1].id)
-  end
-  return answer(false, "申报未限定专业，但该专业不属于证书对应专业", ds[1].id)
+  return web.answer(ops.eligibility(ctx.query))
 end
 
 function M.register(route)

@@ -13,11 +13,7 @@ local function list(ctx)
   return 200, plans.list(ctx, { province = q.province, year = web.int_param(q, "year") })
 end
 
--- The answer to a service's plan: 200 (or status) with it, or its error.
-local function answer(p, err, status)
-  if not p then return err end
-  return status or 200, p
-end
+local answer = web.answer
 
 local function create(ctx)
   local p, err = plans.create(ctx, ctx.body())
@@ -46,8 +42,7 @@ end
 
 local function delete(ctx, params)
   local ok, err = plans.delete(ctx, params.id)
-  if not ok then return err end
-  return 200, { ok = true }
+  return answer(ok and { ok = true }, err)
 end
 
 function M.register(route)

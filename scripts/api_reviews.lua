@@ -7,6 +7,7 @@ local web = require "web"
 local decl = require "decl"
 local scope = require "scope"
 local reviews = require "reviews"
+local sql = require "sql"
 
 local M = {}
 
@@ -21,8 +22,17 @@ local function filters(q)
   return f
 end
 
+-- GET /api/admin/declarations?...&page=&size=[&after=]: a page of the
+-- queue; after= (the answer's next) reads the rows after that one
+-- instead of page's offset (400 for a cursor that is none).
 local function list(ctx)
   local pg = web.page(ctx.query)
+  local after = ctx.query.after
+  if after ~= nil and after ~= "" then
+    local at, id = sql.cursor(after)
+    if not at then web.fail(400, "bad_request", "参数 after 无效") end
+    pg.after = { at, id }
+  end
   return 200, reviews.list(ctx, filters(ctx.query), pg)
 end
 

@@ -14,28 +14,31 @@ local audit = require "audit"
 local rules = require "rules"
 local people = require "people"
 local P = require "province_rules"
-local store = require "rules_store"
+local versions = require "rules_versions"
+local publishing = require "rules_publish"
+local replaying = require "rules_replay"
+local sync = require "rules_sync"
 
 local M = {}
 
 local ADMINS = scope.ADMINS
 local PROVINCE_OPS = scope.PROVINCE_OPS
 
--- The set name of the path, checked for the caller: 404 for a name that
--- is no set, 403 for a set the caller may not read (or, with write,
--- change); both raised.
+-- The set name of the path, checked for the caller: or nil and not_found
+-- for a name that is no set, forbidden for a set the caller may not read
+-- (or, with write, change).
 local function scoped(ctx, province, write)
-  if province ~= "default" and not (store.is_name(province)
+  if province ~= "default" and not (versions.is_name(province)
       and db.one("SELECT 1 AS x FROM provinces WHERE code = ?", province)) then
-    errors.raise("not_found", "省份不存在")
+    return nil, errors.new("not_found", "省份不存在")
   end
   if write then
     if scope.rules_writable(ctx, province) then return province end
-    errors.raise("forbidden", province == "default" and "全国默认规则仅由平台运维维护"
-                              or "只能维护本省的申报规则")
+    return nil, errors.new("forbidden", province == "default" and "全国默认规则仅由平台运维维护"
+                                        or "只能维护本省的申报规则")
   end
   if scope.rules_readable(ctx, province) then return province end
-  errors.raise("forbidden", "只能查看本省的申报规则")
+  return nil, errors.new("forbidden", "只能查看本省的申报规则")
 end
 
 local function author(ctx)
@@ -43,10 +46,11 @@ local function author(ctx)
   return { id = ctx.account.id, name = p and p.label or ctx.account.username }
 end
 
-local function version_id(params)
+-- The version of the path in province, or nil and not_found.
+local function version_of(province, params)
   local id = math.tointeger(tonumber(params.id))
-  if not id then errors.raise("not_found", "规则版本不存在") end
-  return id
+  if not id then return nil, errors.new("not_found", "规则版本不存在") end
+  return versions.get(province, id)
 end
 
 local function log_change(ctx, action, province, id, o)
@@ -96,8 +100,8 @@ end
 -- leaves its province's version in force (200 while another file went in,
 -- 422 when nothing else changed).
 local function rules_reload(ctx)
-  local out = store.sync_dir()
-  store.install()
+  local out = sync.sync_dir()
+  sync.install()
   rules.pin() -- the answer describes the set now in force
   local refused = out.refused[1]
   local shown = refused and scoped_error(ctx, refused.error, refused.province)
@@ -116,93 +120,118 @@ end
 -- ---- versions -----------------------------------------------------------------------
 
 local function list_versions(ctx, params)
-  local province = scoped(ctx, params.province)
-  local page, size = web.paging(ctx.query)
-  local out = store.list(province, page, size)
+  local province, err = scoped(ctx, params.province)
+  if not province then return err end
+  local pg = web.page(ctx.query)
+  local out = versions.list(province, pg.page, pg.size)
   out.items = json.array(out.items)
   return 200, out
 end
 
 local function get_version(ctx, params)
-  local province = scoped(ctx, params.province)
-  return 200, store.present(store.get(province, version_id(params)), true)
+  local province, err = scoped(ctx, params.province)
+  if not province then return err end
+  local v, verr = version_of(province, params)
+  if not v then return verr end
+  return 200, versions.present(v, true)
 end
 
 local function push_version(ctx, params)
-  local province = scoped(ctx, params.province, true)
+  local province, err = scoped(ctx, params.province, true)
+  if not province then return err end
   local b = ctx.body()
-  local v, warnings = store.push(province, b.source, b.note, author(ctx))
+  local v, warnings = versions.push(province, b.source, b.note, author(ctx))
+  if not v then return warnings end
   log_change(ctx, "rules.push", province, v.id, { after = "draft",
     detail = { set = province, version_id = v.id, sha256 = v.sha256, note = v.note } })
-  local out = store.present(v, true)
+  local out = versions.present(v, true)
   out.warnings = json.array(warnings)
   return 201, out
 end
 
 local function test_version(ctx, params)
-  local province = scoped(ctx, params.province)
-  local v = store.get(province, version_id(params))
+  local province, err = scoped(ctx, params.province)
+  if not province then return err end
+  local v, verr = version_of(province, params)
+  if not v then return verr end
   local b = ctx.req.body ~= "" and ctx.body() or {}
-  if b.cases ~= nil and (type(b.cases) ~= "string" or #b.cases > store.MAX_SOURCE) then
+  if b.cases ~= nil and (type(b.cases) ~= "string" or #b.cases > versions.MAX_SOURCE) then
     return errors.field("cases", "type", "测试用例须为不超过 256 KB 的 Lua 源码", "测试用例无效")
   end
-  local r = store.test(province, v, b.cases)
+  local r, terr = versions.test(province, v, b.cases)
+  if not r then return terr end
   r.results = json.array(r.results)
   r.coverage.missed = json.array(r.coverage.missed)
   return 200, r
 end
 
 local function get_cases(ctx, params)
-  local province = scoped(ctx, params.province)
-  local source, at = store.cases(province)
+  local province, err = scoped(ctx, params.province)
+  if not province then return err end
+  local source, at = versions.cases(province)
   return 200, { province = province, source = source or "", updated_at = util.iso(at) }
 end
 
 local function put_cases(ctx, params)
-  local province = scoped(ctx, params.province, true)
+  local province, err = scoped(ctx, params.province, true)
+  if not province then return err end
   local b = ctx.body()
-  store.put_cases(province, b.source, ctx.account.id)
-  log_change(ctx, "rules.cases", province, nil, { detail = { set = province, sha256 = store.sha256(b.source) } })
+  local ok, perr = versions.put_cases(province, b.source, ctx.account.id)
+  if not ok then return perr end
+  log_change(ctx, "rules.cases", province, nil, { detail = { set = province, sha256 = versions.sha256(b.source) } })
   return get_cases(ctx, params)
 end
 
 local function replay(ctx, params)
-  local province = scoped(ctx, params.province)
-  local v = store.get(province, version_id(params))
+  local province, err = scoped(ctx, params.province)
+  if not province then return err end
+  local v, verr = version_of(province, params)
+  if not v then return verr end
   local plan = ctx.body().plan
   if math.type(plan) ~= "integer" then
     return errors.field("plan", "required", "请选择申报计划")
   end
-  return 200, store.replay(province, v, plan, scope.province(ctx))
+  local r, rerr = replaying.replay(province, v, plan, scope.province(ctx))
+  if not r then return rerr end
+  return 200, r
 end
 
 local function publish(ctx, params)
-  local province = scoped(ctx, params.province, true)
-  local v, before = store.publish(province, version_id(params))
+  local province, err = scoped(ctx, params.province, true)
+  if not province then return err end
+  local id = math.tointeger(tonumber(params.id))
+  if not id then return errors.new("not_found", "规则版本不存在") end
+  local v, before = publishing.publish(province, id)
+  if not v then return before end
   log_change(ctx, "rules.publish", province, v.id, { before = "draft", after = "published",
     detail = { set = province, version_id = v.id, replaced = before, sha256 = v.sha256 } })
-  return 200, store.present(v)
+  return 200, versions.present(v)
 end
 
 local function rollback(ctx, params)
-  local province = scoped(ctx, params.province, true)
+  local province, err = scoped(ctx, params.province, true)
+  if not province then return err end
   local to = ctx.body().to
   if math.type(to) ~= "integer" then
     return errors.field("to", "required", "请选择要回滚到的版本")
   end
-  local v, before = store.rollback(province, to)
+  local v, before = publishing.rollback(province, to)
+  if not v then return before end
   log_change(ctx, "rules.rollback", province, v.id, { before = "retired", after = "published",
     detail = { set = province, version_id = v.id, replaced = before, sha256 = v.sha256 } })
-  return 200, store.present(v)
+  return 200, versions.present(v)
 end
 
 -- ---- shadow -------------------------------------------------------------
 
 local shadow = require "shadow"
 
+-- shadow.lua raises its refusals (conflict, rules_invalid), which app answers.
 local function start_shadow(ctx, params)
-  local province = scoped(ctx, params.province, true)
-  local v = store.get(province, version_id(params))
+  local province, err = scoped(ctx, params.province, true)
+  if not province then return err end
+  local v, verr = version_of(province, params)
+  if not v then return verr end
   local before = shadow.start(province, v, ctx.account.id, ctx.now)
   log_change(ctx, "rules.shadow", province, v.id, { after = "shadow",
     detail = { set = province, version_id = v.id, replaced = before } })
@@ -210,7 +239,8 @@ local function start_shadow(ctx, params)
 end
 
 local function stop_shadow(ctx, params)
-  local province = scoped(ctx, params.province, true)
+  local province, err = scoped(ctx, params.province, true)
+  if not province then return err end
   local cur = shadow.stop(province, ctx.now)
   log_change(ctx, "rules.shadow_stop", province, cur.version_id, { before = "shadow",
     detail = { set = province, version_id = cur.version_id, evaluated = cur.evaluated, diverged = cur.diverged } })
@@ -218,7 +248,8 @@ local function stop_shadow(ctx, params)
 end
 
 local function get_shadow(ctx, params)
-  local province = scoped(ctx, params.province)
+  local province, err = scoped(ctx, params.province)
+  if not province then return err end
   local r = shadow.report(province)
   if not r then return errors.new("not_found", "本省尚未进行影子运行") end
   return 200, r

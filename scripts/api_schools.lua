@@ -2,6 +2,7 @@
 -- scope, create, update, the import (an .xlsx or CSV upload) and its
 -- template, and the Excel export. Handlers parse, call scripts/schools.lua,
 -- answer; out of scope is 404 (403 for a school placed outside it).
+local db = require "db"
 local json = require "json"
 local util = require "util"
 local web = require "web"
@@ -18,17 +19,21 @@ end
 
 local function create(ctx)
   local s, err = schools.create(ctx, ctx.body())
-  if not s then return err end
-  return 201, s
+  return web.answer(s, err, 201)
 end
 
+-- The school is read, checked and written in one write transaction
+-- (schools.update's joins it): schools.update writes every field of the
+-- school as read, so two edits that each read it outside (committed data
+-- only, under group commit) wrote the other's fields back as they were,
+-- a lost update (2026-12-02: a rename racing a deactivation lost one).
 local function update(ctx, params)
-  local cur, err = schools.visible(ctx, params.id)
-  if not cur then return err end
-  local s
-  s, err = schools.update(ctx, cur, ctx.body())
-  if not s then return err end
-  return 200, s
+  local b = ctx.body()
+  return db.transaction(function()
+    local cur, err = schools.visible(ctx, params.id)
+    if not cur then return err end
+    return web.answer(schools.update(ctx, cur, b))
+  end)
 end
 
 local function numbered(rows)

@@ -19,10 +19,13 @@ function audit.log(ctx, action, entity, id, o)
   local a = ctx.account or {}
   db.exec([[INSERT INTO audit_log(at, account_id, username, role, action, entity,
               entity_id, province_code, city_code, before_status, after_status, detail, remote)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]],
-    ctx.now, a.id, a.username or (ctx.token and ("token:" .. ctx.token.name)) or o.actor,
-    a.role, action, entity, id, o.province, o.city, o.before, o.after,
-    o.detail and json.encode(o.detail) or nil, ctx.remote)
+            VALUES (:at, :account, :username, :role, :action, :entity, :id, :province, :city,
+                    :before, :after, :detail, :remote)]],
+    { at = ctx.now, account = a.id,
+      username = a.username or (ctx.token and ("token:" .. ctx.token.name)) or o.actor,
+      role = a.role, action = action, entity = entity, id = id, province = o.province, city = o.city,
+      before = o.before, after = o.after, detail = o.detail and json.encode(o.detail) or nil,
+      remote = ctx.remote })
 end
 
 -- Shows a row in words: the action, entity and states named, and `by`,

@@ -80,15 +80,21 @@ function cli.user_add(args)
   return 0
 end
 
+-- host sms list [--phone N] [--status S]: the outbox, one JSON object a
+-- line; with a gateway driver, status says where each message is
+-- (pending, sending, sent, failed: attempts and last_error say why).
 function cli.sms_list(args)
-  local o, err = parse(args, { phone = 1 })
+  local o, err = parse(args, { phone = 1, status = 1 })
   if not o then return usage(err) end
-  local rows = db.query([[SELECT id, phone, template, params, text, created_at FROM sms_outbox
-                          WHERE :phone IS NULL OR phone = :phone ORDER BY id]], { phone = o.phone })
+  local rows = db.query([[SELECT id, phone, template, params, text, driver, status, attempts, last_error,
+                                 created_at, sent_at FROM sms_outbox
+                          WHERE (:phone IS NULL OR phone = :phone) AND (:status IS NULL OR status = :status)
+                          ORDER BY id]], { phone = o.phone, status = o.status })
   local util = require "util"
   for _, r in ipairs(rows) do
     r.params = json.decode(r.params) or {}
     r.created_at = util.iso(r.created_at)
+    r.sent_at = r.sent_at and util.iso(r.sent_at) or nil
     io.write(json.encode(r), "\n")
   end
   return 0

@@ -66,7 +66,7 @@ end
 
 -- The school's declarations of a year (not rejected, but for except_id),
 -- and its approved ones of the year before.
-local function year_counts(school_id, year, except_id)
+function R.year_counts(school_id, year, except_id)
   local row = db.one([[SELECT
       (SELECT count(*) FROM declarations d JOIN plans p ON p.id = d.plan_id
         WHERE d.school_id = :school AND p.year = :year AND d.id <> :except
@@ -129,15 +129,17 @@ end
 
 -- R.check(school, plan, mode, d, submit, except_id, now) -> verdict | nil, err
 -- The province's verdict on the form d (declaration_form.read), with the
--- count it was decided on, so that the write re-checks it cheaply under
--- the lock: {others, plan_id, except_id, warnings, chain}.
+-- counts and the plan window it was decided on, so that the write
+-- re-checks them cheaply under the lock: {others, this_year, last_year,
+-- year, plan_id, plan = {status, starts_at, ends_at}, except_id, warnings,
+-- chain}.
 -- Submitting: findings are a validation_failed error (the fields are the
 -- findings) and a rule failure raises rule_failed; the chain is decided.
 -- Saving a draft (保存): the findings are the verdict's warnings, and a
 -- rule failure is a warning too, so typed work is never lost to a rule.
 function R.check(school, plan, mode, d, submit, except_id, now)
   local others = R.others_in_plan(school.id, plan.id, except_id)
-  local this_year, last_year = year_counts(school.id, plan.year, except_id)
+  local this_year, last_year = R.year_counts(school.id, plan.year, except_id)
   local cert = certificate_part(d.certificate_id)
   local names = {}
   for _, m in ipairs(cert and cert.majors or {}) do names[m.code] = m end
@@ -160,7 +162,9 @@ function R.check(school, plan, mode, d, submit, except_id, now)
     declarations_this_year = this_year,
     approved_last_year = last_year,
   })
-  local verdict = { others = others, plan_id = plan.id, except_id = except_id }
+  local verdict = { others = others, this_year = this_year, last_year = last_year, year = plan.year,
+                    plan_id = plan.id, except_id = except_id,
+                    plan = { status = plan.status, starts_at = plan.starts_at, ends_at = plan.ends_at } }
   local shadow = require "shadow"
   local seen = { declaration_id = except_id, plan_id = plan.id } -- for a running shadow
   if submit then

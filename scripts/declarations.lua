@@ -79,20 +79,51 @@ end
 -- Marks a failed re-check under the lock, so that the caller decides again.
 local STALE = setmetatable({}, { __tostring = function() return "declaration verdict stale" end })
 
--- Under the write lock: is what the verdict was decided on still so?
+-- Under the write lock: is what the verdict was decided on still so? The
+-- counts the rules saw (in the plan, in the plan's year, approved the year
+-- before: a per-plan or per-year limit decided on them), the plan's window
+-- (a 提前结束 or a delete in the same batch) and the school's being active
+-- in the master list.
 local function still_valid(school, verdict)
+  local s = db.one("SELECT active FROM schools WHERE id = ?", school.id)
+  if not s or s.active ~= 1 then error(STALE, 0) end
   if verdicts.others_in_plan(school.id, verdict.plan_id, verdict.except_id) ~= verdict.others then
+    error(STALE, 0)
+  end
+  local this_year, last_year = verdicts.year_counts(school.id, verdict.year, verdict.except_id)
+  if this_year ~= verdict.this_year or last_year ~= verdict.last_year then error(STALE, 0) end
+  local p = db.one("SELECT status, starts_at, ends_at FROM plans WHERE id = ?", verdict.plan_id)
+  if not p or p.status ~= verdict.plan.status or p.starts_at ~= verdict.plan.starts_at
+      or p.ends_at ~= verdict.plan.ends_at then
     error(STALE, 0)
   end
 end
 
--- Decides with decide() -> verdict | nil, err and writes with
+-- The school's published plan and its window as they are now, for action
+-- ("create" | "edit" | "submit") on cur: plan | nil, err.
+local function open_plan(school, plan_id, action, cur, now)
+  local plan, err = M.plan_for(school, plan_id)
+  if not plan then return nil, err end
+  local open, werr = verdicts.window(school.province_code, plan, action, cur, now)
+  if not open then return nil, werr end
+  return plan
+end
+
+-- A decision again (a stale verdict): the school and the plan as they now are.
+local function reopen(school, plan_id, action, cur, now)
+  local s, err = M.school(school.id)
+  if not s then return nil, err end
+  return open_plan(school, plan_id, action, cur, now)
+end
+
+-- Decides with decide(attempt) -> verdict | nil, err and writes with
 -- write(verdict) in one write transaction, deciding again (at most three
--- times) when a concurrent write changed what the decision rested on.
+-- times) when a concurrent write changed what the decision rested on
+-- (attempt > 1: decide reads again what it read before the first).
 -- Returns verdict, what write returned | nil, err.
 local function decide_and_write(decide, write)
-  for _ = 1, 3 do
-    local verdict, err = decide()
+  for attempt = 1, 3 do
+    local verdict, err = decide(attempt)
     if not verdict then return nil, err end
     local ok, result = pcall(db.transaction, write, verdict)
     if ok then return verdict, result end
@@ -155,16 +186,19 @@ function M.create(actor, school, b, now)
   end
   local submit, serr = submit_flag(b)
   if submit == nil then return nil, serr end
-  local plan, perr = M.plan_for(school, b.plan_id)
+  local plan, perr = open_plan(school, b.plan_id, "create", nil, now)
   if not plan then return nil, perr end
-  local open, werr = verdicts.window(school.province_code, plan, "create", nil, now)
-  if not open then return nil, werr end
-  local mode = verdicts.mode_of(school.province_code, plan)
+  local mode = verdicts.mode_of(school.province_code, plan) -- a published plan keeps its mode
   local d, ferr = form.read(b, mode)
   if not d then return nil, ferr end
   local cert, cerr = form.check_catalogue(d, school)
   if not cert then return nil, cerr end
-  local verdict, id = decide_and_write(function()
+  local verdict, id = decide_and_write(function(attempt)
+    if attempt > 1 then
+      local again, aerr = reopen(school, b.plan_id, "create", nil, now)
+      if not again then return nil, aerr end
+      plan = again
+    end
     return verdicts.check(school, plan, mode, d, submit, nil, now)
   end, function(v)
     duplicate_guard(school.id, plan.id, d.certificate_id) -- whatever the verdict
@@ -200,10 +234,9 @@ function M.update(actor, school, id, b, now)
   end
   local submit, serr = submit_flag(b)
   if submit == nil then return nil, serr end
-  local plan, perr = M.plan_for(school, cur.plan_id)
+  local action = submit and "submit" or "edit"
+  local plan, perr = open_plan(school, cur.plan_id, action, cur, now)
   if not plan then return nil, perr end
-  local open, werr = verdicts.window(school.province_code, plan, submit and "submit" or "edit", cur, now)
-  if not open then return nil, werr end
   if submit then
     local ok, prerr = profile_complete(school)
     if not ok then return nil, prerr end
@@ -212,7 +245,12 @@ function M.update(actor, school, id, b, now)
   if not d then return nil, ferr end
   local cert, cerr = form.check_catalogue(d, school)
   if not cert then return nil, cerr end
-  local verdict, werr2 = decide_and_write(function()
+  local verdict, werr2 = decide_and_write(function(attempt)
+    if attempt > 1 then
+      local again, aerr = reopen(school, cur.plan_id, action, cur, now)
+      if not again then return nil, aerr end
+      plan = again
+    end
     return verdicts.check(school, plan, cur.mode, d, submit, cur.id, now)
   end, function(v)
     local at = db.one("SELECT status FROM declarations WHERE id = ?", cur.id)
@@ -241,18 +279,21 @@ function M.submit(actor, school, id, now)
   if not M.EDITABLE[cur.status] then
     return nil, errors.new("wrong_status", "当前状态不能提交")
   end
-  local plan, perr = M.plan_for(school, cur.plan_id)
+  local plan, perr = open_plan(school, cur.plan_id, "submit", cur, now)
   if not plan then return nil, perr end
-  local open, werr = verdicts.window(school.province_code, plan, "submit", cur, now)
-  if not open then return nil, werr end
   local ok, prerr = profile_complete(school)
   if not ok then return nil, prerr end
-  local verdict, serr = decide_and_write(function()
+  local verdict, serr = decide_and_write(function(attempt)
     -- the stored form as it is now; the write checks it did not change
     local stored = db.one("SELECT updated_at FROM declarations WHERE id = ?", cur.id)
     local at, aerr = own(school, id)
     if not at then return nil, aerr end
     if not M.EDITABLE[at.status] then return nil, errors.new("wrong_status", "当前状态不能提交") end
+    if attempt > 1 then
+      local again, werr = reopen(school, cur.plan_id, "submit", at, now)
+      if not again then return nil, werr end
+      plan = again
+    end
     local v, verr = verdicts.check(school, plan, at.mode, form.stored(at), true, at.id, now)
     if not v then return nil, verr end
     v.status, v.updated_at = at.status, stored.updated_at

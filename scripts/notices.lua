@@ -141,8 +141,10 @@ local function create(ctx)
   if not n then return err end
   local id = db.transaction(function()
     local _, new_id = db.exec([[INSERT INTO notices(province_code, title, body, pinned, created_by,
-                                  created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id]],
-      n.province, n.title, n.body, n.pinned, ctx.account.id, ctx.now, ctx.now)
+                                  created_at, updated_at)
+                                VALUES (:province, :title, :body, :pinned, :by, :now, :now) RETURNING id]],
+      { province = n.province, title = n.title, body = n.body, pinned = n.pinned, by = ctx.account.id,
+        now = ctx.now })
     audit.log(ctx, "notice.create", "notice", new_id, { province = n.province,
       detail = { title = n.title, pinned = n.pinned == 1 } })
     return new_id
@@ -159,8 +161,10 @@ local function update(ctx, params)
       errors.raise("forbidden", "没有权限修改该通知公告")
     end
     local n = errors.assert(read(ctx, b, cur))
-    db.exec([[UPDATE notices SET province_code = ?, title = ?, body = ?, pinned = ?, updated_at = ?
-              WHERE id = ?]], n.province, n.title, n.body, n.pinned, ctx.now, cur.id)
+    db.exec([[UPDATE notices SET province_code = :province, title = :title, body = :body, pinned = :pinned,
+              updated_at = :now WHERE id = :id]],
+            { province = n.province, title = n.title, body = n.body, pinned = n.pinned, now = ctx.now,
+              id = cur.id })
     audit.log(ctx, "notice.update", "notice", cur.id, { province = n.province,
       detail = { title = n.title, pinned = n.pinned == 1 } })
     return true

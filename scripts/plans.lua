@@ -127,9 +127,10 @@ function plans.create(who, b)
   local id = db.transaction(function()
     local _, new_id = db.exec([[INSERT INTO plans(province_code, year, batch, title, mode, starts_at, ends_at,
                                   notes, status, created_by, created_at, updated_at)
-                                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'draft', ?, ?, ?) RETURNING id]],
-      province, p.year, p.batch, p.title, p.mode, p.starts_at, p.ends_at, p.notes, who.account.id,
-      who.now, who.now)
+                                VALUES (:province, :year, :batch, :title, :mode, :starts_at, :ends_at,
+                                        :notes, 'draft', :by, :now, :now) RETURNING id]],
+      { province = province, year = p.year, batch = p.batch, title = p.title, mode = p.mode,
+        starts_at = p.starts_at, ends_at = p.ends_at, notes = p.notes, by = who.account.id, now = who.now })
     audit.log(who, "plan.create", "plan", new_id, { after = "draft", province = province })
     return new_id
   end)
@@ -162,9 +163,11 @@ function plans.update(who, id, b)
       end
     end
     local p = errors.assert(plans.check(b, cur))
-    db.exec([[UPDATE plans SET year = ?, batch = ?, title = ?, mode = ?, starts_at = ?, ends_at = ?,
-              notes = ?, updated_at = ? WHERE id = ?]],
-      p.year, p.batch, p.title, p.mode, p.starts_at, p.ends_at, p.notes, who.now, cur.id)
+    db.exec([[UPDATE plans SET year = :year, batch = :batch, title = :title, mode = :mode,
+                starts_at = :starts_at, ends_at = :ends_at, notes = :notes, updated_at = :now
+              WHERE id = :id]],
+      { year = p.year, batch = p.batch, title = p.title, mode = p.mode, starts_at = p.starts_at,
+        ends_at = p.ends_at, notes = p.notes, now = who.now, id = cur.id })
     audit.log(who, "plan.update", "plan", cur.id, { before = cur.status, after = cur.status,
       province = cur.province_code })
   end)
@@ -196,8 +199,8 @@ function plans.publish(who, id)
     for _, k in ipairs(FIELDS) do
       if now[k] ~= cur[k] then errors.raise("conflict", "计划刚被修改，请刷新后重新发布") end
     end
-    db.exec("UPDATE plans SET status = 'published', published_at = ?, updated_at = ? WHERE id = ?",
-            who.now, who.now, now.id)
+    db.exec("UPDATE plans SET status = 'published', published_at = :now, updated_at = :now WHERE id = :id",
+            { now = who.now, id = now.id })
     audit.log(who, "plan.publish", "plan", now.id, { before = "draft", after = "published",
       province = now.province_code, detail = { rules_version = P.version() } })
   end)
@@ -212,7 +215,8 @@ function plans.extend(who, id, b)
     if t <= cur.ends_at then
       error(errors.field("ends_at", "not_later", "延期后的截止时间应晚于原截止时间"), 0)
     end
-    db.exec("UPDATE plans SET ends_at = ?, updated_at = ? WHERE id = ?", t, who.now, cur.id)
+    db.exec("UPDATE plans SET ends_at = :ends_at, updated_at = :now WHERE id = :id",
+            { ends_at = t, now = who.now, id = cur.id })
     audit.log(who, "plan.extend", "plan", cur.id, { before = cur.status, after = cur.status,
       province = cur.province_code, detail = { from = util.iso(cur.ends_at), to = util.iso(t) } })
   end)
@@ -222,8 +226,8 @@ end
 function plans.close(who, id)
   return change(who, id, function(cur)
     if cur.ends_at <= who.now then errors.raise("closed", "计划已结束") end
-    db.exec("UPDATE plans SET ends_at = ?, starts_at = ?, updated_at = ? WHERE id = ?",
-            who.now, math.min(cur.starts_at, who.now - 1), who.now, cur.id)
+    db.exec("UPDATE plans SET ends_at = :now, starts_at = :starts_at, updated_at = :now WHERE id = :id",
+            { now = who.now, starts_at = math.min(cur.starts_at, who.now - 1), id = cur.id })
     audit.log(who, "plan.close", "plan", cur.id, { before = cur.status, after = cur.status,
       province = cur.province_code, detail = { from = util.iso(cur.ends_at), to = util.iso(who.now) } })
   end)

@@ -24,86 +24,130 @@ local reviews = {}
 -- ---- the queue ---------------------------------------------------------------------
 
 -- The queue's filters, each written only when given (so that each set of
--- filters is its own statement and uses its index: schema/017), in a
--- fixed order (so that one set is always one text). `join`: the table it
--- needs besides d.
+-- filters is its own statement and walks its index: schema/019), in a
+-- fixed order (so that one set is always one text): the condition on the
+-- declaration d, and on its counts k (declaration_counts) where those can
+-- answer it (nil: the total counts the rows). `place`: the condition on
+-- the school s instead, where a list by school names its schools.
 local FILTERS = {
-  { "plan", "d.plan_id = :plan" },
-  { "status", "d.status = :status" },
-  { "level", "d.review_level = :level" },
-  { "city", "s.city_code = :city", join = "s" },
+  { "plan", "d.plan_id = :plan", "k.plan_id = :plan" },
+  { "status", "d.status = :status", "k.status = :status" },
+  { "level", "d.review_level = :level", "k.review_level = :level" },
+  { "city", "d.city_code = :city", "k.city_code = :city", place = "s.city_code = :city" },
   { "certificate", "d.certificate_id = :certificate" },
-  { "school", "(instr(s.name, :school) > 0 OR s.code = :school)", join = "s" },
-  { "year", "d.plan_id IN (SELECT id FROM plans WHERE year = :year)" },
-  { "province", "s.province_code = :province", join = "s" },
+  { "school" }, -- below
+  { "year", "d.plan_id IN (SELECT id FROM plans WHERE year = :year)",
+    "k.plan_id IN (SELECT id FROM plans WHERE year = :year)" },
+  { "province", "d.province_code = :province", "k.province_code = :province", place = "s.province_code = :province" },
 }
 
--- reviews.query(who, f[, need]) -> from, where, params: the submitted
--- declarations in the caller's scope that filters f select ({plan,
--- status, level, city, certificate, school, year, province (strings,
--- "" for none; plan, certificate and year integers), mine (true:
--- pending at the caller's level)}). from joins d's school (s) where a
--- condition needs it, and its plan (p) where need says ({p = true}).
+-- reviews.query(who, f) -> where, params, counted: the submitted
+-- declarations (aliased d) in the caller's scope that filters f select
+-- ({plan, status, level, city, certificate, school, year, province
+-- (strings, "" for none; plan, certificate and year integers), mine
+-- (true: pending at the caller's level)}), as " WHERE …" and its named
+-- parameters; counted: the same selection as a condition on
+-- declaration_counts (aliased k), or nil when a filter is not one the
+-- counts keep (certificate, school). The counts are every plan's at once
+-- (plan_id 0) unless f names plans or per_plan says (a row per plan).
 --
--- The join order is fixed (CROSS JOIN), since SQLite has no statistics
--- here to choose by: a scope or a filter on schools starts from the
--- schools (a few hundred at most) and reads each one's declarations from
--- declarations_by_school; a plan-wide one starts from the plans. And the
--- partial index declarations_submitted, which a list without filters
--- walks in order, is kept from any filtered list (+d.status): walking it
--- there would read the table row by row for what another index answers.
-function reviews.query(who, f, need)
-  need = need or {}
-  local cond, params = scope.where(who, "s", {})
-  local parts = { cond }
-  local joins = { s = cond:find("s.", 1, true) ~= nil }
-  local filtered = joins.s
+-- Every condition is on d's own columns (a declaration carries its
+-- school's province and city: schema/019), so that SQLite walks one of
+-- the queue's indexes in the list's order: the plan's, the
+-- certificate's, the city's or the province's, whichever the
+-- conditions name, with the other conditions read from the same entry.
+-- A list by school (?school=, a name or a code: a few schools) instead
+-- reads each named school's declarations (declarations_by_school) and
+-- sorts them: its place (the scope, ?city=, ?province=) is then a
+-- condition on the schools it names, so that no place index competes.
+function reviews.query(who, f, per_plan)
+  local by_school = f.school ~= nil and f.school ~= ""
+  local params = {}
+  local parts, counts, place = {}, {}, {}
+  if by_school then
+    place[1] = scope.where(who, "s", params)
+  else
+    parts[1] = scope.where(who, "d", params)
+    counts[1] = scope.where(who, "k", {})
+  end
   for _, filter in ipairs(FILTERS) do
-    local key, text = filter[1], filter[2]
+    local key, text, count = filter[1], filter[2], filter[3]
     local v = f[key]
     if v ~= nil and v ~= "" then
-      parts[#parts + 1] = text
       params[key] = v
-      filtered = true
-      if filter.join then joins[filter.join] = true end
+      if by_school and filter.place then
+        place[#place + 1] = filter.place
+      elseif text then
+        parts[#parts + 1] = text
+      end
+      if counts and count then counts[#counts + 1] = count else counts = nil end
     end
   end
+  if by_school then
+    parts[#parts + 1] = "d.school_id IN (SELECT s.id FROM schools s WHERE (instr(s.name, :school) > 0"
+      .. " OR s.code = :school) AND " .. table.concat(place, " AND ") .. ")"
+  end
   if f.mine then
-    filtered = true
     local level = scope.review_level(who)
     if level == "*" then
       parts[#parts + 1] = "d.status = 'pending'"
+      if counts then counts[#counts + 1] = "k.status = 'pending'" end
     else
       parts[#parts + 1] = "d.status = 'pending' AND d.review_level = :mine"
+      if counts then counts[#counts + 1] = "k.status = 'pending' AND k.review_level = :mine" end
       params.mine = level
     end
   end
-  parts[#parts + 1] = (filtered and sql.no_index("d.status") or "d.status") .. " <> 'draft'"
-  local from
-  if joins.s then
-    from = " FROM schools s" .. sql.CROSS_JOIN .. "declarations d ON d.school_id = s.id"
-      .. (need.p and " JOIN plans p ON p.id = d.plan_id" or "")
-  elseif need.p then
-    from = " FROM plans p" .. sql.CROSS_JOIN .. "declarations d ON d.plan_id = p.id"
-  else
-    from = " FROM declarations d"
+  parts[#parts + 1] = "d.status <> 'draft'"
+  if counts then
+    counts[#counts + 1] = "k.status <> 'draft'"
+    -- every plan's counts at once, unless the plans are named
+    if not (params.plan or params.year) then
+      counts[#counts + 1] = per_plan and "k.plan_id <> 0" or "k.plan_id = 0"
+    end
   end
-  return from, " WHERE " .. table.concat(parts, " AND "), params
+  return " WHERE " .. table.concat(parts, " AND "), params,
+    counts and (" WHERE " .. table.concat(counts, " AND ")) or nil
 end
 
 local ORDER = " ORDER BY d.submitted_at DESC, d.id DESC"
+local BACKWARD = " ORDER BY d.submitted_at, d.id"
 
--- reviews.list(who, f, pg) -> {total, page, size, items}, newest
--- submission first. The page's ids come first from the narrow join (an
--- index walk, however deep the page), then its rows with every column.
+-- reviews.list(who, f, pg) -> {total, page, size, items, next}, newest
+-- submission first. pg: web.page's, and pg.after ({at, id}, sql.cursor's:
+-- the submitted_at and id of the last row a client has) to read the rows
+-- after it instead of an offset; next: the cursor of the page's last row
+-- (null once a page is short). The page's ids come first from one of the
+-- queue's indexes (an index walk, however deep the page: a page past the
+-- middle walks from the end), then its rows with every column; the total
+-- adds up declaration_counts, or counts the rows where a filter is not
+-- one the counts keep (the certificate's or the schools' declarations,
+-- from their index).
 function reviews.list(who, f, pg)
-  local from, where, params = reviews.query(who, f)
-  return sql.page(pg, {
-    count = "SELECT count(*) AS n" .. from .. where,
-    items = "WITH page AS MATERIALIZED (SELECT d.id" .. from .. where .. ORDER
+  local where, params, counted = reviews.query(who, f)
+  local page, after, keyset = pg, nil, ""
+  if pg.after then
+    page = { page = pg.page, size = pg.size, offset = 0 }
+    after = { after_at = pg.after[1], after_id = pg.after[2] }
+    keyset = " AND (d.submitted_at, d.id) < (:after_at, :after_id)"
+  end
+  local function ids(order)
+    return "WITH page AS MATERIALIZED (SELECT d.id FROM declarations d" .. where .. keyset .. order
       .. " LIMIT :page_limit OFFSET :page_offset) "
-      .. decl.LIST_SQL .. " WHERE d.id IN (SELECT id FROM page)" .. ORDER,
-  }, params, decl.present)
+      .. decl.LIST_SQL .. " WHERE d.id IN (SELECT id FROM page)" .. ORDER
+  end
+  -- (the total is the whole list's, also after a cursor)
+  local r = sql.page(page, {
+    count = counted and ("SELECT coalesce(sum(k.n), 0) AS n FROM declaration_counts k" .. counted)
+      or ("SELECT count(*) AS n FROM declarations d" .. where),
+    items = ids(ORDER),
+    items_params = after,
+    backward = not after and ids(BACKWARD) or nil,
+  }, params)
+  local last = r.items[#r.items]
+  r.next = #r.items == pg.size and last.submitted_at and sql.cursor_of(last.submitted_at, last.id) or json.null
+  for _, row in ipairs(r.items) do decl.present(row) end
+  return r
 end
 
 local LEVEL_CN = { city = "市级", province = "省级", school = "院校" }
@@ -120,7 +164,7 @@ end
 -- reviews.export(who, f) -> the rows of the queue's spreadsheet
 -- (EXPORT_HEADER), at most 20,000, by city and school.
 function reviews.export(who, f)
-  local _, where, params = reviews.query(who, f)
+  local where, params = reviews.query(who, f)
   local rows = {}
   local list = sql.query(decl.LIST_SQL .. where .. " ORDER BY s.city_code, s.code, d.id LIMIT 20000", params)
   for _, r in ipairs(list) do
@@ -155,11 +199,19 @@ end
 
 -- reviews.todo(who) -> what waits for the caller (待我审核): the count at
 -- its level and scope, per plan, and the nearest deadlines of its plans.
+-- The counts are declaration_counts' (a few rows per plan), each plan's
+-- oldest waiting submission the first entry of its queue index that
+-- waits at the caller's level.
 function reviews.todo(who)
-  local from, where, params = reviews.query(who, { mine = true }, { p = true })
+  local where, params, counted = reviews.query(who, { mine = true }, true)
   local by_plan = sql.query([[SELECT p.id AS plan_id, p.title, p.year, p.batch, p.starts_at, p.ends_at,
-                                     count(*) AS pending, min(d.submitted_at) AS oldest_submitted_at]]
-    .. from .. where .. " GROUP BY p.id ORDER BY p.ends_at, p.id", params)
+                                     sum(k.n) AS pending,
+                                     (SELECT d.submitted_at FROM declarations d]] .. where .. [[
+                                        AND d.plan_id = p.id ORDER BY d.submitted_at, d.id LIMIT 1)
+                                       AS oldest_submitted_at
+                              FROM declaration_counts k JOIN plans p ON p.id = k.plan_id]]
+    .. counted .. [[
+                              GROUP BY p.id HAVING sum(k.n) > 0 ORDER BY p.ends_at, p.id]], params)
   local total = 0
   for _, r in ipairs(by_plan) do
     total = total + r.pending
@@ -193,10 +245,10 @@ end
 -- ---- one declaration ---------------------------------------------------------------
 
 -- reviews.visible(who, id) -> the declaration (with its school's
--- province_code, city_code and school_name), or nil and not_found when
--- the caller does not see it.
+-- province_code and city_code, which it carries, and school_name), or nil
+-- and not_found when the caller does not see it.
 function reviews.visible(who, id)
-  local d = db.one([[SELECT d.*, s.province_code, s.city_code, s.name AS school_name
+  local d = db.one([[SELECT d.*, s.name AS school_name
                      FROM declarations d JOIN schools s ON s.id = d.school_id WHERE d.id = ?]], id)
   if not scope.declaration_visible(who, d) then return nil, errors.new("not_found", "申报不存在") end
   return d
@@ -272,7 +324,9 @@ end
 
 local RESULT = { approve = "审核通过", reject = "审核不通过", ["return"] = "退回修改" }
 
--- Tells the school what was decided (inside the decision's transaction).
+-- Tells the school what was decided: inside the decision's transaction,
+-- so the message is stored with the decision or not at all; a gateway
+-- sends it later, outside any transaction (sms.lua).
 local function tell_school(who, d, id, level, next_level, decision, comment)
   local acc = db.one("SELECT phone FROM accounts WHERE school_id = ?", d.school_id)
   if not (acc and acc.phone) then return end
@@ -312,12 +366,15 @@ reviews.decide = errors.protect(function(who, id, decision, comment)
     else
       status = "returned"
     end
-    db.exec([[UPDATE declarations SET status = ?, review_level = ?, decided_at = ?, updated_at = ?
-              WHERE id = ?]], status, review_level, status ~= "pending" and who.now or nil, who.now, id)
+    db.exec([[UPDATE declarations SET status = :status, review_level = :level, decided_at = :decided,
+                updated_at = :now WHERE id = :id]],
+            { status = status, level = review_level, decided = status ~= "pending" and who.now or nil,
+              now = who.now, id = id })
     db.exec([[INSERT INTO reviews(declaration_id, level, decision, comment, account_id, rules_version,
                                   rules_version_id, created_at)
-              VALUES (?, ?, ?, ?, ?, ?, ?, ?)]], id, level, decision, comment, who.account.id, d.rules_version,
-            d.rules_version_id, who.now)
+              VALUES (:id, :level, :decision, :comment, :account, :version, :version_id, :now)]],
+            { id = id, level = level, decision = decision, comment = comment, account = who.account.id,
+              version = d.rules_version, version_id = d.rules_version_id, now = who.now })
     audit.log(who, "declaration." .. decision, "declaration", id, {
       before = "pending", after = status, province = d.province_code, city = d.city_code,
       detail = { level = level, next_level = review_level, comment = comment } })

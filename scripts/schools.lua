@@ -135,9 +135,10 @@ local transaction = errors.protect(function(fn) return db.transaction(fn) end)
 local function insert(who, s, action)
   local _, id = db.exec([[INSERT INTO schools(code, name, province_code, city_code, type, authority,
                             ownership, active, created_at, updated_at)
-                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id]],
-    s.code, s.name, s.province_code, s.city_code, s.type, s.authority, s.ownership,
-    s.active or 1, who.now, who.now)
+                          VALUES (:code, :name, :province, :city, :type, :authority, :ownership,
+                                  :active, :now, :now) RETURNING id]],
+    { code = s.code, name = s.name, province = s.province_code, city = s.city_code, type = s.type,
+      authority = s.authority, ownership = s.ownership, active = s.active or 1, now = who.now })
   audit.log(who, action, "school", id, { after = "active", province = s.province_code,
     city = s.city_code, detail = { code = s.code, name = s.name } })
   return id
@@ -165,13 +166,14 @@ function schools.update(who, cur, b)
   if not s then return nil, err end
   local ok
   ok, err = transaction(function()
-    if db.one("SELECT 1 AS x FROM schools WHERE code = ? AND id <> ?", s.code, cur.id) then
+    if db.one("SELECT 1 AS x FROM schools WHERE code = :code AND id <> :id", { code = s.code, id = cur.id }) then
       errors.raise("duplicate", "学校标识码已存在")
     end
-    db.exec([[UPDATE schools SET code = ?, name = ?, province_code = ?, city_code = ?, type = ?,
-              authority = ?, ownership = ?, active = ?, updated_at = ? WHERE id = ?]],
-      s.code, s.name, s.province_code, s.city_code, s.type, s.authority, s.ownership,
-      s.active, who.now, cur.id)
+    db.exec([[UPDATE schools SET code = :code, name = :name, province_code = :province, city_code = :city,
+              type = :type, authority = :authority, ownership = :ownership, active = :active,
+              updated_at = :now WHERE id = :id]],
+      { code = s.code, name = s.name, province = s.province_code, city = s.city_code, type = s.type,
+        authority = s.authority, ownership = s.ownership, active = s.active, now = who.now, id = cur.id })
     audit.log(who, "school.update", "school", cur.id, {
       before = cur.active == 1 and "active" or "inactive",
       after = s.active == 1 and "active" or "inactive",

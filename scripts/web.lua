@@ -1,6 +1,6 @@
 -- web: request and response helpers for handlers: the JSON error shape of
--- docs/api.md, query strings, cookies, paging, field errors and Excel
--- downloads.
+-- docs/api.md, query strings, cookies, paging, a service's answer and
+-- Excel downloads. Field errors are errors.fields (scripts/errors.lua).
 local json = require "json"
 
 local web = {}
@@ -25,22 +25,6 @@ function web.error_body(e)
   return json.encode({ error = err })
 end
 
--- A list of field errors being collected: add(), then check().
-function web.fields()
-  local list = {}
-  return {
-    list = list,
-    add = function(field, code, message)
-      list[#list + 1] = { field = field, code = code, message = message }
-    end,
-    check = function(message)
-      if #list > 0 then
-        web.fail(422, "validation_failed", message or "提交的内容有误，请检查标出的项目", list)
-      end
-    end,
-  }
-end
-
 local function unescape(s)
   s = s:gsub("+", " ")
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
@@ -61,20 +45,24 @@ function web.cookies(header)
   return out
 end
 
--- web.paging(query) -> page, size, offset (size 1..100, default 10)
-function web.paging(q)
+-- web.page(query) -> {page, size, offset}: ?page= (from 1) and ?size=
+-- (1..100, default 10) as the one table services' lists take (sql.page);
+-- 400 for others.
+function web.page(q)
   local page = math.tointeger(tonumber(q.page or "1")) or 0
   local size = math.tointeger(tonumber(q.size or "10")) or 0
   if page < 1 then web.fail(400, "bad_request", "页码无效") end
   if size < 1 or size > 100 then web.fail(400, "bad_request", "每页条数应在 1 到 100 之间") end
-  return page, size, (page - 1) * size
+  return { page = page, size = size, offset = (page - 1) * size }
 end
 
--- web.page(query) -> {page, size, offset}: web.paging as the one table
--- that services' lists take (sql.page).
-function web.page(q)
-  local page, size, offset = web.paging(q)
-  return { page = page, size = size, offset = offset }
+-- web.answer(result, err[, status]) -> what a handler returns for a
+-- service's (result) or (nil, err): status (200 by default) and the
+-- result, or the error value, which app answers by app.STATUS.
+--   return web.answer(plans.update(ctx, params.id, b))
+function web.answer(result, err, status)
+  if not result then return err end
+  return status or 200, result
 end
 
 -- web.int_param(q, name) -> integer | nil; 400 when present but not one

@@ -77,7 +77,7 @@ test('ops: catalogues, SMS outbox, accounts', async () => {
   const s = await session('admin/ops');
   const { page } = s;
   await s.login('ops');
-  for (const [path, text] of [['/ops/certificates', '职业技能等级证书'], ['/ops/organizations', '中心'], ['/ops/majors', '专业'], ['/ops/sms', ''], ['/ops/accounts', 'province13']]) {
+  for (const [path, text] of [['/ops/certificates', '职业技能等级证书'], ['/ops/organizations', '中心'], ['/ops/majors', '专业'], ['/ops/sms', '发送状态'], ['/ops/accounts', 'province13']]) {
     await s.goto(path);
     await page.waitForSelector('.el-table .el-table__row, .el-table .el-empty');
     if (text) await waitText(page, '.el-table', text);

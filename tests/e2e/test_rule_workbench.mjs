@@ -8,6 +8,7 @@
 import { test, assert, eq } from '../lib/harness.mjs';
 import { session, waitText, apiAs } from './ctx.mjs';
 import { axeViolations } from './axe.mjs';
+import { FILE44, limit50 } from '../api/rules_ctx.mjs';
 
 const FACULTY = '<p>专任教师 12 人，其中高级职称 4 人。</p>';
 const VENUE = '<p>实训室 3 间，工位 120 个。</p>';
@@ -102,17 +103,8 @@ test('rule workbench: a province rule author checks, tests, tries, compares, sha
   await page.click('.check-list .btn-goto-line');   // the list takes the cursor to the line
 
   // fix it, with a new limit: 校验 saves a draft
-  const fixed = good.replace('return R\n', `local check = R.check_declaration
-function R.check_declaration(ctx)
-  local errors = check(ctx)
-  if (ctx.declaration.trainees_total or 0) > 50 then
-    base.err(errors, "trainees_total", "over_limit", "申请培训总人数不能超过 50")
-  end
-  return errors
-end
-
-return R
-`);
+  eq(good, FILE44, 'the version in force is rules/44.lua');
+  const fixed = limit50();
   // first with a variable left unused: it loads (a draft), with luacheck's warning at its line
   const warned = fixed.replace('local check = R.check_declaration', 'local unused_limit = 60\nlocal check = R.check_declaration');
   const warnLine = warned.split('\n').findIndex((l) => l.startsWith('local unused_limit')) + 1;

@@ -235,4 +235,84 @@ function T.the_school_and_its_profile()
   assert(perr.message == "请先完善院校基础信息")
 end
 
+-- Runs fn with declaration_rules.check wrapped: after the first decision,
+-- between(verdict) writes what a concurrent request would (committed
+-- before the write transaction re-checks). Returns how often it decided.
+local function racing(between, fn)
+  local verdicts = require "declaration_rules"
+  local check, calls = verdicts.check, 0
+  verdicts.check = function(...)
+    calls = calls + 1
+    local v, e = check(...)
+    if calls == 1 and v then between(v) end
+    return v, e
+  end
+  local ok, r1, r2 = pcall(fn)
+  verdicts.check = check
+  assert(ok, r1)
+  return calls, r1, r2
+end
+
+-- 2026-12-02: the write re-checked the count in the plan, not the year's
+-- count that a per-year limit decided on: a declaration in another plan of
+-- the same year, written between the decision and the write, went unseen.
+function T.a_write_in_another_plan_of_the_year_makes_the_verdict_stale()
+  local w = world()
+  local other = fx.plan({ year = w.plan.year })
+  local next_year = fx.plan({ year = w.plan.year + 1 })
+  local db = require "db"
+  local function declare_in(plan)
+    return function()
+      db.exec([[INSERT INTO declarations(school_id, plan_id, certificate_id, status, mode, trainees_total,
+                                         created_at, updated_at)
+                VALUES (:school, :plan, :cert, 'draft', 'by_major', 0, :now, :now)]],
+              { school = w.school.id, plan = plan.id, cert = w.cert, now = fx.NOW })
+    end
+  end
+  -- another plan of the year: decided again, on the new count
+  local calls, r, e = racing(declare_in(other), function()
+    return D.create(w.actor, w.school, form(w, { submit = true }), fx.NOW)
+  end)
+  assert(r and r.status == "pending", "stored once decided again: " .. tostring(e))
+  assert(calls == 2, "decided again after a write in the year: " .. calls)
+  -- a plan of the next year changes nothing the rules saw this year
+  local cert2, majors2 = fx.certificate()
+  calls, r, e = racing(declare_in(next_year), function()
+    return D.create(w.actor, w.school, form(w, { certificate_id = cert2, submit = true,
+      majors = { { major = majors2[1], students = 40, teachers = 3, trainees = 30 } } }), fx.NOW)
+  end)
+  assert(r and calls == 1, "one decision: " .. calls .. " " .. tostring(e))
+end
+
+-- A 提前结束 between the decision and the write: decided again, on the
+-- plan as it now is, and refused.
+function T.a_plan_closed_between_the_decision_and_the_write_refuses()
+  local w = world()
+  local db = require "db"
+  local calls, r, e = racing(function()
+    db.exec("UPDATE plans SET ends_at = :now, starts_at = :start WHERE id = :id",
+            { now = fx.NOW - 1, start = fx.NOW - 86400, id = w.plan.id })
+  end, function()
+    return D.create(w.actor, w.school, form(w), fx.NOW)
+  end)
+  fx.err("outside_window", r, e)
+  assert(calls == 1, "the window refused before a second decision: " .. calls)
+  assert(fx.count("declarations", "plan_id = :p", { p = w.plan.id }) == 0, "nothing stored")
+end
+
+-- A school deactivated in the master list between the decision and the
+-- write: decided again, and refused.
+function T.a_school_deactivated_between_the_decision_and_the_write_refuses()
+  local w = world()
+  local db = require "db"
+  local calls, r, e = racing(function()
+    db.exec("UPDATE schools SET active = 0 WHERE id = :id", { id = w.school.id })
+  end, function()
+    return D.create(w.actor, w.school, form(w, { submit = true }), fx.NOW)
+  end)
+  fx.err("school_inactive", r, e)
+  assert(calls == 1, "refused before a second decision: " .. calls)
+  assert(fx.count("declarations", "school_id = :s", { s = w.school.id }) == 0, "nothing stored")
+end
+
 return T

@@ -7,9 +7,7 @@ local util = require "util"
 
 local T = {}
 
-local function who(role, province, city)
-  return { account = fx.admin(role, province, city), now = fx.NOW, remote = "unit" }
-end
+local who = fx.who
 
 local function form(o)
   local b = { year = 2030, batch = 1, title = "2030 年第一批", mode = "by_major",

@@ -5,9 +5,7 @@ local schools = require "schools"
 
 local T = {}
 
-local function who(role, province, city)
-  return { account = fx.admin(role, province, city), now = fx.NOW, remote = "unit" }
-end
+local who = fx.who
 
 local PAGE = { page = 1, size = 10, offset = 0 }
 

@@ -6,16 +6,9 @@ local audit = require "audit"
 
 local T = {}
 
-local function who(role, province, city)
-  return { account = fx.admin(role, province, city), now = fx.NOW, remote = "unit" }
-end
+local who = fx.who
 
-local function declare(school, plan, cert, status)
-  return fx.one([[INSERT INTO declarations(school_id, plan_id, certificate_id, status, mode, trainees_total,
-                    submitted_at, created_at, updated_at)
-                  VALUES (:s, :p, :c, :st, 'by_major', 10, 1, 1, 1) RETURNING id]],
-                { s = school.id, p = plan.id, c = cert, st = status }).id
-end
+local declare = fx.declaration
 
 function T.counts_in_scope()
   fx.fresh()

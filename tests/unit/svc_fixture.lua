@@ -179,6 +179,24 @@ function fx.plan(o)
                   FROM plans WHERE id = :id]], { id = id })
 end
 
+-- fx.who(role, province, city) -> who acts, as the admin services take it:
+-- {account, now, remote} for a new admin account of role (fx.admin).
+function fx.who(role, province, city)
+  return { account = fx.admin(role, province, city), now = fx.NOW, remote = "unit" }
+end
+
+-- fx.declaration(school, plan, cert, status[, o]) -> the id of a new
+-- declaration row: o.mode (by_major), o.trainees (10); submitted, created
+-- and updated at 1.
+function fx.declaration(school, plan, cert, status, o)
+  o = o or {}
+  return fx.one([[INSERT INTO declarations(school_id, plan_id, certificate_id, status, mode, trainees_total,
+                    submitted_at, created_at, updated_at)
+                  VALUES (:school, :plan, :cert, :status, :mode, :trainees, 1, 1, 1) RETURNING id]],
+                { school = school.id, plan = plan.id, cert = cert, status = status,
+                  mode = o.mode or "by_major", trainees = o.trainees or 10 }).id
+end
+
 -- fx.actor(account[, remote]) -> who acts, as the services take it.
 function fx.actor(account, remote)
   return { id = account.id, username = account.username, role = account.role,
