@@ -9,14 +9,6 @@ local db = require "db"
 
 local sql = {}
 
--- SQLite's planner hints, which PostgreSQL (which plans from statistics)
--- neither needs nor parses: sql.CROSS_JOIN fixes SQLite's join order
--- (" CROSS JOIN " there, " JOIN " on PostgreSQL), and sql.no_index(col)
--- keeps SQLite's planner from an index on col ("+col").
-local pg = db.driver == "postgresql"
-sql.CROSS_JOIN = pg and " JOIN " or " CROSS JOIN "
-function sql.no_index(col) return pg and col or "+" .. col end
-
 local function call(f, text, params)
   if params == nil or (next(params) == nil and not text:find(":[%a_]")) then
     return f(text)
