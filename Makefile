@@ -5,8 +5,9 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes \
 	       -Wwrite-strings -Werror
-CPPFLAGS = -D_GNU_SOURCE -I/usr/include/lua5.4 -Ihost -Ibuild
-LDLIBS   = -lcivetweb -llua5.4 -llua5.4-cjson -lsqlite3 -lsodium -ledit \
+PG_INC   = $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+CPPFLAGS = -D_GNU_SOURCE -I/usr/include/lua5.4 -I$(PG_INC) -Ihost -Ibuild
+LDLIBS   = -lcivetweb -llua5.4 -llua5.4-cjson -lsqlite3 -lpq -lsodium -ledit \
 	       -lxlsxwriter -lzip -lexpat -lgumbo -lpthread -lm
 SAN      = -fsanitize=address,undefined -fno-omit-frame-pointer
 
@@ -16,7 +17,7 @@ SAN_OBJ  = $(SRC:host/%.c=build/san/%.o)
 UNIT     = $(wildcard tests/unit/test_*.c) tests/unit/main.c
 
 APT_PKGS = gcc make libcivetweb-dev liblua5.4-dev lua-cjson-dev \
-	       libsqlite3-dev libsodium-dev libedit-dev libxlsxwriter-dev \
+	       libsqlite3-dev libpq-dev postgresql-15 libsodium-dev libedit-dev libxlsxwriter-dev \
 	       libzip-dev libexpat1-dev libgumbo-dev lua-check lua5.4 nodejs chromium firefox-esr fonts-wqy-microhei
 PORT    ?= 8080
 

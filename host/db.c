@@ -1,7 +1,7 @@
 /*
  * db: SQLite connections with the platform's pragmas, the binding's
  * connections (an authorizer, a statement cache) and migrations. The Lua
- * binding itself is db_lua.c.
+ * binding itself is db_lua.c, its PostgreSQL driver db_pg.c.
  * Uses: sqlite3, util, POSIX dirent.
  */
 #include "db.h"
@@ -241,6 +241,17 @@ done:
     free(names[i]);
   free(names);
   if (d) closedir(d);
+  return rc;
+}
+
+int db_migrate_at(const char *path, const char *dir, int *applied, char *err,
+                  size_t errlen) {
+  sqlite3 *db = NULL;
+  int rc;
+  if (db_is_pg(path)) return db_pg_migrate(path, dir, applied, err, errlen);
+  if (db_open(path, &db, err, errlen) != DB_OK) return DB_ERR_OPEN;
+  rc = db_migrate(db, dir, applied, err, errlen);
+  sqlite3_close_v2(db);
   return rc;
 }
 

@@ -13,7 +13,11 @@
  *            {status = s})
  * binds t.name to each :name, an absent key as NULL, and refuses a key that
  * names no parameter); one statement never mixes the two.
- * Uses: sqlite3, Lua 5.4, dbq.
+ * A path that is a PostgreSQL URI (postgresql://, postgres://) selects the
+ * libpq driver (db_pg.c) behind the same Lua interface: no writer queue,
+ * each state's own connection, db.transaction a SERIALIZABLE transaction
+ * run again on a serialization failure; db.driver says which.
+ * Uses: sqlite3, libpq, Lua 5.4, dbq.
  */
 #ifndef HOST_DB_H
 #define HOST_DB_H
@@ -67,6 +71,12 @@ int db_conn_stmt(db_conn *c, const char *sql, size_t len, sqlite3_stmt **out);
 int db_migrate(sqlite3 *db, const char *dir, int *applied, char *err,
                size_t errlen);
 
+/* Applies the migrations of dir to the database at path, a SQLite file or
+ * a PostgreSQL URI. Returns what db_migrate or db_pg_migrate returns, or
+ * DB_ERR_OPEN. */
+int db_migrate_at(const char *path, const char *dir, int *applied, char *err,
+                  size_t errlen);
+
 /* ---- the Lua binding (db_lua.c) ---- */
 
 /* Pushes the `db` module table onto L's stack: a new connection to path
@@ -85,5 +95,33 @@ void db_request_begin(lua_State *L);
  * always leaves the writer, and scripts cannot BEGIN). Returns 1 if one
  * such was open. */
 int db_request_end(lua_State *L);
+
+/* Pushes the metatable that marks the binding's row arrays (JSON arrays
+ * even when empty). */
+void db_push_array_mt(lua_State *L);
+
+/* ---- PostgreSQL (db_pg.c) ---- */
+
+/* Whether path is a PostgreSQL URI (postgresql://... or postgres://...). */
+int db_is_pg(const char *path);
+
+/* Applies every NNN_*.sql of dir not yet in schema_migrations, each in its
+ * own transaction, under an advisory lock (one migrator at a time); the
+ * file of the same name in dir/pg/, where there is one, instead of the
+ * shared one. Returns DB_OK, DB_ERR_OPEN, DB_ERR_IO or DB_ERR_SQL with the
+ * message in err. */
+int db_pg_migrate(const char *uri, const char *dir, int *applied, char *err,
+                  size_t errlen);
+
+/* Pushes the PostgreSQL driver's functions of the `db` table (query, one,
+ * exec, script, transaction, in_transaction, active_statements,
+ * writer_stats) with L's connection to uri, opened on first use and
+ * closed with L. Raises on out of memory only. */
+int db_pg_push_module(lua_State *L, const char *uri);
+
+/* db_request_end for a PostgreSQL state: rolls back a transaction left
+ * open (defence). Reads outside a transaction run alone there (READ
+ * COMMITTED), with no request snapshot yet. Returns 1 if one was open. */
+int db_pg_rollback_open(lua_State *L);
 
 #endif

@@ -12,7 +12,9 @@
  * transaction, begun at the first: one snapshot, and one WAL read lock
  * (two fcntl calls) per request instead of per statement. It ends before
  * the request's first write, so the request reads what it wrote.
- * Uses: db, dbq, sqlite3, Lua 5.4.
+ * A PostgreSQL URI gets db_pg.c's functions instead (the driver seam is
+ * the module table: SQLite's path has no branch for it).
+ * Uses: db, dbq, db_pg, sqlite3, Lua 5.4.
  */
 #include "db.h"
 
@@ -438,9 +440,33 @@ static const luaL_Reg db_funcs[] = {
     {NULL, NULL},
 };
 
+void db_push_array_mt(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &DB_ARRAY_KEY);
+}
+
+/* Registers the array metatable of L's rows. */
+static void new_array_mt(lua_State *L) {
+  lua_newtable(L); /* the array metatable */
+  lua_pushliteral(L, "array");
+  lua_setfield(L, -2, "__jsontype");
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &DB_ARRAY_KEY);
+}
+
 int db_push_module(lua_State *L, const char *path) {
   char err[512];
   db_state *s;
+
+  if (db_is_pg(path)) {
+    new_array_mt(L);
+    db_pg_push_module(L, path); /* db */
+    lua_pushcfunction(L, l_db_array);
+    lua_setfield(L, -2, "array");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &DB_ARRAY_KEY);
+    lua_setfield(L, -2, "array_mt");
+    lua_pushliteral(L, "postgresql");
+    lua_setfield(L, -2, "driver");
+    return 1;
+  }
 
   s = lua_newuserdatauv(L, sizeof *s, 0); /* state */
   memset(s, 0, sizeof *s);
@@ -456,15 +482,13 @@ int db_push_module(lua_State *L, const char *path) {
     return lua_error(L);
   }
   lua_rawsetp(L, LUA_REGISTRYINDEX, &DB_STATE_KEY); /* (empty) */
-
-  lua_newtable(L); /* the array metatable */
-  lua_pushliteral(L, "array");
-  lua_setfield(L, -2, "__jsontype");
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &DB_ARRAY_KEY);
+  new_array_mt(L);
 
   luaL_newlib(L, db_funcs); /* db */
   lua_rawgetp(L, LUA_REGISTRYINDEX, &DB_ARRAY_KEY);
   lua_setfield(L, -2, "array_mt");
+  lua_pushliteral(L, "sqlite");
+  lua_setfield(L, -2, "driver");
   return 1;
 }
 
@@ -482,7 +506,7 @@ int db_request_end(lua_State *L) {
   lua_rawgetp(L, LUA_REGISTRYINDEX, &DB_STATE_KEY);
   s = lua_touserdata(L, -1);
   lua_pop(L, 1);
-  if (!s) return 0;
+  if (!s) return db_pg_rollback_open(L);
   /* db.transaction leaves the writer whatever fn does: never open here */
   assert(s->depth == 0);
   s->request = 0;

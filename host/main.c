@@ -53,7 +53,8 @@ static const char USAGE[] =
     "  rules export --province P [--out DIR]  write the version in force\n"
     "\n"
     "options for every command:\n"
-    "  --db PATH      SQLite file (default data/platform.db)\n"
+    "  --db PATH|URI  SQLite file (default data/platform.db) or\n"
+    "                 postgresql://USER@/DB?host=DIR&port=N\n"
     "  --rules DIR    province rules (default rules/)\n"
     "  --web DIR      static pages (default web/dist/)\n"
     "  -h, --help     this text\n";
@@ -84,19 +85,16 @@ static void find_root(char *out, size_t outlen) {
 }
 
 static int migrate(char *err, size_t errlen, int quiet) {
-  sqlite3 *db = NULL;
   char dir[1100], parent[1100], *slash;
-  int applied = 0, rc;
+  int applied = 0;
   snprintf(parent, sizeof parent, "%s", vm_paths.db);
-  if ((slash = strrchr(parent, '/'))) {
+  if (!db_is_pg(vm_paths.db) && (slash = strrchr(parent, '/'))) {
     *slash = '\0';
     if (*parent) mkdir(parent, 0755);
   }
-  if (db_open(vm_paths.db, &db, err, errlen) != DB_OK) return 1;
   snprintf(dir, sizeof dir, "%s/schema", vm_paths.root);
-  rc = db_migrate(db, dir, &applied, err, errlen);
-  sqlite3_close_v2(db);
-  if (rc != DB_OK) return 1;
+  if (db_migrate_at(vm_paths.db, dir, &applied, err, errlen) != DB_OK)
+    return 1;
   if (!quiet) printf("migrations applied: %d\n", applied);
   return 0;
 }
@@ -309,7 +307,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(cmd, "repl")) {
     char err[1024];
-    int with_db = stat(vm_paths.db, &st) == 0;
+    int with_db = db_is_pg(vm_paths.db) || stat(vm_paths.db, &st) == 0;
     if (rules_init(vm_paths.rules, err, sizeof err) != RULES_OK)
       fprintf(stderr, "repl: rules not loaded: %s\n", err);
     rc = repl_main(with_db);

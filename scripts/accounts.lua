@@ -138,7 +138,7 @@ function accounts.register(who, b)
     sms_allowed(who, b.phone)
     local _, id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code,
                               city_code, school_id, phone, must_change_password, created_at)
-                            VALUES (:username, :hash, 'school', :province, :city, :school, :phone, 1, :now)]],
+                            VALUES (:username, :hash, 'school', :province, :city, :school, :phone, 1, :now) RETURNING id]],
       { username = username, hash = hash, province = school.province_code, city = school.city_code,
         school = school.id, phone = b.phone, now = who.now })
     sms.send(who, b.phone, "register", { username = username, password = password })

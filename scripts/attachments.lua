@@ -111,7 +111,7 @@ local function upload(ctx, params)
     local _, new_id = db.exec([[INSERT INTO attachments(declaration_id, name, type, size, sha256, data,
                                   created_by, created_at)
                                 VALUES (:declaration, :name, :type, :size, :sha256, CAST(:data AS BLOB),
-                                        :by, :now)]],
+                                        :by, :now) RETURNING id]],
       { declaration = d.id, name = name, type = mime, size = #data, sha256 = sha, data = data,
         by = ctx.account.id, now = ctx.now })
     audit.log(ctx, "attachment.upload", "declaration", d.id, {

@@ -206,7 +206,7 @@ function M.create(actor, school, b, now)
     local _, new_id = db.exec([[INSERT INTO declarations(school_id, plan_id, certificate_id, status, mode,
                                   trainees_total, faculty, venue, created_by, created_at, updated_at)
                                 VALUES (:school, :plan, :cert, 'draft', :mode, :trainees, :faculty, :venue,
-                                        :by, :now, :now)]],
+                                        :by, :now, :now) RETURNING id]],
       { school = school.id, plan = plan.id, cert = d.certificate_id, mode = mode,
         trainees = d.trainees_total, faculty = d.faculty, venue = d.venue, by = actor.id, now = now })
     store_majors(new_id, d.majors)

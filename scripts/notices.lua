@@ -142,7 +142,7 @@ local function create(ctx)
   local id = db.transaction(function()
     local _, new_id = db.exec([[INSERT INTO notices(province_code, title, body, pinned, created_by,
                                   created_at, updated_at)
-                                VALUES (:province, :title, :body, :pinned, :by, :now, :now)]],
+                                VALUES (:province, :title, :body, :pinned, :by, :now, :now) RETURNING id]],
       { province = n.province, title = n.title, body = n.body, pinned = n.pinned, by = ctx.account.id,
         now = ctx.now })
     audit.log(ctx, "notice.create", "notice", new_id, { province = n.province,

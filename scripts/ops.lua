@@ -74,7 +74,7 @@ function ops.save_organization(who, id, b)
     if id then
       db.exec("UPDATE organizations SET name = :name WHERE id = :id", { name = name, id = id })
     else
-      id = select(2, db.exec("INSERT INTO organizations(name, created_at) VALUES (:name, :now)",
+      id = select(2, db.exec("INSERT INTO organizations(name, created_at) VALUES (:name, :now) RETURNING id",
                              { name = name, now = who.now }))
     end
     audit.log(who, editing and "organization.update" or "organization.create", "organization", id,
@@ -135,12 +135,12 @@ function ops.save_certificate(who, id, b)
                 active = :active WHERE id = :id]], cert)
     else
       id = select(2, db.exec([[INSERT INTO certificates(code, name, level, organization_id, active)
-                               VALUES (:code, :name, :level, :org, :active)]], cert))
+                               VALUES (:code, :name, :level, :org, :active) RETURNING id]], cert))
     end
     if majors then
       db.exec("DELETE FROM certificate_majors WHERE certificate_id = ?", id)
       for _, m in ipairs(majors) do
-        db.exec("INSERT OR IGNORE INTO certificate_majors(certificate_id, major_code) VALUES (:id, :major)",
+        db.exec("INSERT INTO certificate_majors(certificate_id, major_code) VALUES (:id, :major) ON CONFLICT DO NOTHING",
                 { id = id, major = m })
       end
     end
@@ -311,7 +311,7 @@ function ops.create_account(who, b)
     end
     local _, new_id = db.exec([[INSERT INTO accounts(username, password_hash, role, province_code, city_code,
                                   phone, must_change_password, created_at, display_name)
-                                VALUES (:username, :hash, :role, :province, :city, :phone, 1, :now, :name)]],
+                                VALUES (:username, :hash, :role, :province, :city, :phone, 1, :now, :name) RETURNING id]],
       { username = username, hash = hash, role = b.role, province = province.code,
         city = city and city.code or nil, phone = b.phone, now = who.now, name = name })
     sms.send(who, b.phone, "admin_account", {

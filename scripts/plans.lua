@@ -128,7 +128,7 @@ function plans.create(who, b)
     local _, new_id = db.exec([[INSERT INTO plans(province_code, year, batch, title, mode, starts_at, ends_at,
                                   notes, status, created_by, created_at, updated_at)
                                 VALUES (:province, :year, :batch, :title, :mode, :starts_at, :ends_at,
-                                        :notes, 'draft', :by, :now, :now)]],
+                                        :notes, 'draft', :by, :now, :now) RETURNING id]],
       { province = province, year = p.year, batch = p.batch, title = p.title, mode = p.mode,
         starts_at = p.starts_at, ends_at = p.ends_at, notes = p.notes, by = who.account.id, now = who.now })
     audit.log(who, "plan.create", "plan", new_id, { after = "draft", province = province })

@@ -26,7 +26,7 @@ end
 
 -- ratelimit.hit(key, now) -> the event's id: counts one event of key.
 function ratelimit.hit(key, now)
-  local _, id = db.exec("INSERT INTO rate_events(key, at) VALUES (?, ?)", key, now)
+  local _, id = db.exec("INSERT INTO rate_events(key, at) VALUES (?, ?) RETURNING rowid", key, now)
   if math.random(50) == 1 then
     db.exec("DELETE FROM rate_events WHERE at < ?", now - 86400)
   end

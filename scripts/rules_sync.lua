@@ -24,8 +24,10 @@ end
 local function one_line(s) return require("province_rules").one_line(s) end
 
 local function remember_file(code, sha, version_id, err)
-  db.exec([[INSERT OR REPLACE INTO rule_files(province, sha256, version_id, error)
-            VALUES (:province, :sha256, :version_id, :error)]],
+  db.exec([[INSERT INTO rule_files(province, sha256, version_id, error)
+            VALUES (:province, :sha256, :version_id, :error)
+            ON CONFLICT (province) DO UPDATE SET sha256 = excluded.sha256,
+              version_id = excluded.version_id, error = excluded.error]],
           { province = code, sha256 = sha, version_id = version_id, error = err })
 end
 

@@ -91,7 +91,7 @@ function V.insert(province, source, status, note, author, author_id, t)
   local _, id = db.exec([[INSERT INTO rule_versions(province, status, source, sha256, note, author,
                                                     author_id, created_at, published_at)
                           VALUES (:province, :status, :source, :sha256, :note, :author, :author_id,
-                                  :t, :published_at)]],
+                                  :t, :published_at) RETURNING id]],
     { province = province, status = status, source = source, sha256 = V.sha256(source), note = note,
       author = author, author_id = author_id, t = t, published_at = status == "published" and t or nil })
   return id

@@ -136,7 +136,7 @@ local function insert(who, s, action)
   local _, id = db.exec([[INSERT INTO schools(code, name, province_code, city_code, type, authority,
                             ownership, active, created_at, updated_at)
                           VALUES (:code, :name, :province, :city, :type, :authority, :ownership,
-                                  :active, :now, :now)]],
+                                  :active, :now, :now) RETURNING id]],
     { code = s.code, name = s.name, province = s.province_code, city = s.city_code, type = s.type,
       authority = s.authority, ownership = s.ownership, active = s.active or 1, now = who.now })
   audit.log(who, action, "school", id, { after = "active", province = s.province_code,

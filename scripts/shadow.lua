@@ -80,7 +80,8 @@ function Sh.enqueue(province, entry, arg, outcome, o)
     end
     local _, job = db.exec([[INSERT INTO rule_shadow_jobs(shadow_id, province, at, declaration_id, plan_id,
                                                           entry, arg, before)
-                             VALUES (:shadow, :province, :at, :declaration, :plan, :entry, :arg, :before)]],
+                             VALUES (:shadow, :province, :at, :declaration, :plan, :entry, :arg, :before)
+                             RETURNING id]],
                            { shadow = s.id, province = province, at = o.at, declaration = o.declaration_id,
                              plan = o.plan_id, entry = entry, arg = json.encode(arg),
                              before = json.encode(outcome) })
@@ -98,12 +99,13 @@ end
 
 -- Sh.bind(id): the declaration this request just stored is the one its
 -- queued checks without an id were about (inside the write transaction).
+-- The list stays until the next request (Sh.reset): on PostgreSQL a
+-- transaction that met a serialization failure runs again, binding again.
 function Sh.bind(id)
   for _, job in ipairs(unbound) do
     db.exec("UPDATE rule_shadow_jobs SET declaration_id = :id WHERE id = :job AND declaration_id IS NULL",
             { id = id, job = job })
   end
-  unbound = {}
 end
 
 function Sh.quietly(fn, ...)

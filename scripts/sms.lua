@@ -99,7 +99,7 @@ function sms.send(ctx, phone, template, params)
   local driver = sms.driver_name()
   local _, id = db.exec([[INSERT INTO sms_outbox(phone, template, params, text, driver, status, next_at,
                                                  created_at)
-                          VALUES (:phone, :template, :params, :text, :driver, :status, :next_at, :now)]],
+                          VALUES (:phone, :template, :params, :text, :driver, :status, :next_at, :now) RETURNING id]],
     { phone = phone, template = template, params = json.encode(params), text = text, driver = driver,
       status = driver == "outbox" and "stored" or "pending", next_at = driver ~= "outbox" and ctx.now or nil,
       now = ctx.now })

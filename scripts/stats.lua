@@ -23,7 +23,7 @@ function stats.pilot_schools(who, year)
                           JOIN schools s ON s.id = k.school_id LEFT JOIN cities c ON c.code = s.city_code
                           LEFT JOIN provinces pr ON pr.code = s.province_code
                           WHERE k.n > 0 AND p.year = :year AND ]] .. cond .. [[
-                          GROUP BY s.id ORDER BY s.code]], params)
+                          GROUP BY s.id, c.name, pr.name ORDER BY s.code]], params)
   return { year = year, total = #rows, items = rows }
 end
 
@@ -63,7 +63,7 @@ function stats.plan(who, plan)
                                     sum(k.trainees) AS trainees
                              FROM declaration_counts k LEFT JOIN cities ci ON ci.code = k.city_code
                              WHERE k.plan_id = :plan AND k.status <> 'draft' AND ]] .. cond .. [[
-                             GROUP BY k.city_code HAVING sum(k.n) > 0 ORDER BY count DESC, k.city_code]], params)
+                             GROUP BY k.city_code, ci.name HAVING sum(k.n) > 0 ORDER BY count DESC, k.city_code]], params)
   local pilots = db.one("SELECT count(*) AS n FROM pilot_counts k WHERE k.plan_id = :plan AND k.n > 0 AND "
     .. cond, params).n
   local dcond, dparams = scope.where(who, "d", { plan = plan.id })

@@ -16,7 +16,7 @@ function F.plan(o)
   local now = clock.now()
   local _, id = db.exec([[INSERT INTO plans(province_code, year, batch, title, mode, starts_at,
                             ends_at, notes, status, published_at, created_at, updated_at)
-                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)]],
+                          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id]],
     o.province, o.year or tonumber(os.date("!%Y", now + 8 * 3600)), o.batch or 2,
     o.title or ("测试计划 " .. now), o.mode or "by_major", now + (o.starts or -86400),
     now + (o.ends or 30 * 86400), "测试", o.status or "published", now, now, now)

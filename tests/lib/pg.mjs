@@ -73,6 +73,13 @@ export async function startCluster() {
     uri: (db) => `postgresql://host@/${db}?host=${encodeURIComponent(dir)}&port=${port}`,
     createdb(name) { psql(`CREATE DATABASE "${name}"`); return this.uri(name); },
     psql,
+    // for process.on('exit'): an immediate stop, then the directory goes
+    stopSync() {
+      if (proc.exitCode === null) {
+        try { run([join(BIN, 'pg_ctl'), 'stop', '-D', data, '-m', 'immediate', '-w'], 'pg_ctl stop'); } catch { proc.kill('SIGKILL'); }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
     async stop() {
       if (proc.exitCode === null) {
         try { run([join(BIN, 'pg_ctl'), 'stop', '-D', data, '-m', 'fast', '-w'], 'pg_ctl stop'); } catch { /* killed below */ }
