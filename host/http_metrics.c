@@ -1,7 +1,7 @@
 /*
  * http_metrics: request counts, latencies and the /metrics answer; see
  * http_metrics.h.
- * Uses: civetweb, rules, peer, http_reply, util, pthreads.
+ * Uses: civetweb, sqlite3, rules, peer, http_reply, util, pthreads.
  */
 #include "http_metrics.h"
 
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <civetweb.h>
+#include <sqlite3.h>
 
 #include "http_reply.h"
 #include "peer.h"
@@ -105,6 +106,13 @@ void http_metrics_send(struct mg_connection *conn) {
   OUT("# TYPE http_connections_refused_total counter\n"
       "http_connections_refused_total %lu\n",
       peer_refused());
+  OUT("# HELP sqlite_memory_bytes SQLite's memory in use (page caches, "
+      "schemas, prepared statements of every connection).\n");
+  OUT("# TYPE sqlite_memory_bytes gauge\nsqlite_memory_bytes %lld\n",
+      (long long)sqlite3_memory_used());
+  OUT("# HELP sqlite_memory_peak_bytes The most SQLite has had in use.\n");
+  OUT("# TYPE sqlite_memory_peak_bytes gauge\nsqlite_memory_peak_bytes %lld\n",
+      (long long)sqlite3_memory_highwater(0));
   OUT("# HELP rules_evaluator_kills_total Rule evaluators killed (deadline "
       "missed, or died).\n");
   OUT("# TYPE rules_evaluator_kills_total counter\n"
