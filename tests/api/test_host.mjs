@@ -45,6 +45,14 @@ test('host: /healthz answers in C and /metrics speaks Prometheus', async () => {
   assert(/http_request_duration_seconds_bucket\{le="\+Inf"\} \d+/.test(m), 'histogram');
   assert(/^rules_generation \d+$/m.test(m), 'rules generation');
   assert(/^rules_failures_total \d+$/m.test(m), 'rule failures');
+  const used = Number(m.match(/^sqlite_memory_bytes (\d+)$/m)[1]);
+  const peak = Number(m.match(/^sqlite_memory_peak_bytes (\d+)$/m)[1]);
+  assert(used > 0 && peak >= used, `SQLite's memory and its peak: ${used}, ${peak}`);
+  // one answer, one write: the status line, headers and body arrive whole
+  const r2 = await fetch(`${S.main.base}/api/nothing`);
+  eq([r2.status, r2.headers.get('connection'), r2.headers.get('content-type')],
+    [404, 'keep-alive', 'application/json; charset=utf-8'], 'headers of an API answer');
+  eq((await r2.json()).error.code, 'not_found', 'its body');
 });
 
 test('host: a body over 1 MiB is 413 and changes nothing', async () => {
