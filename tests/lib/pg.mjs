@@ -55,6 +55,10 @@ export async function startCluster() {
   const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr.on('data', (d) => { log = (log + d).slice(-20000); });
+  // the cluster never keeps the tests' process alive: whoever forgets
+  // stop() still gets stopSync() from an 'exit' handler
+  proc.unref();
+  proc.stderr.unref();
   const ready = () => spawnSync(join(BIN, 'pg_isready'), ['-h', dir, '-p', String(port), '-U', 'host'],
     { encoding: 'utf8' }).status === 0;
   for (let i = 0; !ready(); i++) {
