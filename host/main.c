@@ -115,6 +115,27 @@ static void malloc_arenas(void) {
   mallopt(M_ARENA_MAX, cores < 2 ? 2 : (int)cores);
 }
 
+/* The --db as it may be printed: a PostgreSQL URI's password (user:PASS@
+ * or password=PASS) as ***. */
+static void db_shown(const char *db, char *out, size_t n) {
+  const char *scheme = strstr(db, "://"), *at, *colon, *pw;
+  size_t len;
+  snprintf(out, n, "%s", db);
+  if (!scheme) return;
+  at = strchr(scheme + 3, '@');
+  colon = strchr(scheme + 3, ':');
+  if (at && colon && colon < at) {
+    len = (size_t)(colon + 1 - db);
+    snprintf(out + (len < n ? len : n - 1), n - (len < n ? len : n - 1), "***%s", at);
+  }
+  if ((pw = strstr(out, "password=")) != NULL) {
+    char rest[1024];
+    const char *amp = strchr(pw, '&');
+    snprintf(rest, sizeof rest, "%s", amp ? amp : "");
+    snprintf((char *)pw + 9, n - (size_t)(pw + 9 - out), "***%s", rest);
+  }
+}
+
 static int serve(int port, int threads, int watch) {
   char err[1024];
   sigset_t set;
@@ -154,8 +175,12 @@ static int serve(int port, int threads, int watch) {
     lua_close(L);
     return 1;
   }
-  fprintf(stderr, "host: serving http://localhost:%d/ (db %s, rules %s%s)\n",
-          port, vm_paths.db, vm_paths.rules, watch ? ", watched" : "");
+  {
+    char shown[sizeof vm_paths.db];
+    db_shown(vm_paths.db, shown, sizeof shown);
+    fprintf(stderr, "host: serving http://localhost:%d/ (db %s, rules %s%s)\n",
+            port, shown, vm_paths.rules, watch ? ", watched" : "");
+  }
   while (running) {
     sig = sigtimedwait(&set, NULL, &tick);
     if (sig == SIGHUP)

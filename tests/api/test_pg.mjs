@@ -4,12 +4,12 @@
 // --demo` on it, the same rows and schema as on SQLite, and the binding's
 // behaviour (tests/api/db_binding.lua) the same on both drivers, plus a
 // serialization failure that PostgreSQL reports and the binding retries.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, assert, eq } from '../lib/harness.mjs';
-import { BIN, ROOT } from '../lib/server.mjs';
+import { BIN, ROOT, freePort } from '../lib/server.mjs';
 import { available, startCluster } from '../lib/pg.mjs';
 
 let cluster = null;
@@ -95,6 +95,27 @@ test('pg: the db binding answers as on SQLite (types, named parameters, constrai
   eq(s.unique, 'db: UNIQUE constraint failed: bt.name', 'a unique violation');
   eq(s.rolled_back, 0, 'an error rolls back the whole transaction');
   eq(retry, { runs: 2, seen: 10, v: 11 }, 'run again after 40001, on what the other connection committed');
+});
+
+// The log never shows a password of the URI: serve prints its --db masked.
+test('pg: serve prints the URI without its password', async () => {
+  await pg();
+  const secret = uri.replace('postgresql://host@', 'postgresql://host:s3cret@') + '&password=s3cret2';
+  assert(secret.includes('s3cret@') && secret !== uri, secret);
+  const proc = spawn(BIN, ['serve', '--port', String(await freePort()), '--threads', '4', '--db', secret], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr.on('data', (d) => { err += d; });
+  try {
+    for (let i = 0; i < 300 && !/host: serving/.test(err) && proc.exitCode === null; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const line = err.split('\n').find((l) => l.startsWith('host: serving')) || '';
+    assert(line.includes('host:***@') && line.includes('password=***'), `masked: ${line || err}`);
+    assert(!err.includes('s3cret'), `no password anywhere in the log: ${err}`);
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((r) => (proc.exitCode !== null ? r() : proc.on('exit', r)));
+  }
 });
 
 test('pg: the cluster is stopped and removed', async () => {
