@@ -242,16 +242,22 @@ test('isolation: a reload error is scoped to its province and carries no server 
   });
 });
 
+// The server's child processes (its rule evaluators), from every thread.
+function evaluatorPids(srv) {
+  const kids = [];
+  for (const t of readdirSync(`/proc/${srv.proc.pid}/task`)) {
+    const list = readFileSync(`/proc/${srv.proc.pid}/task/${t}/children`, 'utf8').trim();
+    if (list) kids.push(...list.split(/\s+/));
+  }
+  return kids;
+}
+
 test('isolation: evaluators run with no_new_privs and a seccomp filter, holding only their socket (2026-12-01)', async () => {
   await withServer({}, {}, async (srv) => {
     const c = new Client(srv.base);
     await c.login('school131');
     eq((await c.get('/api/plans')).status, 200, 'a rule call starts an evaluator');
-    const kids = [];
-    for (const t of readdirSync(`/proc/${srv.proc.pid}/task`)) {
-      const list = readFileSync(`/proc/${srv.proc.pid}/task/${t}/children`, 'utf8').trim();
-      if (list) kids.push(...list.split(/\s+/));
-    }
+    const kids = evaluatorPids(srv);
     assert(kids.length >= 1, 'an evaluator process');
     for (const pid of kids) {
       const st = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -270,11 +276,7 @@ test('isolation: HOST_RULE_NO_SECCOMP reaches the evaluators, and only the filte
     const c = new Client(srv.base);
     await c.login('school131');
     eq((await c.get('/api/plans')).status, 200, 'a rule call starts an evaluator');
-    const kids = [];
-    for (const t of readdirSync(`/proc/${srv.proc.pid}/task`)) {
-      const list = readFileSync(`/proc/${srv.proc.pid}/task/${t}/children`, 'utf8').trim();
-      if (list) kids.push(...list.split(/\s+/));
-    }
+    const kids = evaluatorPids(srv);
     assert(kids.length >= 1, 'an evaluator process');
     for (const pid of kids) {
       const st = readFileSync(`/proc/${pid}/status`, 'utf8');
