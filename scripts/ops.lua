@@ -467,10 +467,10 @@ function ops.eligibility(q)
       return answer(true, "申报未限定专业，该专业属于证书对应专业", d.id)
     end
   end
-  if ds[1].declared > 0 then
-    return answer(false, "该专业不在审核通过的申报专业之列", ds[1].id)
+  if first.declared > 0 then
+    return answer(false, "该专业不在审核通过的申报专业之列", first.id)
   end
-  return answer(false, "申报未限定专业，但该专业不属于证书对应专业", ds[1].id)
+  return answer(false, "申报未限定专业，但该专业不属于证书对应专业", first.id)
 end
 
 return ops

@@ -48,7 +48,7 @@ test('host: /healthz answers in C and /metrics speaks Prometheus', async () => {
   const used = Number(m.match(/^sqlite_memory_bytes (\d+)$/m)[1]);
   const peak = Number(m.match(/^sqlite_memory_peak_bytes (\d+)$/m)[1]);
   assert(used > 0 && peak >= used, `SQLite's memory and its peak: ${used}, ${peak}`);
-  // one answer, one write: the status line, headers and body arrive whole
+  // an API answer built by http_reply: its status, headers and body as civetweb's were
   const r2 = await fetch(`${S.main.base}/api/nothing`);
   eq([r2.status, r2.headers.get('connection'), r2.headers.get('content-type')],
     [404, 'keep-alive', 'application/json; charset=utf-8'], 'headers of an API answer');
