@@ -87,11 +87,18 @@ run: deps bin/host web
 	bin/host seed --demo
 	bin/host serve --port $(PORT)
 
+# The API suite runs twice: on a SQLite file, then on a throwaway PostgreSQL
+# cluster served by two instances, each request to the other in turn.
 test: deps bin/host bin/unit web
 	bin/unit
 	bin/host rules test
 	node tests/api/run.mjs
+	HOST_TEST_DB=pg node tests/api/run.mjs
 	node tests/e2e/run.mjs
+
+test-api: bin/host web
+	node tests/api/run.mjs
+	HOST_TEST_DB=pg node tests/api/run.mjs
 
 test-unit: bin/unit
 	bin/unit

@@ -105,6 +105,16 @@ void db_push_array_mt(lua_State *L);
 /* Whether path is a PostgreSQL URI (postgresql://... or postgres://...). */
 int db_is_pg(const char *path);
 
+/* host backup: a consistent copy of the SQLite database at path in out,
+ * taken while others write (one read transaction), checked and renamed into
+ * place (db_backup.c). Returns the pages copied, or -1 with err. */
+long db_backup(const char *path, const char *out, char *err, size_t errlen);
+
+/* host restore: the checked copy from into the database at path, which
+ * must be empty unless force. Returns the pages copied, or -1 with err. */
+long db_restore(const char *from, const char *path, int force, char *err,
+                size_t errlen);
+
 /* Applies every NNN_*.sql of dir not yet in schema_migrations, each in its
  * own transaction, under an advisory lock (one migrator at a time); the
  * file of the same name in dir/pg/, where there is one, instead of the

@@ -14,10 +14,12 @@
 #include <civetweb.h>
 #include <sqlite3.h>
 
+#include "db.h"
 #include "http_reply.h"
 #include "peer.h"
 #include "rules.h"
 #include "util.h"
+#include "vm.h"
 
 #define HTTP_ROUTES HTTP_METRICS_ROUTES
 
@@ -42,7 +44,8 @@ static double m_sum;
 void http_metrics_add(const char *route, int status, double secs) {
   int i = -1;
   size_t b, len = strlen(route);
-  unsigned h = (util_fnv1a32(route, len) ^ (unsigned)status * 2654435761u) % SLOTS;
+  unsigned h =
+      (util_fnv1a32(route, len) ^ (unsigned)status * 2654435761u) % SLOTS;
   pthread_mutex_lock(&m_lock);
   for (; m_slot[h]; h = (h + 1) % SLOTS) {
     int k = m_slot[h] - 1;
@@ -106,13 +109,16 @@ void http_metrics_send(struct mg_connection *conn) {
   OUT("# TYPE http_connections_refused_total counter\n"
       "http_connections_refused_total %lu\n",
       peer_refused());
-  OUT("# HELP sqlite_memory_bytes SQLite's memory in use (page caches, "
-      "schemas, prepared statements of every connection).\n");
-  OUT("# TYPE sqlite_memory_bytes gauge\nsqlite_memory_bytes %lld\n",
-      (long long)sqlite3_memory_used());
-  OUT("# HELP sqlite_memory_peak_bytes The most SQLite has had in use.\n");
-  OUT("# TYPE sqlite_memory_peak_bytes gauge\nsqlite_memory_peak_bytes %lld\n",
-      (long long)sqlite3_memory_highwater(0));
+  if (!db_is_pg(vm_paths.db)) { /* on PostgreSQL SQLite holds nothing */
+    OUT("# HELP sqlite_memory_bytes SQLite's memory in use (page caches, "
+        "schemas, prepared statements of every connection).\n");
+    OUT("# TYPE sqlite_memory_bytes gauge\nsqlite_memory_bytes %lld\n",
+        (long long)sqlite3_memory_used());
+    OUT("# HELP sqlite_memory_peak_bytes The most SQLite has had in use.\n");
+    OUT("# TYPE sqlite_memory_peak_bytes gauge\nsqlite_memory_peak_bytes "
+        "%lld\n",
+        (long long)sqlite3_memory_highwater(0));
+  }
   OUT("# HELP rules_evaluator_kills_total Rule evaluators killed (deadline "
       "missed, or died).\n");
   OUT("# TYPE rules_evaluator_kills_total counter\n"

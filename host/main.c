@@ -1,10 +1,10 @@
 /*
  * main: the `host` command line (docs/api.md). Parses the global options,
  * then runs a command: serve, migrate, seed, user add, sms list, token add,
- * repl, rules check|test|versions|push|publish|export. Commands whose work is platform logic
- * run in scripts/cli.lua on a trusted state.
- * Uses: http, vm, db, rules, evaluator, repl, auth.
- * Exit codes: 0 ok, 1 failure (message on stderr), 2 bad usage.
+ * repl, rules check|test|versions|push|publish|export. Commands whose work is
+ * platform logic run in scripts/cli.lua on a trusted state. Uses: http, vm, db,
+ * rules, evaluator, repl, auth. Exit codes: 0 ok, 1 failure (message on
+ * stderr), 2 bad usage.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -42,6 +42,13 @@ static const char USAGE[] =
     "N]\n"
     "  sms list [--phone N] [--status S]    print the SMS outbox, JSON lines\n"
     "  token add --name NAME                make an API token, printed once\n"
+    "  backup --out FILE                    a consistent copy of the SQLite "
+    "database,\n"
+    "                                       taken while serving\n"
+    "  restore --from FILE [--force]        the database from such a copy "
+    "(server\n"
+    "                                       stopped; --force replaces a "
+    "database)\n"
     "  repl                                 a Lua prompt with the host's "
     "bindings\n"
     "  rules check FILE...                  load rule files in the sandbox\n"
@@ -93,8 +100,7 @@ static int migrate(char *err, size_t errlen, int quiet) {
     if (*parent) mkdir(parent, 0755);
   }
   snprintf(dir, sizeof dir, "%s/schema", vm_paths.root);
-  if (db_migrate_at(vm_paths.db, dir, &applied, err, errlen) != DB_OK)
-    return 1;
+  if (db_migrate_at(vm_paths.db, dir, &applied, err, errlen) != DB_OK) return 1;
   if (!quiet) printf("migrations applied: %d\n", applied);
   return 0;
 }
@@ -126,7 +132,8 @@ static void db_shown(const char *db, char *out, size_t n) {
   colon = strchr(scheme + 3, ':');
   if (at && colon && colon < at) {
     len = (size_t)(colon + 1 - db);
-    snprintf(out + (len < n ? len : n - 1), n - (len < n ? len : n - 1), "***%s", at);
+    snprintf(out + (len < n ? len : n - 1), n - (len < n ? len : n - 1),
+             "***%s", at);
   }
   if ((pw = strstr(out, "password=")) != NULL) {
     char rest[1024];
@@ -140,7 +147,9 @@ static int serve(int port, int threads, int watch) {
   char err[1024];
   sigset_t set;
   int sig, running = 1;
-  struct timespec tick = {1, 0};
+  /* Four ticks a second: a publish on another instance (the stored
+   * generation) is in force here well within the second api.md promises. */
+  struct timespec tick = {0, 250000000L};
   lua_State *L;
 
   malloc_arenas();
@@ -251,6 +260,42 @@ static int rules_cmd(int argc, char **argv) {
   return usage("rules: check, test, versions, push, publish or export?");
 }
 
+/* host backup --out FILE, host restore --from FILE [--force]. */
+static int backup_cmd(const char *cmd, int argc, char **argv) {
+  const int restore = !strcmp(cmd, "restore");
+  const char *file = NULL, *flag = restore ? "--from" : "--out";
+  char err[1024] = "";
+  int i, force = 0;
+  long pages;
+
+  for (i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], flag) && i + 1 < argc)
+      file = argv[++i];
+    else if (restore && !strcmp(argv[i], "--force"))
+      force = 1;
+    else
+      return usage(restore ? "restore --from FILE [--force]"
+                           : "backup --out FILE");
+  }
+  if (!file)
+    return usage(restore ? "restore: --from FILE" : "backup: --out FILE");
+  if (db_is_pg(vm_paths.db)) {
+    fprintf(stderr,
+            "host: %s is for SQLite; on PostgreSQL use pg_dump or "
+            "pg_basebackup (README, \"Running at national scale\")\n",
+            cmd);
+    return 1;
+  }
+  pages = restore ? db_restore(file, vm_paths.db, force, err, sizeof err)
+                  : db_backup(vm_paths.db, file, err, sizeof err);
+  if (pages < 0) {
+    fprintf(stderr, "host: %s\n", err);
+    return 1;
+  }
+  printf("%s: %ld pages, %s %s\n", cmd, pages, restore ? "from" : "to", file);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   char *rest[256];
   int nrest = 0, i, port = 8080, threads = HTTP_THREADS, rc;
@@ -330,6 +375,8 @@ int main(int argc, char **argv) {
     if (nrest < 2 || strcmp(rest[1], "add")) return usage("token: add?");
     return run_script("cli", "token_add", nrest - 2, rest + 2, 1);
   }
+  if (!strcmp(cmd, "backup") || !strcmp(cmd, "restore"))
+    return backup_cmd(cmd, nrest - 1, rest + 1);
   if (!strcmp(cmd, "repl")) {
     char err[1024];
     int with_db = db_is_pg(vm_paths.db) || stat(vm_paths.db, &st) == 0;

@@ -31,6 +31,12 @@ static char g_dir[1024];        /* rules_init's directory, if any */
 static char g_last_error[1024]; /* guarded by g_lock */
 static char g_last_file[16];    /* the set g_last_error is about */
 static atomic_long g_generation;
+/* The stored generation this process last installed, or refused for its
+ * sources (0: none yet), and that outcome; guarded by g_reload_lock. Of
+ * the workers that see a newer stored generation at once, one installs it
+ * and the others find it done here. */
+static atomic_long g_stored;
+static int g_stored_rc;
 static atomic_long g_failures;
 
 /* ---- probing in an evaluator ----------------------------------------- */
@@ -131,10 +137,25 @@ static void swap_in(rules_src *s, long generation) {
 int rules_install(rules_src *s, long generation, char *err, size_t errlen) {
   int rc;
   pthread_mutex_lock(&g_reload_lock);
+  if (generation > 0 && generation == atomic_load(&g_stored)) {
+    rc = g_stored_rc; /* another caller did it meanwhile */
+    if (rc != RULES_OK) {
+      pthread_mutex_lock(&g_lock);
+      snprintf(err, errlen, "%s", g_last_error);
+      pthread_mutex_unlock(&g_lock);
+    }
+    pthread_mutex_unlock(&g_reload_lock);
+    return rc;
+  }
   rc = rules_probe(s, err, errlen);
   if (rc == RULES_OK) {
     rules_src_retain(s); /* g_src's; the caller keeps its own */
     swap_in(s, generation);
+  }
+  /* a busy evaluator pool is no verdict on the sources: tried again */
+  if (generation > 0 && (rc == RULES_OK || !pool_error(err))) {
+    g_stored_rc = rc;
+    atomic_store(&g_stored, generation);
   }
   pthread_mutex_unlock(&g_reload_lock);
   if (rc != RULES_OK) {
@@ -194,6 +215,9 @@ int rules_init(const char *dir, char *err, size_t errlen) {
 
 long rules_generation(void) {
   return atomic_load(&g_generation);
+}
+long rules_stored_generation(void) {
+  return atomic_load(&g_stored);
 }
 long rules_failures(void) {
   return atomic_load(&g_failures);

@@ -38,6 +38,9 @@ int rules_init(const char *dir, char *err, size_t errlen);
 long rules_generation(void);
 long rules_failures(void);
 long rules_evaluator_kills(void);
+/* The stored generation last installed here, or refused for its sources
+ * (0: none): a newer one in the database is for this process to install. */
+long rules_stored_generation(void);
 
 /* Checks files as `host rules check` does: each in a fresh sandbox, a
  * province file on top of the default.lua beside it (or fallback_dir's).

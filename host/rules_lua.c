@@ -280,6 +280,13 @@ static int l_rules_install(lua_State *L) {
   return 2;
 }
 
+/* rules.stored() -> the stored generation this process last installed or
+ * refused (0: none): rules_sync installs a newer one it finds. */
+static int l_rules_stored(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)rules_stored_generation());
+  return 1;
+}
+
 /* rules.pin([set]) makes this state's calls use the set in force now (or
  * set, a rules.load handle) until rules.unpin(): a request decides under
  * one set from start to end. */
@@ -426,6 +433,7 @@ static const luaL_Reg rules_funcs[] = {
     {"call", l_rules_call},
     {"load", l_rules_load},
     {"install", l_rules_install},
+    {"stored", l_rules_stored},
     {"pin", l_rules_pin},
     {"unpin", l_rules_unpin},
     {"using", l_rules_using},

@@ -183,7 +183,9 @@ end
 -- Called by the host: returns status, body, content type, route, headers.
 function app.handle(req)
   current_route = "unmatched"
-  -- one request decides under one rule set, whatever is published meanwhile
+  -- one request decides under one rule set, whatever is published meanwhile:
+  -- the newest stored one (another instance may have published it)
+  require("rules_sync").catch_up()
   rules.pin()
   require("shadow").reset()
   local ok, status, route, value, opts = xpcall(dispatch, traceback, req)

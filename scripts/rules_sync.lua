@@ -3,8 +3,8 @@
 -- baseline version; the developer's loop over the rules directory (a
 -- changed file is pushed and published: SIGHUP, POST
 -- /api/admin/rules/reload, `host serve --watch-rules`); and the main
--- thread's entry points of `host serve` (boot, reload on SIGHUP, tick each
--- second), which host/main.c runs through rules_store.lua.
+-- thread's entry points of `host serve` (boot, reload on SIGHUP, tick four
+-- times a second), which host/main.c runs through rules_store.lua.
 -- Uses: db, rules, host, log, util, rules_versions, shadow.
 local db = require "db"
 local rules = require "rules"
@@ -52,6 +52,16 @@ function M.install()
     end
   end
   return nil, "the stored rules kept changing"
+end
+
+-- M.catch_up(): installs the stored set when its generation is newer than
+-- what this process last installed or refused (a publish by another
+-- instance): run by each request before it pins its set (app.handle), so
+-- that an answer after a publish anywhere decides under the new set, and
+-- by the tick. One query when nothing changed; of the workers that find a
+-- new generation at once, one probes it (rules.install).
+function M.catch_up()
+  if V.generation() ~= rules.stored() then M.install() end
 end
 
 -- M.baseline() -> the number of versions added. Gives every province with
@@ -179,7 +189,8 @@ function M.reload()
   return 0
 end
 
--- Every second: a publish by another process (or instance) is installed;
+-- Each tick (four a second): a publish by another process or instance is
+-- installed (catch_up);
 -- with --watch-rules, a changed file is pushed and published.
 function M.tick(args)
   if watching(args) then
@@ -188,7 +199,7 @@ function M.tick(args)
       log.info("rules: reloaded after a file change: " .. table.concat(out.published, ", "))
     end
   end
-  if V.generation() ~= rules.status().generation then M.install() end
+  M.catch_up()
   require("shadow").process() -- live checks queued for a shadow version
   return 0
 end

@@ -3,7 +3,7 @@
 -- shadow running (save, submit, plan publish) queues its argument and its
 -- outcome inside the request's own write transaction (Sh.enqueue); the
 -- serving process's main thread evaluates the queue under the shadow
--- version each second (Sh.process, from rules_sync.tick), so a request
+-- version each tick, four a second (Sh.process, from rules_sync.tick), so a request
 -- never waits for a shadow and never fails because of one. A shadow that
 -- fails (an error, its budget, the deadline) is a divergence.
 -- Sh.start and Sh.stop raise their error value (conflict, rules_invalid),

@@ -4,7 +4,9 @@
 -- $SMS_FAKE_BLOCK exists a call hangs (logged "blocked", then "released"),
 -- as a gateway that does not answer; $SMS_FAKE_FAILS ("phone=n,...")
 -- makes the first n calls for that phone raise, and a line per sent
--- message {event = "sent", id} follows a call that succeeds.
+-- message {event = "sent", id} follows a call that succeeds. The calls
+-- for a phone are counted in the log, as a real gateway would count them:
+-- of several instances on one database, any may make the next attempt.
 local json = require "json"
 
 local D = {}
@@ -24,7 +26,24 @@ local function exists(path)
   return false
 end
 
-local calls = {} -- phone -> calls seen by this process
+local calls = {} -- phone -> calls seen by this process, without a log
+
+-- The calls for phone so far (this one included: it is logged first).
+local function count(phone)
+  local path = os.getenv("SMS_FAKE_LOG")
+  local f = path and io.open(path, "r")
+  if not f then
+    calls[phone] = (calls[phone] or 0) + 1
+    return calls[phone]
+  end
+  local n = 0
+  for line in f:lines() do
+    local e = json.decode(line)
+    if e.event == "call" and e.phone == phone then n = n + 1 end
+  end
+  f:close()
+  return n
+end
 
 function D.send(msg)
   log({ event = "call", id = msg.id, phone = msg.phone })
@@ -34,10 +53,10 @@ function D.send(msg)
     while exists(block) do os.execute("sleep 0.05") end
     log({ event = "released", id = msg.id })
   end
-  calls[msg.phone] = (calls[msg.phone] or 0) + 1
+  local seen = count(msg.phone)
   for phone, n in (os.getenv("SMS_FAKE_FAILS") or ""):gmatch("(%d+)=(%d+)") do
-    if phone == msg.phone and calls[msg.phone] <= tonumber(n) then
-      error("fake gateway: no answer for " .. phone .. " (call " .. calls[msg.phone] .. ")")
+    if phone == msg.phone and seen <= tonumber(n) then
+      error("fake gateway: no answer for " .. phone .. " (call " .. seen .. ")")
     end
   end
   log({ event = "sent", id = msg.id })

@@ -54,8 +54,10 @@ test('attachments: a PDF, a PNG and a JPEG uploaded, listed in the declaration, 
     eq(d.headers.get('cache-control'), 'no-store', 'not cached');
   }
   // stored in the database itself, as a blob
-  eq(sql('SELECT typeof(data) AS t, length(data) AS n FROM attachments WHERE declaration_id = ? ORDER BY id', id),
-    files.map((f) => ({ n: f.data.length, t: 'blob' })), 'the files are in the database');
+  const pg = process.env.HOST_TEST_DB === 'pg';
+  eq(sql(`SELECT ${pg ? 'pg_typeof(data)::text' : 'typeof(data)'} AS t, length(data) AS n
+    FROM attachments WHERE declaration_id = ? ORDER BY id`, id),
+    files.map((f) => ({ n: f.data.length, t: pg ? 'bytea' : 'blob' })), 'the files are in the database');
   const log = audit('declaration', id).filter((a) => a.action === 'attachment.upload');
   eq(log.length, 3, 'each upload audited');
 });

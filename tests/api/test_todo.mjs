@@ -98,7 +98,7 @@ test('todo: counts per plan at the caller\'s level (city, province, ops), and mi
 
   // the nearest deadlines: the province's published plans still to end, nearest first
   const nearest = sql(`SELECT id FROM plans WHERE province_code = '13' AND status = 'published'
-    AND ends_at > strftime('%s', 'now') ORDER BY ends_at, id LIMIT 5`).map((x) => x.id);
+    AND ends_at > ? ORDER BY ends_at, id LIMIT 5`, Math.floor(Date.now() / 1000)).map((x) => x.id);
   eq(pt.deadlines.map((x) => x.plan_id), nearest, 'the five nearest deadlines of 河北');
   assert(pt.deadlines.every((x) => x.state !== 'closed'), 'no closed plan');
   setPlan(pid, { ends: 300 });             // this plan now ends among the first

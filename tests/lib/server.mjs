@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import net from 'node:net';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -23,8 +24,9 @@ export function freePort() {
 }
 
 // HOST_TEST_DB=pg: each server gets a database of its own on one throwaway
-// PostgreSQL cluster (tests/lib/pg.mjs) instead of a SQLite file (issue 12;
-// not yet every test passes there).
+// PostgreSQL cluster (tests/lib/pg.mjs) instead of a SQLite file, served by
+// two host instances behind a round-robin proxy (issue 12).
+export const PG = process.env.HOST_TEST_DB === 'pg';
 let cluster = null, databases = 0;
 async function pgDatabase() {
   if (!cluster) {
@@ -39,46 +41,104 @@ export function host(args, opts = {}) {
   return execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 }
 
+// A reverse proxy on a free port that sends each request to the next of
+// upstreams in turn (not each connection: one keep-alive client alternates
+// too), streaming both bodies. An upstream that cannot be reached answers
+// 502, as nginx would; nothing is retried (a POST may have been applied).
+export async function roundRobin(upstreams) {
+  // an idle upstream socket is let go before the host's 5 s keep-alive ends
+  // it, and the clients' keep-alive outlives theirs: no request meets a
+  // connection just closed under it
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 4000 });
+  let next = 0;
+  const sockets = new Set();
+  const proxy = http.createServer((req, res) => {
+    const to = upstreams[next++ % upstreams.length];
+    const up = http.request({
+      host: '127.0.0.1', port: to, method: req.method, path: req.url, headers: req.headers, agent,
+    }, (ur) => {
+      res.writeHead(ur.statusCode, ur.rawHeaders);
+      ur.pipe(res);
+      ur.on('error', () => res.destroy());
+    });
+    up.on('error', () => {
+      if (!res.headersSent) {
+        res.writeHead(502, { 'content-type': 'application/json; charset=utf-8' });
+        res.end('{"error":{"code":"bad_gateway","message":"上游不可用"}}');
+      } else res.destroy();
+    });
+    req.pipe(up);
+  });
+  proxy.keepAliveTimeout = 65000;
+  proxy.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  const port = await new Promise((resolve) => proxy.listen(0, '127.0.0.1', () => resolve(proxy.address().port)));
+  return {
+    port,
+    close() {
+      agent.destroy();
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => proxy.close(r));
+    },
+  };
+}
+
+// One `host serve` process on a free port, ready when /healthz answers.
+async function serveOne(argv, env) {
+  const port = await freePort();
+  const proc = spawn(BIN, ['serve', ...argv.args, '--port', String(port), ...argv.opts, ...argv.common], {
+    env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const one = { port, proc, base: `http://127.0.0.1:${port}`, log: '' };
+  proc.stderr.on('data', (d) => { one.log += d; });
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`${one.base}/healthz`);
+      if (r.ok) break;
+    } catch { /* not yet */ }
+    if (proc.exitCode !== null) throw new Error(`server exited: ${one.log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return one;
+}
+
 // threads: the --threads option (null: the host's default).
+// On SQLite: one instance, base is its port. On PostgreSQL (HOST_TEST_DB=pg):
+// two instances on the same database and base is a proxy that sends each
+// request to the other in turn, so any state kept in one process fails a
+// test; port and proc are the first instance's (a raw socket or a signal
+// reaches that one), instances lists both.
 export async function startServer({ env = {}, rules, seed = true, threads = 8, args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'host-test-'));
-  const db = process.env.HOST_TEST_DB === 'pg' ? await pgDatabase() : join(dir, 'platform.db');
-  const port = await freePort();
+  const db = PG ? await pgDatabase() : join(dir, 'platform.db');
   const common = ['--db', db];
   if (rules) common.push('--rules', rules);
   let logins = '';
   if (seed) logins = host(['seed', '--demo', ...common]);
   const opts = threads === null ? [] : ['--threads', String(threads)];
-  const proc = spawn(BIN, ['serve', ...args, '--port', String(port), ...opts, ...common], {
-    env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  proc.stderr.on('data', (d) => { log += d; });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`${base}/healthz`);
-      if (r.ok) break;
-    } catch { /* not yet */ }
-    if (proc.exitCode !== null) throw new Error(`server exited: ${log}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const instances = [];
+  for (let i = 0; i < (PG ? 2 : 1); i++) instances.push(await serveOne({ args, opts, common }, env));
+  const proxy = PG ? await roundRobin(instances.map((x) => x.port)) : null;
+  const { port, proc } = instances[0];
+  const base = proxy ? `http://127.0.0.1:${proxy.port}` : instances[0].base;
   const server = {
-    base, port, db, dir, proc, logins,
-    get log() { return log; },
+    base, port, db, dir, proc, logins, instances,
+    get log() { return instances.map((x) => x.log).join(''); },
     host: (args) => host([...args, ...common]),
     sms(phone) {
       const out = host(['sms', 'list', ...(phone ? ['--phone', phone] : []), ...common]);
       return out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
     },
     async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {   // still running
-        const done = new Promise((r) => proc.on('exit', r));
-        proc.kill('SIGTERM');
-        await done;
-      }
+      if (proxy) await proxy.close();
+      await Promise.all(instances.map(({ proc: p }) => {
+        if (p.exitCode !== null || p.signalCode !== null) return null;   // already gone
+        const done = new Promise((r) => p.on('exit', r));
+        p.kill('SIGTERM');
+        return done;
+      }));
       if (!process.env.KEEP_TMP) rmSync(dir, { recursive: true, force: true });
       // under `make sanitize` the host reports memory and UB errors on stderr
+      const log = server.log;
       const bad = log.match(/^.*(AddressSanitizer|LeakSanitizer|runtime error:).*$/m);
       if (bad) throw new Error(`sanitizer report from the server: ${bad[0]}\n${log.slice(-3000)}`);
     },
