@@ -18,7 +18,7 @@ UNIT     = $(wildcard tests/unit/test_*.c) tests/unit/main.c
 
 APT_PKGS = gcc make libcivetweb-dev liblua5.4-dev lua-cjson-dev \
 	       libsqlite3-dev libpq-dev postgresql-15 libsodium-dev libedit-dev libxlsxwriter-dev \
-	       libzip-dev libexpat1-dev libgumbo-dev lua-check lua5.4 nodejs chromium firefox-esr fonts-wqy-microhei
+	       libzip-dev libexpat1-dev libgumbo-dev lua-check lua5.4 nginx openssl nodejs chromium firefox-esr fonts-wqy-microhei
 PORT    ?= 8080
 
 .PHONY: all deps run test test-unit test-rules test-api test-e2e sanitize \

@@ -54,8 +54,13 @@ export async function roundRobin(upstreams) {
   const sockets = new Set();
   const proxy = http.createServer((req, res) => {
     const to = upstreams[next++ % upstreams.length];
+    // a request without a body says so: node would send PATCH or POST
+    // without a length chunked, and the host answers such a 405 before it
+    // reads the empty chunk
+    const headers = { ...req.headers };
+    if (!('content-length' in headers) && !('transfer-encoding' in headers)) headers['content-length'] = '0';
     const up = http.request({
-      host: '127.0.0.1', port: to, method: req.method, path: req.url, headers: req.headers, agent,
+      host: '127.0.0.1', port: to, method: req.method, path: req.url, headers, agent,
     }, (ur) => {
       res.writeHead(ur.statusCode, ur.rawHeaders);
       ur.pipe(res);
@@ -159,7 +164,12 @@ export class Client {
       payload = typeof body === 'string' ? body : JSON.stringify(body);
       h['content-type'] = 'application/json';
     }
-    const r = await fetch(this.base + path, { method, headers: h, body: payload });
+    let r;
+    try {
+      r = await fetch(this.base + path, { method, headers: h, body: payload });
+    } catch (e) {   // undici says only "fetch failed": say what and why
+      throw new Error(`${method} ${path}: ${e.message} (${e.cause?.code || e.cause?.message || e.cause})`);
+    }
     const set = r.headers.get('set-cookie');
     if (set) {
       const m = set.match(/sid=([^;]*)/);
