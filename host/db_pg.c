@@ -25,6 +25,7 @@
 
 #include <assert.h>
 #include <dirent.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,31 +58,31 @@ enum {
 /* One statement text: its translation, and whether it is prepared on the
  * connection now (a reconnect forgets every prepared statement). */
 typedef struct pg_stmt {
-  uint32_t hash;   /* FNV-1a of sql */
-  char *sql;       /* owned: the script's text, the key */
-  char *text;      /* owned: the translation, $n parameters */
-  char name[24];   /* the server-side prepared statement */
-  int prepared;    /* prepared on the connection as name */
-  int style;       /* 0 no parameters, 'p' ?, 'n' :name */
-  int nparams;     /* $1..$nparams */
-  char **names;    /* owned, each owned: names[k] is $k+1's :name ('n') */
-  Oid *types;      /* owned: the server's type of each parameter */
-  int write;       /* not a plain read: alone, it is a transaction */
+  uint32_t hash; /* FNV-1a of sql */
+  char *sql;     /* owned: the script's text, the key */
+  char *text;    /* owned: the translation, $n parameters */
+  char name[24]; /* the server-side prepared statement */
+  int prepared;  /* prepared on the connection as name */
+  int style;     /* 0 no parameters, 'p' ?, 'n' :name */
+  int nparams;   /* $1..$nparams */
+  char **names;  /* owned, each owned: names[k] is $k+1's :name ('n') */
+  Oid *types;    /* owned: the server's type of each parameter */
+  int write;     /* not a plain read: alone, it is a transaction */
 } pg_stmt;
 
 typedef struct pg_conn {
-  PGconn *pg;       /* owned; NULL until first use */
-  char *uri;        /* owned */
+  PGconn *pg; /* owned; NULL until first use */
+  char *uri;  /* owned */
   pg_stmt cache[PG_CACHE_SLOTS];
   unsigned next_victim; /* round-robin eviction */
   unsigned serial;      /* names prepared statements */
   struct {
-    Oid oid, base;      /* a domain's base type (schema/pg: blob over bytea) */
+    Oid oid, base; /* a domain's base type (schema/pg: blob over bytea) */
   } domains[16];
   int ndomains;
-  int depth;            /* > 0: inside db.transaction (BEGIN sent) */
-  int aborted;          /* a statement failed: the transaction is dead */
-  char sqlstate[6];     /* the first failure's SQLSTATE in the transaction */
+  int depth;        /* > 0: inside db.transaction (BEGIN sent) */
+  int aborted;      /* a statement failed: the transaction is dead */
+  char sqlstate[6]; /* the first failure's SQLSTATE in the transaction */
 } pg_conn;
 
 static const char *const PG_STATE_MT = "host.db.pg";
@@ -171,8 +172,8 @@ static int translate(const char *sql, size_t len, pg_stmt *st, char *err,
     char ch = sql[i];
     if (ch == '\'' || ch == '"') { /* string, quoted name: '' "" escape */
       size_t j = i + 1;
-      int backslash = ch == '\'' && i > 0 && (sql[i - 1] == 'E' ||
-                                               sql[i - 1] == 'e') &&
+      int backslash = ch == '\'' && i > 0 &&
+                      (sql[i - 1] == 'E' || sql[i - 1] == 'e') &&
                       (i < 2 || !ident_char((unsigned char)sql[i - 2]));
       for (; j < len; j++) {
         if (backslash && sql[j] == '\\' && j + 1 < len) {
@@ -204,7 +205,8 @@ static int translate(const char *sql, size_t len, pg_stmt *st, char *err,
       memcpy(out + o, sql + i, j - i);
       o += j - i;
       i = j;
-    } else if (ch == '$' && (i == 0 || !ident_char((unsigned char)sql[i - 1]))) {
+    } else if (ch == '$' &&
+               (i == 0 || !ident_char((unsigned char)sql[i - 1]))) {
       size_t j = i + 1;
       if (j < len && sql[j] >= '0' && sql[j] <= '9') {
         snprintf(err, errlen, "parameter $%c: write named parameters as :name",
@@ -238,7 +240,8 @@ static int translate(const char *sql, size_t len, pg_stmt *st, char *err,
         j++;
       n = j - i - 1;
       for (k = 0; k < nnames; k++)
-        if (strlen(st->names[k]) == n && memcmp(st->names[k], sql + i + 1, n) == 0)
+        if (strlen(st->names[k]) == n &&
+            memcmp(st->names[k], sql + i + 1, n) == 0)
           break;
       if (k == nnames) {
         if (nnames == cap) {
@@ -255,8 +258,10 @@ static int translate(const char *sql, size_t len, pg_stmt *st, char *err,
       words++;
     } else if (ch == '?') {
       if (i + 1 < len && sql[i + 1] >= '0' && sql[i + 1] <= '9') {
-        snprintf(err, errlen, "parameter ?%c: numbered ? parameters are not "
-                 "supported", sql[i + 1]);
+        snprintf(err, errlen,
+                 "parameter ?%c: numbered ? parameters are not "
+                 "supported",
+                 sql[i + 1]);
         goto fail;
       }
       o += (size_t)sprintf(out + o, "$%d", ++npos);
@@ -277,7 +282,8 @@ static int translate(const char *sql, size_t len, pg_stmt *st, char *err,
       while (j < len && ident_char((unsigned char)sql[j]))
         j++;
       if (!first) first = sql + i, first_len = j - i;
-      if (word_is(sql + i, j - i, "INSERT") || word_is(sql + i, j - i, "UPDATE") ||
+      if (word_is(sql + i, j - i, "INSERT") ||
+          word_is(sql + i, j - i, "UPDATE") ||
           word_is(sql + i, j - i, "DELETE") || word_is(sql + i, j - i, "MERGE"))
         dml = 1;
       memcpy(out + o, sql + i, j - i);
@@ -348,7 +354,8 @@ fail:
 static void error_text(const PGresult *r, PGconn *pg, char *out,
                        size_t outlen) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-  const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *primary =
+      r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   const char *table = r ? PQresultErrorField(r, PG_DIAG_TABLE_NAME) : NULL;
   const char *column = r ? PQresultErrorField(r, PG_DIAG_COLUMN_NAME) : NULL;
   const char *cons = r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL;
@@ -357,7 +364,8 @@ static void error_text(const PGresult *r, PGconn *pg, char *out,
 
   if (state && strcmp(state, "23505") == 0) {
     /* detail: Key (a, b)=(1, 2) already exists. -> t.a, t.b */
-    const char *p = detail && strncmp(detail, "Key (", 5) == 0 ? detail + 5 : NULL;
+    const char *p =
+        detail && strncmp(detail, "Key (", 5) == 0 ? detail + 5 : NULL;
     const char *end = p ? strstr(p, ")=(") : NULL;
     o = (size_t)snprintf(out, outlen, "UNIQUE constraint failed: ");
     if (!end) {
@@ -401,7 +409,8 @@ static int retryable(const char *state) {
 static void note_failure(pg_conn *c, const PGresult *r) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   if (!c->depth) return;
-  if (!c->aborted) snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state ? state : "");
+  if (!c->aborted)
+    snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state ? state : "");
   c->aborted = 1;
 }
 
@@ -416,13 +425,37 @@ static pg_conn *get_conn(lua_State *L) {
   return *box;
 }
 
+/* Did the server end this idle connection (a restart, a failover, an
+ * administrator)? It says so before it closes, and nothing else arrives
+ * on an idle connection but notices: readable means look. */
+static int dropped(PGconn *pg) {
+  struct pollfd p;
+  int i;
+  p.fd = PQsocket(pg);
+  p.events = POLLIN;
+  if (p.fd < 0) return 1;
+  /* the goodbye and the end of the stream may come in two reads */
+  for (i = 0; i < 4; i++) {
+    p.revents = 0;
+    if (poll(&p, 1, 0) <= 0) break;
+    if (!PQconsumeInput(pg)) return 1;
+    (void)PQisBusy(pg); /* parses what came */
+    if (PQstatus(pg) != CONNECTION_OK) return 1;
+  }
+  return PQstatus(pg) != CONNECTION_OK;
+}
+
 /* The live connection of c: opened on first use, reopened when the server
  * dropped it (only outside a transaction: inside one, the transaction is
- * lost and the statement fails). Raises. */
+ * lost and the statement fails). Outside a transaction a connection the
+ * server ended while idle is found before it is used, so the first
+ * request of each worker after a PostgreSQL restart does not fail. Raises. */
 static PGconn *live(lua_State *L, pg_conn *c) {
   char err[512];
   unsigned i;
-  if (c->pg && PQstatus(c->pg) == CONNECTION_OK) return c->pg;
+  if (c->pg && PQstatus(c->pg) == CONNECTION_OK &&
+      (c->depth || !dropped(c->pg)))
+    return c->pg;
   if (c->depth) luaL_error(L, "db: the connection to the database was lost");
   if (c->pg) PQfinish(c->pg);
   c->pg = NULL;
@@ -448,8 +481,10 @@ static Oid base_type(pg_conn *c, Oid t) {
   for (i = 0; i < c->ndomains; i++)
     if (c->domains[i].oid == t) return c->domains[i].base;
   snprintf(oid, sizeof oid, "%u", t);
-  r = PQexecParams(c->pg, "SELECT typbasetype FROM pg_type WHERE oid = $1 "
-                          "AND typtype = 'd'", 1, NULL, param, NULL, NULL, 0);
+  r = PQexecParams(c->pg,
+                   "SELECT typbasetype FROM pg_type WHERE oid = $1 "
+                   "AND typtype = 'd'",
+                   1, NULL, param, NULL, NULL, 0);
   if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
     base = (Oid)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
   PQclear(r);
@@ -490,7 +525,8 @@ static Oid *probe_types(PGconn *pg, const pg_stmt *st, int *replaced) {
     /* translate's output: $n here is always one of ours (strings and
      * quotes were copied whole, and ' and " never hold "$1 IS NULL"
      * that matters: a false match only loses a type hint) */
-    if (st->text[i] == '$' && st->text[i + 1] >= '0' && st->text[i + 1] <= '9') {
+    if (st->text[i] == '$' && st->text[i + 1] >= '0' &&
+        st->text[i + 1] <= '9') {
       size_t j = i + 1, m;
       while (st->text[j] >= '0' && st->text[j] <= '9')
         j++;
@@ -502,9 +538,11 @@ static Oid *probe_types(PGconn *pg, const pg_stmt *st, int *replaced) {
         size_t q = m + 2;
         while (st->text[q] == ' ' || st->text[q] == '\n' || st->text[q] == '\t')
           q++;
-        if (strncasecmp(st->text + q, "NOT", 3) == 0 && !ident_char((unsigned char)st->text[q + 3])) {
+        if (strncasecmp(st->text + q, "NOT", 3) == 0 &&
+            !ident_char((unsigned char)st->text[q + 3])) {
           q += 3;
-          while (st->text[q] == ' ' || st->text[q] == '\n' || st->text[q] == '\t')
+          while (st->text[q] == ' ' || st->text[q] == '\n' ||
+                 st->text[q] == '\t')
             q++;
         }
         if (strncasecmp(st->text + q, "NULL", 4) == 0 &&
@@ -531,7 +569,8 @@ static Oid *probe_types(PGconn *pg, const pg_stmt *st, int *replaced) {
   if (PQresultStatus(r) != PGRES_COMMAND_OK) goto done;
   PQclear(r);
   r = PQdescribePrepared(pg, "");
-  if (PQresultStatus(r) != PGRES_COMMAND_OK || PQnparams(r) != st->nparams) goto done;
+  if (PQresultStatus(r) != PGRES_COMMAND_OK || PQnparams(r) != st->nparams)
+    goto done;
   for (k = 0; k < st->nparams; k++)
     types[k] = PQparamtype(r, k);
   ok = 1;
@@ -613,7 +652,8 @@ static pg_stmt *get_stmt(lua_State *L, pg_conn *c, const char *sql,
   if (PQresultStatus(r) != PGRES_COMMAND_OK) goto failed;
   free(st->types);
   st->types = NULL;
-  if (PQnparams(r) > 0 && !(st->types = calloc((size_t)PQnparams(r), sizeof(Oid)))) {
+  if (PQnparams(r) > 0 &&
+      !(st->types = calloc((size_t)PQnparams(r), sizeof(Oid)))) {
     PQclear(r);
     luaL_error(L, "db: out of memory");
   }
@@ -724,7 +764,8 @@ static void push_value(lua_State *L, const PGresult *r, int i, int j) {
       luaL_buffinit(L, &b);
       for (k = 2; k + 1 < len; k += 2) {
         int hi = v[k] <= '9' ? v[k] - '0' : (v[k] | 0x20) - 'a' + 10;
-        int lo = v[k + 1] <= '9' ? v[k + 1] - '0' : (v[k + 1] | 0x20) - 'a' + 10;
+        int lo =
+            v[k + 1] <= '9' ? v[k + 1] - '0' : (v[k + 1] | 0x20) - 'a' + 10;
         luaL_addchar(&b, (char)(hi << 4 | lo));
       }
       luaL_pushresult(&b);
@@ -800,7 +841,7 @@ static int run(lua_State *L, int mode) {
                          "runs in it");
   st = get_stmt(L, c, sql, len);
   if (!c->depth && st->write) {
-    lua_pushcfunction(L, mode == 'a' ? l_pg_query
+    lua_pushcfunction(L, mode == 'a'   ? l_pg_query
                          : mode == 'o' ? l_pg_one
                                        : l_pg_exec);
     lua_insert(L, 1); /* fn sql params... */
@@ -808,14 +849,19 @@ static int run(lua_State *L, int mode) {
   }
   if (st->style == 'n') {
     if (nargs != 1 || lua_type(L, 2) != LUA_TTABLE)
-      return luaL_error(L, "db: statement has named parameters: pass one "
-                           "table of them (in: %s)", sql);
+      return luaL_error(L,
+                        "db: statement has named parameters: pass one "
+                        "table of them (in: %s)",
+                        sql);
     lua_pushnil(L);
     while (lua_next(L, 2)) { /* key value */
       if (lua_type(L, -2) != LUA_TSTRING)
-        return luaL_error(L, "db: named parameters take string keys, got a "
-                             "%s key", luaL_typename(L, -2));
-      for (k = 0; k < st->nparams && strcmp(st->names[k], lua_tostring(L, -2)); k++)
+        return luaL_error(L,
+                          "db: named parameters take string keys, got a "
+                          "%s key",
+                          luaL_typename(L, -2));
+      for (k = 0; k < st->nparams && strcmp(st->names[k], lua_tostring(L, -2));
+           k++)
         ;
       if (k == st->nparams)
         return luaL_error(L, "db: no parameter :%s in statement (in: %s)",
@@ -828,8 +874,8 @@ static int run(lua_State *L, int mode) {
   }
   luaL_checkstack(L, st->nparams + 8, "db: too many parameters");
   /* the arrays live in a userdata: nothing to free if Lua raises */
-  values = lua_newuserdatauv(L, (size_t)(st->nparams + 1) *
-                                    (sizeof *values + 2 * sizeof(int)), 0);
+  values = lua_newuserdatauv(
+      L, (size_t)(st->nparams + 1) * (sizeof *values + 2 * sizeof(int)), 0);
   lengths = (int *)(values + st->nparams + 1);
   formats = lengths + st->nparams + 1;
   base = lua_gettop(L);
@@ -850,8 +896,9 @@ static int run(lua_State *L, int mode) {
     formats[k] = 0;
     if (values[k] && st->types && st->types[k] == OID_BYTEA) formats[k] = 1;
   }
-  r = PQexecPrepared(live(L, c), st->name, st->nparams, values, lengths,
-                     formats, 0);
+  /* the connection get_stmt prepared st on (live() here could open
+   * another, where st is not prepared) */
+  r = PQexecPrepared(c->pg, st->name, st->nparams, values, lengths, formats, 0);
   lua_settop(L, base - 1); /* drop the values: r holds its own copy */
   if (PQresultStatus(r) != PGRES_TUPLES_OK &&
       PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -1178,7 +1225,8 @@ int db_pg_migrate(const char *uri, const char *dir, int *applied, char *err,
     /* the PostgreSQL dialect of a migration, where it needs one */
     snprintf(path, sizeof path, "%s/pg/%s", dir, names[i]);
     free(sql);
-    if (access(path, F_OK) != 0) snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    if (access(path, F_OK) != 0)
+      snprintf(path, sizeof path, "%s/%s", dir, names[i]);
     {
       if (!(sql = util_read_file(path, 0, NULL))) {
         snprintf(err, errlen, "cannot read %s", path);

@@ -6,7 +6,7 @@
 // acknowledged, read back through the other. On SQLite (one instance,
 // one file) there is nothing of this to test, and the file adds no test.
 import { test, assert, eq } from '../lib/harness.mjs';
-import { startServer, Client, PG } from '../lib/server.mjs';
+import { startServer, Client, PG, pgCluster } from '../lib/server.mjs';
 import { FILE44 } from './rules_ctx.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -111,6 +111,29 @@ if (PG) {
       const stored = new Map(r.data.map((p) => [p.title, p.id]));
       const lost = [...acked].filter(([t, id]) => stored.get(t) !== id).map(([t]) => t);
       eq(lost, [], `every acknowledged write is there (${acked.size} acknowledged, ${stored.size} listed)`);
+    });
+  });
+
+  test('instances: after a PostgreSQL restart every worker\'s next request succeeds (its connection reopened), writes included', async () => {
+    await withInstances(async (srv) => {
+      const gd = new Client(srv.base);
+      await gd.login('province44');
+      // many workers of both instances hold a connection
+      const burst = async (n, fn) => {
+        const out = await Promise.all(Array.from({ length: n }, fn));
+        return out.map((r) => r.status);
+      };
+      eq(new Set(await burst(32, () => gd.get('/api/admin/plans'))), new Set([200]), 'before');
+      await (await pgCluster()).restart();
+      const after = await burst(32, () => gd.get('/api/admin/plans'));
+      eq(after.filter((s) => s !== 200), [], 'no read failed after the restart');
+      const w = await burst(8, (_, i) => gd.post('/api/admin/plans', {
+        year: 2027, batch: 1, title: `重启之后 ${i}`, mode: 'not_by_major',
+        starts_at: '2027-03-01T09:00:00+08:00', ends_at: '2027-04-01T18:00:00+08:00',
+      }));
+      eq(w, Array(8).fill(201), 'writes after the restart');
+      const titles = (await gd.get('/api/admin/plans')).data.map((p) => p.title);
+      eq(titles.filter((t) => t.startsWith('重启之后')).length, 8, 'and they are kept');
     });
   });
 }

@@ -51,24 +51,27 @@ export async function startCluster() {
     '--locale=C.UTF-8', '--no-sync'], 'initdb');
   const [cmd, args] = owned([join(BIN, 'postgres'), '-D', data, '-k', dir, '-p', String(port),
     '-c', 'listen_addresses=', '-c', 'fsync=on', '-c', 'synchronous_commit=on',
-    '-c', 'max_connections=200', '-c', 'log_min_messages=warning']);
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  proc.stderr.on('data', (d) => { log = (log + d).slice(-20000); });
-  // the cluster never keeps the tests' process alive: whoever forgets
-  // stop() still gets stopSync() from an 'exit' handler
-  proc.unref();
-  proc.stderr.unref();
+    '-c', 'max_connections=400', '-c', 'log_min_messages=warning']);
+  let proc = null, log = '';
   const ready = () => spawnSync(join(BIN, 'pg_isready'), ['-h', dir, '-p', String(port), '-U', 'host'],
     { encoding: 'utf8' }).status === 0;
-  for (let i = 0; !ready(); i++) {
-    if (i > 300 || proc.exitCode !== null) {
-      proc.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`PostgreSQL did not start: ${log}`);
+  async function start() {
+    proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr.on('data', (d) => { log = (log + d).slice(-20000); });
+    // the cluster never keeps the tests' process alive: whoever forgets
+    // stop() still gets stopSync() from an 'exit' handler
+    proc.unref();
+    proc.stderr.unref();
+    for (let i = 0; !ready(); i++) {
+      if (i > 300 || proc.exitCode !== null) {
+        proc.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`PostgreSQL did not start: ${log}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
     }
-    await new Promise((r) => setTimeout(r, 100));
   }
+  await start();
   const psql = (sql, db = 'postgres') => run([join(BIN, 'psql'),
     '-h', dir, '-p', String(port), '-U', 'host', '-d', db, '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql], 'psql');
   return {
@@ -83,6 +86,13 @@ export async function startCluster() {
         try { run([join(BIN, 'pg_ctl'), 'stop', '-D', data, '-m', 'immediate', '-w'], 'pg_ctl stop'); } catch { proc.kill('SIGKILL'); }
       }
       rmSync(dir, { recursive: true, force: true });
+    },
+    // a fast shutdown (every connection ended by the server) and a start
+    async restart() {
+      const done = new Promise((r) => proc.on('exit', r));
+      run([join(BIN, 'pg_ctl'), 'stop', '-D', data, '-m', 'fast', '-w'], 'pg_ctl stop');
+      if (proc.exitCode === null) await done;
+      await start();
     },
     async stop() {
       if (proc.exitCode === null) {

@@ -37,6 +37,12 @@ async function pgDatabase() {
   return cluster.createdb(`test${++databases}`);
 }
 
+// The tests' PostgreSQL cluster (HOST_TEST_DB=pg), started if need be.
+export async function pgCluster() {
+  if (!cluster) await pgDatabase();
+  return cluster;
+}
+
 export function host(args, opts = {}) {
   return execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
 }
