@@ -185,7 +185,7 @@ function app.handle(req)
   current_route = "unmatched"
   -- one request decides under one rule set, whatever is published meanwhile:
   -- the newest stored one (another instance may have published it)
-  require("rules_sync").catch_up()
+  require("rules_sync").request()
   rules.pin()
   require("shadow").reset()
   local ok, status, route, value, opts = xpcall(dispatch, traceback, req)

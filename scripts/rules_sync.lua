@@ -56,12 +56,21 @@ end
 
 -- M.catch_up(): installs the stored set when its generation is newer than
 -- what this process last installed or refused (a publish by another
--- instance): run by each request before it pins its set (app.handle), so
--- that an answer after a publish anywhere decides under the new set, and
--- by the tick. One query when nothing changed; of the workers that find a
--- new generation at once, one probes it (rules.install).
+-- instance): run by the tick, and on PostgreSQL by each request before it
+-- pins its set (M.request, from app.handle), so that an answer after a
+-- publish on any instance decides under the new set. One query when
+-- nothing changed; of the workers that find a new generation at once, one
+-- probes it (rules.install).
 function M.catch_up()
   if V.generation() ~= rules.stored() then M.install() end
+end
+
+-- M.request(): catch_up where other instances may publish (PostgreSQL).
+-- On SQLite the instance is the only server of its file: its own publishes
+-- install at once, and the CLI's (another process) within a tick.
+local shared = db.driver == "postgresql"
+function M.request()
+  if shared then M.catch_up() end
 end
 
 -- M.baseline() -> the number of versions added. Gives every province with

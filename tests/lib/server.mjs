@@ -71,8 +71,14 @@ export async function roundRobin(upstreams) {
       res.writeHead(ur.statusCode, ur.rawHeaders);
       ur.pipe(res);
       ur.on('error', () => res.destroy());
+      // answered before the whole body was sent (a 413): the rest of the
+      // body is read and dropped, or this keep-alive connection would
+      // wait for it forever
+      ur.on('end', () => { if (!req.complete) { req.unpipe(up); req.resume(); } });
     });
     up.on('error', () => {
+      req.unpipe(up);
+      req.resume();
       if (!res.headersSent) {
         res.writeHead(502, { 'content-type': 'application/json; charset=utf-8' });
         res.end('{"error":{"code":"bad_gateway","message":"上游不可用"}}');
