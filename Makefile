@@ -109,6 +109,7 @@ test-rules: bin/host
 sanitize: deps bin/host-san bin/unit-san
 	ASAN_OPTIONS=detect_leaks=1 bin/unit-san
 	HOST_BIN=bin/host-san node tests/api/run.mjs
+	HOST_BIN=bin/host-san HOST_TEST_DB=pg node tests/api/run.mjs
 
 # Figures as ratios to anchors measured in the same run (tests/bench/);
 # BENCH_SECONDS bounds each figure.
