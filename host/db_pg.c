@@ -10,12 +10,15 @@
  * a name of ours; both stay in a cache keyed by the text. Values go as
  * text, bytea as binary; results come back as SQLite would give them:
  * integers as Lua integers, booleans as 0/1, NULL as nil, bytea as bytes.
- * Transactions: db.transaction(fn) is BEGIN ISOLATION LEVEL SERIALIZABLE
- * ... COMMIT on the state's own connection (the order SQLite's one writer
- * gave), run again from the start (at most PG_ATTEMPTS times) when
- * PostgreSQL reports a serialization failure or a deadlock (40001,
- * 40P01); a write outside a transaction is a transaction of its own, a
- * read outside one runs alone (READ COMMITTED). PostgreSQL groups commits
+ * Transactions: db.transaction(fn) takes the database's writer lock (a
+ * session advisory lock: the host's writers on every instance take turns,
+ * as SQLite's one writer made them) and runs BEGIN ISOLATION LEVEL
+ * SERIALIZABLE ... COMMIT on the state's own connection, again from the
+ * start (at most PG_ATTEMPTS times) when PostgreSQL reports a
+ * serialization failure or a deadlock (40001, 40P01: only a writer that
+ * is not the host's, psql say, can cause one now); a write outside a
+ * transaction is a transaction of its own, a read outside one runs alone
+ * (READ COMMITTED) and waits for no lock. PostgreSQL groups commits
  * itself; synchronous_commit is on, so a COMMIT that returned is durable.
  * Errors read as the SQLite driver's: "db: UNIQUE constraint failed:
  * t.col (in: sql)", and so on.
@@ -41,6 +44,12 @@
 
 #define PG_CACHE_SLOTS 128
 #define PG_ATTEMPTS 8 /* a transaction's runs at most, on 40001/40P01 */
+/* The writer lock's advisory key (per database): "host" in ASCII. Taken
+ * before BEGIN, so that the transaction's snapshot follows the previous
+ * writer's commit: under SERIALIZABLE a lock taken inside the transaction
+ * would come after its snapshot, and every wait would end in a
+ * serialization failure. */
+#define PG_WRITER_KEY "1752134516"
 
 /* Type OIDs of pg_type.h (a server header), for the types we convert. */
 enum {
@@ -81,6 +90,7 @@ typedef struct pg_conn {
   } domains[16];
   int ndomains;
   int depth;        /* > 0: inside db.transaction (BEGIN sent) */
+  int locked;       /* holds the writer lock (PG_WRITER_KEY) */
   int aborted;      /* a statement failed: the transaction is dead */
   char sqlstate[6]; /* the first failure's SQLSTATE in the transaction */
 } pg_conn;
@@ -459,6 +469,7 @@ static PGconn *live(lua_State *L, pg_conn *c) {
   if (c->depth) luaL_error(L, "db: the connection to the database was lost");
   if (c->pg) PQfinish(c->pg);
   c->pg = NULL;
+  c->locked = 0; /* a session lock goes with its connection */
   for (i = 0; i < PG_CACHE_SLOTS; i++)
     c->cache[i].prepared = 0;
   if (!(c->pg = pg_connect(c->uri, err, sizeof err))) {
@@ -1010,6 +1021,24 @@ static void backoff(int attempt) {
   nanosleep(&ts, NULL);
 }
 
+/* Takes (waiting for it) or lets go of the writer lock on c. Returns 1,
+ * or 0 with the message in err (taking only). */
+static int writer_lock(pg_conn *c, int take, char *err, size_t errlen) {
+  PGresult *r;
+  int ok;
+  if (!take && (!c->locked || PQstatus(c->pg) != CONNECTION_OK)) {
+    c->locked = 0;
+    return 1;
+  }
+  r = PQexec(c->pg, take ? "SELECT pg_advisory_lock(" PG_WRITER_KEY ")"
+                         : "SELECT pg_advisory_unlock(" PG_WRITER_KEY ")");
+  ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (!ok && err) error_text(r, c->pg, err, errlen);
+  PQclear(r);
+  c->locked = take && ok;
+  return ok || !take;
+}
+
 /* Runs the function at 1 with the arguments above it as one transaction
  * on the state's connection, or, nested, as part of the open one. Runs it
  * again from the start on a serialization failure or deadlock, at most
@@ -1029,7 +1058,9 @@ static int transact(lua_State *L) {
     live(L, c);
     c->aborted = 0;
     c->sqlstate[0] = '\0';
-    if (!control(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", err, sizeof err)) {
+    if ((!c->locked && !writer_lock(c, 1, err, sizeof err)) ||
+        !control(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", err, sizeof err)) {
+      writer_lock(c, 0, NULL, 0);
       lua_pushfstring(L, "db: begin: %s", err);
       return lua_error(L);
     }
@@ -1041,11 +1072,14 @@ static int transact(lua_State *L) {
     c->depth = 0;
     if (rc == LUA_OK && !c->aborted) {
       if (control(c, "COMMIT", err, sizeof err) &&
-          PQtransactionStatus(c->pg) == PQTRANS_IDLE)
+          PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+        writer_lock(c, 0, NULL, 0);
         return lua_gettop(L) - n;
+      }
       if (!c->sqlstate[0] || !retryable(c->sqlstate)) {
         if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
           control(c, "ROLLBACK", NULL, 0);
+        writer_lock(c, 0, NULL, 0);
         lua_pushfstring(L, "db: commit: %s", err);
         return lua_error(L);
       }
@@ -1054,8 +1088,9 @@ static int transact(lua_State *L) {
       control(c, "ROLLBACK", NULL, 0);
     }
     if (!retryable(c->sqlstate) || attempt >= PG_ATTEMPTS) break;
-    backoff(attempt);
+    backoff(attempt); /* holding the lock: the other writer is not ours */
   }
+  writer_lock(c, 0, NULL, 0);
   c->aborted = 0;
   if (rc != LUA_OK) return lua_error(L); /* fn's own error */
   /* fn caught a failed statement's error and returned: the transaction
@@ -1147,8 +1182,10 @@ int db_pg_rollback_open(lua_State *L) {
   if (PQstatus(c->pg) == CONNECTION_OK &&
       PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
     PQclear(PQexec(c->pg, "ROLLBACK"));
+    writer_lock(c, 0, NULL, 0);
     return 1;
   }
+  writer_lock(c, 0, NULL, 0); /* a raise between the lock and BEGIN */
   return 0;
 }
 
