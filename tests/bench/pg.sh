@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by tests/bench/run.sh: a throwaway PostgreSQL 15 cluster for the
 # bench's PostgreSQL pass, made as tests/lib/pg.mjs makes the tests' one:
 # Debian's postgresql-15, initdb in a temporary directory (as the
@@ -10,7 +11,7 @@
 # [psql args...] runs psql there; pg_copy SQLITE_DB URI_DB TABLE WHERE
 # copies a table's rows (every column, ids included) from SQLite.
 pg_bin=/usr/lib/postgresql/15/bin
-pg_dir= pg_port=
+pg_dir='' pg_port=''
 
 pg_available() { [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/postgres" ]; }
 

@@ -75,15 +75,18 @@ if [ "$pg" != 0 ]; then
       { echo "bench: PostgreSQL's ${t%% *} differ from SQLite's" >&2; exit 1; }
   done
   pg_psql bench -c "VACUUM ANALYZE"
+  # shellcheck disable=SC2034 # read as ${pg_}token by hdr
   pg_token=$(bin/host token add --name bench --db "$pg_db" | grep -o 'tok_[0-9a-f]*')
   pq() { pg_psql bench -c "$1"; }
-  [ "$(pq "SELECT 'school=' || s.code || '&certificate=' || d.certificate_id || '&year=' || p.year
-                  || '&major=' || cm.major_code
-           FROM declarations d JOIN schools s ON s.id = d.school_id JOIN plans p ON p.id = d.plan_id
-           JOIN certificate_majors cm ON cm.certificate_id = d.certificate_id
-           WHERE d.status = 'approved' ORDER BY d.id LIMIT 1")" = "$elig" ] &&
-    [ "$(pq "SELECT min(id) FROM plans WHERE $generated")" = "$stats_plan" ] ||
-    { echo "bench: PostgreSQL's ids differ from SQLite's" >&2; exit 1; }
+  if [ "$(pq "SELECT 'school=' || s.code || '&certificate=' || d.certificate_id || '&year=' || p.year
+                     || '&major=' || cm.major_code
+              FROM declarations d JOIN schools s ON s.id = d.school_id JOIN plans p ON p.id = d.plan_id
+              JOIN certificate_majors cm ON cm.certificate_id = d.certificate_id
+              WHERE d.status = 'approved' ORDER BY d.id LIMIT 1")" != "$elig" ] ||
+     [ "$(pq "SELECT min(id) FROM plans WHERE $generated")" != "$stats_plan" ]; then
+    echo "bench: PostgreSQL's ids differ from SQLite's" >&2
+    exit 1
+  fi
 fi
 
 bin/bench-hello 127.0.0.1:18998 "$threads" & pids+=($!)
@@ -109,7 +112,11 @@ login() { # port username -> "cookie csrf"
   echo "$(echo "$out" | sed -n 's/^[Ss]et-[Cc]ookie: \(sid=[0-9a-f]*\).*/\1/p')" \
        "$(echo "$out" | grep -o '"csrf_token":"[^"]*"' | cut -d'"' -f4)"
 }
-body=
+# set by prepare (the cookies also read by hdr, by name)
+# shellcheck disable=SC2034
+body='' school_cookie='' school_csrf='' prov_cookie='' draft=''
+# shellcheck disable=SC2034
+pg_school_cookie='' pg_school_csrf='' pg_prov_cookie='' pg_draft=''
 prepare() { # port prefix: sets ${prefix}school_cookie, _csrf, prov_cookie, draft (and body)
   local sc scsrf pc d plan cert
   ready "$1"
