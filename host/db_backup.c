@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -102,6 +103,43 @@ static int open_ro(const char *path, sqlite3 **db, char *err, size_t errlen) {
   return 0;
 }
 
+/* The absolute path f names, its directory resolved (f itself need not
+ * exist). Returns 0, or -1 if its directory does not resolve. */
+static int resolve(const char *f, char *out, size_t outlen) {
+  char dir[PATH_MAX], real[PATH_MAX];
+  const char *slash = strrchr(f, '/'), *base = slash ? slash + 1 : f;
+  if (!slash)
+    snprintf(dir, sizeof dir, ".");
+  else
+    snprintf(dir, sizeof dir, "%.*s", slash == f ? 1 : (int)(slash - f), f);
+  if (!realpath(dir, real)) return -1;
+  if (snprintf(out, outlen, "%s/%s", strcmp(real, "/") ? real : "", base) >=
+      (int)outlen)
+    return -1;
+  return 0;
+}
+
+/* Would writing f (or renaming over it) touch the database at path: the
+ * file itself or one of SQLite's beside it (-wal, -shm, -journal), by name
+ * or as a hard link? Replacing the live -wal loses every write still in
+ * it. */
+static int is_database_file(const char *path, const char *f) {
+  static const char *const side[] = {"", "-wal", "-shm", "-journal"};
+  char rp[PATH_MAX], rf[PATH_MAX], name[PATH_MAX + 16];
+  struct stat a, b;
+  size_t i;
+  if (resolve(path, rp, sizeof rp) != 0 || resolve(f, rf, sizeof rf) != 0)
+    return 0; /* the copy cannot be made there anyway */
+  for (i = 0; i < sizeof side / sizeof side[0]; i++) {
+    snprintf(name, sizeof name, "%s%s", rp, side[i]);
+    if (!strcmp(name, rf)) return 1;
+    if (stat(name, &a) == 0 && stat(f, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+      return 1;
+  }
+  return 0;
+}
+
 long db_backup(const char *path, const char *out, char *err, size_t errlen) {
   char tmp[PATH_MAX];
   sqlite3 *src = NULL, *dst = NULL;
@@ -114,6 +152,13 @@ long db_backup(const char *path, const char *out, char *err, size_t errlen) {
   }
   if (snprintf(tmp, sizeof tmp, "%s.partial", out) >= (int)sizeof tmp) {
     snprintf(err, errlen, "backup: the path is too long");
+    return -1;
+  }
+  if (is_database_file(path, out) || is_database_file(path, tmp)) {
+    snprintf(err, errlen,
+             "backup: %s is the database or one of its files: write the "
+             "copy elsewhere",
+             out);
     return -1;
   }
   unlink(tmp);

@@ -119,6 +119,15 @@ if (!PG) {
       eq(none.status, 1, 'no database to back up');
       assert(/no database at/.test(none.stderr), none.stderr);
       assert(!existsSync(join(dir, 'nothing-here.db')) && !existsSync(join(dir, 'x.db')), 'nothing made');
+      // the database itself or a file of SQLite's beside it: replacing the
+      // live -wal would lose every write still in it
+      const before = [...titles(db, '备份')];
+      for (const f of [db, `${db}-wal`, `${db}-shm`, `${db}-journal`, join(dir, '.', 'platform.db')]) {
+        const r = run(['backup', '--out', f, '--db', db]);
+        eq(r.status, 1, `backup onto ${f} refused`);
+        assert(/the database or one of its files/.test(r.stderr), r.stderr);
+      }
+      eq([...titles(db, '备份')], before, 'the database unchanged');
       eq(run(['backup', '--db', db]).status, 2, 'backup without --out: usage');
       eq(run(['restore', '--db', db, '--from']).status, 2, 'restore without a file: usage');
       eq(run(['backup', '--out', join(dir, 'y.db'), '--db', db, 'extra']).status, 2, 'an unknown argument: usage');

@@ -145,7 +145,9 @@ test('nginx: docs/nginx.conf in front of the instances: TLS, the client address,
     // the caps: a body over nginx's is 413 from nginx; /metrics stays inside
     const big = await request(front, 'POST', '/api/login', { body: 'x'.repeat(12 * 1024 * 1024) });
     eq(big.status, 413, 'a body over client_max_body_size');
-    eq((await request(front, 'GET', '/metrics')).status, 404, '/metrics is not on the balancer');
+    for (const path of ['/metrics', '/metrics.', '/metrics..', '/metrics%2e', '/x/../metrics.', '/metrics/']) {
+      eq((await request(front, 'GET', path)).status, 404, `${path} is not on the balancer`);
+    }
 
     // requests spread over the instances; a dead one's reads go to the other
     for (let i = 0; i < 12; i++) eq((await request(front, 'GET', '/api/regions/provinces')).status, 200, 'provinces');
