@@ -192,6 +192,26 @@ done:
   return pages;
 }
 
+/* Has another process the database at path open? Each SQLite connection
+ * to a database in WAL mode holds a read lock on the "DMS" byte of its
+ * -shm file (offset 128) for as long as it is open: a server serving it,
+ * a REPL. */
+static int in_use(const char *path) {
+  char shm[PATH_MAX + 8];
+  struct flock fl;
+  int fd, busy;
+  snprintf(shm, sizeof shm, "%s-shm", path);
+  if ((fd = open(shm, O_RDWR)) < 0) return 0;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = 128;
+  fl.l_len = 1;
+  busy = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  close(fd);
+  return busy;
+}
+
 long db_restore(const char *from, const char *path, int force, char *err,
                 size_t errlen) {
   sqlite3 *src = NULL, *dst = NULL;
@@ -199,6 +219,13 @@ long db_restore(const char *from, const char *path, int force, char *err,
   long pages = -1;
   int tables = 0;
 
+  if (in_use(path)) {
+    snprintf(err, errlen,
+             "%s is open in another process (a server serving it?): stop "
+             "it, then restore",
+             path);
+    return -1;
+  }
   if (open_ro(from, &src, err, errlen) != 0) return -1;
   if (check(src, from, err, errlen) != 0) goto done;
   if (db_open(path, &dst, err, errlen) != DB_OK) goto done;

@@ -75,9 +75,13 @@ if (!PG) {
       eq(live.size, acked.length, 'the server has every write');
 
       // over a database: refused without --force, and the database unchanged
+      // while the server serves it, with --force or without: refused, it is open
       const r2 = run(['restore', '--from', copy, '--db', srv.db]);
       eq(r2.status, 1, 'refused');
-      assert(/--force/.test(r2.stderr), `says how: ${r2.stderr}`);
+      assert(/open in another process/.test(r2.stderr), r2.stderr);
+      const r3 = run(['restore', '--from', copy, '--db', srv.db, '--force']);
+      eq(r3.status, 1, 'refused while served');
+      assert(/open in another process/.test(r3.stderr), r3.stderr);
       eq(titles(srv.db, '备份一致性').size, acked.length, 'the database unchanged');
     } finally {
       await srv.stop();
@@ -98,6 +102,9 @@ if (!PG) {
       await srv.stop();
       const db = join(dir, 'platform.db');
       eq(run(['restore', '--from', copy, '--db', db]).status, 0, 'into a new file');
+      const over = run(['restore', '--from', copy, '--db', db]);
+      eq(over.status, 1, 'over a database without --force: refused');
+      assert(/--force/.test(over.stderr), `says how: ${over.stderr}`);
       eq(run(['restore', '--from', copy, '--db', db, '--force']).status, 0, 'over it with --force');
       eq([...titles(db, '备份')], ['备份之前'], 'the copy\'s rows, not the later one');
       const again = run(['migrate', '--db', db]);
