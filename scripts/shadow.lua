@@ -169,6 +169,14 @@ local function set_for(shadow_province, version_id, call_province)
   return sets[key].set, sets[key].error
 end
 
+-- A check queued before its declaration existed is bound to it by the
+-- request's write transaction a moment later (Sh.bind); another instance's
+-- tick, or this one's, may see the job first. Such a job waits BIND_MS from
+-- when this process first saw it unbound (never bound: its request
+-- failed; it is evaluated then, without a declaration).
+Sh.BIND_MS = 2000
+local unbound_seen = {} -- job id -> clock.now_ms() when first seen unbound
+
 -- Evaluates queued checks under their shadows. Returns how many.
 function Sh.process()
   if not db.one("SELECT 1 AS x FROM rule_shadow_jobs LIMIT 1") then return 0 end
@@ -180,35 +188,51 @@ function Sh.process()
                           ORDER BY j.id LIMIT ?]], Sh.BATCH)
   for _, j in ipairs(jobs) do
     if clock.now_ms() - t0 > Sh.TICK_MS then break end
-    local after
-    if not j.ended_at then
-      local set, err = set_for(j.shadow_province, j.version_id, j.province)
-      if not set then
-        after = Sh.outcome(j.entry, nil, err)
+    local wait = false
+    if j.declaration_id == nil and j.entry ~= "check_plan" then
+      local seen = unbound_seen[j.id]
+      if not seen then
+        unbound_seen[j.id] = clock.now_ms()
+        wait = true
       else
-        local arg = json.decode(j.arg)
-        local result, rerr = rules.using(set, P.try, j.province, j.entry, arg)
-        if j.entry ~= "review_chain" and not (result == nil and rerr) then
-          result, rerr = P.findings(result)
-        end
-        after = Sh.outcome(j.entry, result, rerr)
+        wait = clock.now_ms() - seen < Sh.BIND_MS
       end
     end
-    db.transaction(function()
-      local claimed = db.exec("DELETE FROM rule_shadow_jobs WHERE id = ?", j.id)
-      if claimed == 0 or not after then return end -- another instance took it, or the shadow ended
-      local before = json.decode(j.before)
-      local differ = not same(before, after)
-      db.exec("UPDATE rule_shadows SET evaluated = evaluated + 1, diverged = diverged + :d WHERE id = :id",
-              { d = differ and 1 or 0, id = j.shadow_id })
-      if differ then
-        db.exec([[INSERT INTO rule_divergences(shadow_id, at, declaration_id, plan_id, entry, before, after)
-                  VALUES (:shadow, :at, :declaration, :plan, :entry, :before, :after)]],
-                { shadow = j.shadow_id, at = j.at, declaration = j.declaration_id, plan = j.plan_id,
-                  entry = j.entry, before = json.encode(before), after = json.encode(after) })
+    if not wait then
+      unbound_seen[j.id] = nil
+      local after
+      if not j.ended_at then
+        local set, err = set_for(j.shadow_province, j.version_id, j.province)
+        if not set then
+          after = Sh.outcome(j.entry, nil, err)
+        else
+          local arg = json.decode(j.arg)
+          local result, rerr = rules.using(set, P.try, j.province, j.entry, arg)
+          if j.entry ~= "review_chain" and not (result == nil and rerr) then
+            result, rerr = P.findings(result)
+          end
+          after = Sh.outcome(j.entry, result, rerr)
+        end
       end
-    end)
-    n = n + 1
+      db.transaction(function()
+        -- the declaration as bound now, not as read above
+        local cur = db.one("SELECT declaration_id FROM rule_shadow_jobs WHERE id = ?", j.id)
+        local claimed = cur and db.exec("DELETE FROM rule_shadow_jobs WHERE id = ?", j.id) or 0
+        if claimed == 0 or not after then return end -- another instance took it, or the shadow ended
+        j.declaration_id = cur.declaration_id
+        local before = json.decode(j.before)
+        local differ = not same(before, after)
+        db.exec("UPDATE rule_shadows SET evaluated = evaluated + 1, diverged = diverged + :d WHERE id = :id",
+                { d = differ and 1 or 0, id = j.shadow_id })
+        if differ then
+          db.exec([[INSERT INTO rule_divergences(shadow_id, at, declaration_id, plan_id, entry, before, after)
+                    VALUES (:shadow, :at, :declaration, :plan, :entry, :before, :after)]],
+                  { shadow = j.shadow_id, at = j.at, declaration = j.declaration_id, plan = j.plan_id,
+                    entry = j.entry, before = json.encode(before), after = json.encode(after) })
+        end
+      end)
+      n = n + 1
+    end
   end
   return n
 end

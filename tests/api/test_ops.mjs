@@ -141,7 +141,8 @@ test('ops: majors: list paged and searchable, create (code validated, unique), e
 
   const u = await ops.put(`/api/ops/majors/${code}`, { name: `${name}（修订）` });
   eq([u.status, u.data.name, u.data.level], [200, `${name}（修订）`, '高职专科'], 'renamed');
-  fails(await ops.put('/api/ops/majors/999998', { name: 'x' }), 404, 'not_found');
+  const missing = code === '999998' ? '999997' : '999998';   // code is 9999NN: never the same
+  fails(await ops.put(`/api/ops/majors/${missing}`, { name: 'x' }), 404, 'not_found');
   fails(await ops.put(`/api/ops/majors/${code}`, { level: '大专' }), 422, 'validation_failed', 'level', 'invalid');
   eq((await ops.put(`/api/ops/majors/${code}`, { active: false })).data.active, false, 'deactivated');
   eq((await anon().get(`/api/majors?q=${code}`)).data, [], 'gone from the public list');
