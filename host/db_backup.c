@@ -69,19 +69,25 @@ static int check(sqlite3 *db, const char *name, char *err, size_t errlen) {
   return 0;
 }
 
+/* The directory holding path ("." for a bare name); returns path's last
+ * component. */
+static const char *dir_of(const char *path, char *dir, size_t dirlen) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) {
+    snprintf(dir, dirlen, ".");
+    return path;
+  }
+  snprintf(dir, dirlen, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+  return slash + 1;
+}
+
 /* fsync of a file, or of the directory holding path (after a rename). */
 static int sync_path(const char *path, int dir) {
   char d[PATH_MAX];
-  const char *slash;
   int fd, rc;
 
   if (dir) {
-    slash = strrchr(path, '/');
-    if (!slash)
-      snprintf(d, sizeof d, ".");
-    else
-      snprintf(d, sizeof d, "%.*s", slash == path ? 1 : (int)(slash - path),
-               path);
+    dir_of(path, d, sizeof d);
     path = d;
   }
   if ((fd = open(path, O_RDONLY | (dir ? O_DIRECTORY : 0))) < 0) return -1;
@@ -107,11 +113,7 @@ static int open_ro(const char *path, sqlite3 **db, char *err, size_t errlen) {
  * exist). Returns 0, or -1 if its directory does not resolve. */
 static int resolve(const char *f, char *out, size_t outlen) {
   char dir[PATH_MAX], real[PATH_MAX];
-  const char *slash = strrchr(f, '/'), *base = slash ? slash + 1 : f;
-  if (!slash)
-    snprintf(dir, sizeof dir, ".");
-  else
-    snprintf(dir, sizeof dir, "%.*s", slash == f ? 1 : (int)(slash - f), f);
+  const char *base = dir_of(f, dir, sizeof dir);
   if (!realpath(dir, real)) return -1;
   if (snprintf(out, outlen, "%s/%s", strcmp(real, "/") ? real : "", base) >=
       (int)outlen)
