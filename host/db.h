@@ -90,6 +90,15 @@ int db_push_module(lua_State *L, const char *path);
  * first read and ended before the first write. */
 void db_request_begin(lua_State *L);
 
+/* The request on L begins its read transaction now (as its first read
+ * would) and *out gets the data version under it: PRAGMA data_version of
+ * L's own connection, which changes whenever another connection (the
+ * process's writer, another process) committed since, and never on L's
+ * own (it only reads). Equal versions: the same data. Returns 0, or -1
+ * (PostgreSQL, inside a transaction, an error): no version to compare.
+ * db_request_end ends what it began. */
+int db_request_version(lua_State *L, long long *out);
+
 /* The request on L ends: ends its read transaction, and rolls back a
  * transaction left open on L's own connection (defence: db.transaction
  * always leaves the writer, and scripts cannot BEGIN). Returns 1 if one

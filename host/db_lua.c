@@ -500,6 +500,28 @@ void db_request_begin(lua_State *L) {
   if (s) s->request = 1;
 }
 
+int db_request_version(lua_State *L, long long *out) {
+  db_state *s;
+  sqlite3_stmt *st;
+  int rc;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &DB_STATE_KEY);
+  s = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (!s || !s->own || s->depth) return -1; /* PostgreSQL, or closed */
+  s->request = 1;
+  if (!s->reading) {
+    if (!sqlite3_get_autocommit(db_conn_handle(s->own)) ||
+        db_conn_control(s->own, "BEGIN", NULL, 0) != DB_OK)
+      return -1;
+    s->reading = 1; /* the request's snapshot: begun by the pragma's read */
+  }
+  if (db_conn_stmt(s->own, "PRAGMA data_version", 19, &st) != DB_OK) return -1;
+  rc = sqlite3_step(st);
+  *out = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? 0 : -1;
+}
+
 int db_request_end(lua_State *L) {
   db_state *s;
   int open = 0;

@@ -1,10 +1,11 @@
 /*
  * http: civetweb server, routing and the access log; the bodies are read
- * by http_body.c, the metrics kept by http_metrics.c.
+ * by http_body.c, the metrics kept by http_metrics.c, answers reused by
+ * http_reuse.c.
  * Each worker thread makes its trusted Lua state on its first request and
  * keeps it until the thread exits.
- * Uses: civetweb, peer, vm, assets, http_body, http_metrics, http_reply,
- * pthreads.
+ * Uses: civetweb, peer, vm, db, assets, http_body, http_metrics,
+ * http_reply, http_reuse, pthreads.
  */
 #include "http.h"
 
@@ -16,14 +17,17 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 #include <lua.h>
 
 #include "assets.h"
+#include "db.h"
 #include "http_body.h"
 #include "http_metrics.h"
 #include "http_reply.h"
+#include "http_reuse.h"
 #include "peer.h"
 #include "vm.h"
 
@@ -72,6 +76,27 @@ static void send_error(struct mg_connection *conn, int status, const char *code,
 
 /* ---- handlers ------------------------------------------------------- */
 
+/* For a bearer token's GET without a body: its reuse key (http_reuse.h)
+ * in key and the data version it is answered under in *version (the
+ * request's read transaction begins here). Returns the key's length, or 0:
+ * the answer is not looked up nor kept. */
+static size_t reusable(const struct mg_request_info *ri, size_t body_len,
+                       int uploading, char *key, size_t size,
+                       long long *version) {
+  const char *auth = NULL;
+  int i;
+  if (body_len || uploading || strcmp(ri->request_method, "GET") != 0)
+    return 0;
+  for (i = 0; i < ri->num_headers; i++)
+    if (strcasecmp(ri->http_headers[i].name, "Authorization") == 0) {
+      if (auth) return 0; /* two: app.lua reads one of them */
+      auth = ri->http_headers[i].value;
+    }
+  if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
+  if (db_request_version(t_L, version) != 0) return 0;
+  return http_reuse_key(key, size, ri->local_uri, ri->query_string, auth);
+}
+
 static int handle_api(struct mg_connection *conn,
                       const struct mg_request_info *ri) {
   char *body = NULL;
@@ -79,7 +104,9 @@ static int handle_api(struct mg_connection *conn,
   vm_request req;
   vm_response resp;
   const char *names[64], *values[64];
-  char err[1024];
+  char err[1024], key[HTTP_REUSE_MAX_KEY + 1];
+  long long version = 0;
+  size_t reuse_len;
   int i, status, uploading;
   http_upload upload; /* its data is body */
 
@@ -133,8 +160,24 @@ static int handle_api(struct mg_connection *conn,
   req.nheaders = i;
   req.header_names = names;
   req.header_values = values;
+  reuse_len = reusable(ri, body_len, uploading, key, sizeof key, &version);
+  if (reuse_len) {
+    const http_reused *a = http_reuse_get(key, reuse_len, version);
+    if (a) {
+      db_request_end(t_L); /* the read transaction the version began */
+      free(body);
+      snprintf(t_route, sizeof t_route, "%s", a->route);
+      send_body(conn, a->status, a->content_type, a->body, a->body_len, 0,
+                NULL, NULL, 0);
+      return a->status;
+    }
+  }
   vm_handle(t_L, &req, &resp);
   free(body);
+  if (reuse_len && resp.reuse && resp.nheaders == 0)
+    http_reuse_put(key, reuse_len, version,
+                   &(http_reused){resp.status, resp.body, resp.body_len,
+                                  resp.content_type, resp.route});
   snprintf(t_route, sizeof t_route, "%s", resp.route);
   send_body(conn, resp.status, resp.content_type, resp.body, resp.body_len,
             resp.nheaders, resp.header_names, resp.header_values, 0);
@@ -200,7 +243,8 @@ static void on_end(const struct mg_connection *conn, int status) {
   const struct mg_request_info *ri = mg_get_request_info(conn);
   struct timespec now;
   double secs;
-  char stamp[32];
+  char stamp[32], line[1024];
+  int n;
   time_t wall = time(NULL);
   struct tm tm;
   atomic_fetch_sub(&g_inflight, 1);
@@ -210,15 +254,26 @@ static void on_end(const struct mg_connection *conn, int status) {
   http_metrics_add(t_route[0] ? t_route : "static", status, secs);
   gmtime_r(&wall, &tm);
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  fprintf(stderr, "%s access %s %s %s %d %.1fms %s\n", stamp, t_client,
-          ri->request_method, ri->local_uri, status, secs * 1000.0,
-          t_route[0] ? t_route : "static");
+  /* one write(2) per line, outside stdio's lock: the workers do not queue
+   * behind each other's writes (a line is appended whole, as stdio's
+   * unbuffered stderr would) */
+  n = snprintf(line, sizeof line, "%s access %s %s %s %d %.1fms %s\n", stamp,
+               t_client, ri->request_method, ri->local_uri, status,
+               secs * 1000.0, t_route[0] ? t_route : "static");
+  if (n >= (int)sizeof line) {
+    n = (int)sizeof line;
+    line[n - 1] = '\n'; /* a path that long is cut, the line still ends */
+  }
+  if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0) {
+    /* nowhere to say so */
+  }
 }
 
 static void on_exit_thread(const struct mg_context *ctx, int type, void *user) {
   (void)ctx;
   (void)type;
   (void)user;
+  http_reuse_clear();
   if (t_L) lua_close(t_L);
   t_L = NULL;
 }

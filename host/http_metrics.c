@@ -1,7 +1,8 @@
 /*
  * http_metrics: request counts, latencies and the /metrics answer; see
  * http_metrics.h.
- * Uses: civetweb, sqlite3, rules, peer, http_reply, util, pthreads.
+ * Uses: civetweb, sqlite3, rules, peer, http_reply, http_reuse, util,
+ * pthreads.
  */
 #include "http_metrics.h"
 
@@ -16,6 +17,7 @@
 
 #include "db.h"
 #include "http_reply.h"
+#include "http_reuse.h"
 #include "peer.h"
 #include "rules.h"
 #include "util.h"
@@ -109,6 +111,11 @@ void http_metrics_send(struct mg_connection *conn) {
   OUT("# TYPE http_connections_refused_total counter\n"
       "http_connections_refused_total %lu\n",
       peer_refused());
+  OUT("# HELP http_answers_reused_total Answers given again without "
+      "running the handler (the same request, the same data).\n");
+  OUT("# TYPE http_answers_reused_total counter\n"
+      "http_answers_reused_total %lu\n",
+      http_reuse_hits());
   if (!db_is_pg(vm_paths.db)) { /* on PostgreSQL SQLite holds nothing */
     OUT("# HELP sqlite_memory_bytes SQLite's memory in use (page caches, "
         "schemas, prepared statements of every connection).\n");

@@ -2,9 +2,9 @@
  * http_metrics: the server's /metrics. Provides counting a finished
  * request (by route and status, and its latency in a histogram) and
  * answering /metrics in the Prometheus text format with those counts and
- * the rule set's (generation, failures, evaluator kills) and the peers'
- * (connections refused).
- * Uses: civetweb, rules, peer, http_reply, pthreads.
+ * the rule set's (generation, failures, evaluator kills), the peers'
+ * (connections refused) and the answers reused (http_reuse.h).
+ * Uses: civetweb, rules, peer, http_reply, http_reuse, pthreads.
  */
 #ifndef HOST_HTTP_METRICS_H
 #define HOST_HTTP_METRICS_H

@@ -157,6 +157,7 @@ static void fail_500(lua_State *L, vm_response *resp) {
   resp->body_len = sizeof body - 1;
   resp->content_type = "application/json; charset=utf-8";
   resp->route = "error";
+  resp->reuse = 0;
   resp->nheaders = 0;
 }
 
@@ -201,14 +202,14 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
   }
   lua_setfield(L, -2, "headers");
   db_request_begin(L);
-  rc = lua_pcall(L, 1, 5, 1);
+  rc = lua_pcall(L, 1, 6, 1);
   if (db_request_end(L) && rc == LUA_OK)
     fprintf(stderr, "script left a transaction open: rolled back\n");
   if (rc != LUA_OK) {
     fail_500(L, resp);
     return 0;
   }
-  /* 2: status 3: body 4: content type 5: route 6: headers */
+  /* 2: status 3: body 4: content type 5: route 6: headers 7: reuse */
   {
     /* no raising here: we are outside any protected call */
     int isnum = 0;
@@ -228,6 +229,7 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
                            ? lua_tostring(L, 4)
                            : "application/json; charset=utf-8";
   resp->route = lua_type(L, 5) == LUA_TSTRING ? lua_tostring(L, 5) : "unknown";
+  resp->reuse = lua_toboolean(L, 7);
   resp->nheaders = 0;
   if (lua_istable(L, 6)) {
     n = (int)lua_rawlen(L, 6);

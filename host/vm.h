@@ -48,6 +48,7 @@ typedef struct vm_response {
   size_t body_len;
   const char *content_type;
   const char *route; /* e.g. "GET /api/plans" */
+  int reuse;         /* the same request may get this answer (http_reuse.h) */
   int nheaders;
   const char *header_names[VM_MAX_HEADERS], *header_values[VM_MAX_HEADERS];
 } vm_response;

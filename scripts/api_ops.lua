@@ -118,7 +118,9 @@ function M.register(route)
   route("PUT", "/api/ops/accounts/{id}/phone", change_phone, OPS)
   route("POST", "/api/ops/accounts/{id}/reset-password", reset_password, OPS)
   route("POST", "/api/ops/accounts/{id}/unlock", unlock, OPS)
-  route("GET", "/api/eligibility", eligibility, { token = true })
+  -- exam registration asks the same question for every candidate of a
+  -- school, certificate and major: the answer is reused until a commit
+  route("GET", "/api/eligibility", eligibility, { token = true, reuse = true })
 end
 
 return M

@@ -64,7 +64,10 @@ end
 -- app.route(method, pattern, handler, opts)
 -- pattern: a path with {name} parts for integers ({id}) or {*name} for
 -- any segment; opts.public: no login; opts.roles: allowed roles;
--- opts.csrf_exempt: pre-session requests; opts.token: bearer tokens too.
+-- opts.csrf_exempt: pre-session requests; opts.token: bearer tokens too;
+-- opts.reuse: a bearer token's answer depends on the database alone (not
+-- on the time, nor on rules outside it), so the host may give it again to
+-- the same request until anything commits (host/http_reuse.h).
 function app.route(method, pattern, handler, opts)
   local names, strings = {}, {}
   local lua_pat = "^" .. pattern:gsub("[%-%.]", "%%%0"):gsub("{(%*?)([%w_]+)}",
@@ -172,7 +175,7 @@ local function dispatch(req)
   local status, value, opts = r.fn(ctx, params)
   -- a handler answers a service's error value by returning it
   if errors.is(status) then error(status, 0) end
-  return status, r.name, value, opts
+  return status, r.name, value, opts, r.opts.reuse and ctx.token ~= nil
 end
 
 local function traceback(e)
@@ -180,7 +183,8 @@ local function traceback(e)
   return debug.traceback(tostring(e), 2)
 end
 
--- Called by the host: returns status, body, content type, route, headers.
+-- Called by the host: returns status, body, content type, route, headers,
+-- and whether the answer may be reused (opts.reuse, a token's request).
 function app.handle(req)
   current_route = "unmatched"
   -- one request decides under one rule set, whatever is published meanwhile:
@@ -188,7 +192,7 @@ function app.handle(req)
   require("rules_sync").request()
   rules.pin()
   require("shadow").reset()
-  local ok, status, route, value, opts = xpcall(dispatch, traceback, req)
+  local ok, status, route, value, opts, reuse = xpcall(dispatch, traceback, req)
   rules.unpin()
   if not ok then
     local e = status
@@ -211,7 +215,7 @@ function app.handle(req)
     return status, value, opts.content_type or "application/octet-stream", route, headers
   end
   if status == 204 then return 204, "", JSON, route, headers end
-  return status, json.encode(value), JSON, route, headers
+  return status, json.encode(value), JSON, route, headers, reuse
 end
 
 return app

@@ -335,6 +335,52 @@ test('ops: eligibility looks at every approved declaration of the year (two batc
   eq((await ask(cert.majors[2])).eligible, false, 'a major neither declared');
 });
 
+// The host gives a bearer token's eligibility answer again without running
+// the handler while nothing committed (host/http_reuse.h): never an answer
+// older than a commit, whether this server made it or another process did.
+test('ops: a reused eligibility answer never outlives a commit (a review here, a revocation from another process)', async () => {
+  const name = `exam-reuse-${process.pid}`;
+  const token = S.main.host(['token', 'add', '--name', name]).trim();
+  const year = 2037;
+  const pid = plan('44', 'not_by_major', { title: '运维测试 资格复用', year });
+  const cert = (await certificates())[4];
+  const s = await freshSchool('44', '4401', '93');
+  const d = (await s.client.post('/api/declarations', body(pid, cert, 'not_by_major', { majors: [] }))).data;
+  const machine = new Client(S.main.base); // one keep-alive connection: one worker
+  const auth = { authorization: `Bearer ${token}` };
+  const q = `/api/eligibility?school=${s.code}&certificate=${cert.id}&year=${year}&major=${cert.majors[0]}`;
+  const reused = async () => Number(/^http_answers_reused_total (\d+)$/m.exec(
+    (await Promise.all(S.main.instances.map(async (x) => (await fetch(`${x.base}/metrics`)).text()))).join('\n'))?.[1] ?? NaN);
+  const before = await reused();
+  for (let i = 0; i < 20; i++) eq((await machine.get(q, auth)).data.eligible, false, `pending: not eligible (${i})`);
+  const after = await reused();
+  if (S.main.instances.length === 1) {
+    // SQLite: twenty asks within a second or two are mostly answered again
+    assert(after - before >= 10, `answers reused: ${after - before} of 20`);
+  } else {
+    eq(after - before, 0, 'PostgreSQL: nothing reused (another instance\'s commit is not seen here)');
+  }
+  // a commit through the server: the next answer is the new one
+  const prov = await as('province44');
+  eq((await prov.post(`/api/admin/declarations/${d.id}/review`, { decision: 'approve' })).data.status, 'approved', 'approved');
+  let a = (await machine.get(q, auth)).data;
+  eq([a.eligible, a.declaration_id], [true, d.id], 'approved: eligible at once');
+  eq((await machine.get(q, auth)).data.eligible, true, 'and again');
+  // a different token asking the same question is not another's answer
+  fails(await machine.get(q, { authorization: 'Bearer tok_not_a_token' }), 401, 'unauthenticated');
+  eq((await machine.get(q, auth)).data.eligible, true, 'the real token still');
+  // a commit by another process (the token revoked in the database): 401 at once
+  sql('UPDATE api_tokens SET revoked = 1 WHERE name = ?', name);
+  fails(await machine.get(q, auth), 401, 'unauthenticated');
+  fails(await machine.get(q, auth), 401, 'unauthenticated');
+  sql('UPDATE api_tokens SET revoked = 0 WHERE name = ?', name);
+  a = (await machine.get(q, auth)).data;
+  eq([a.eligible, a.declaration_id], [true, d.id], 'restored: eligible again');
+  // a declaration withdrawn behind the server's back (another process)
+  sql("UPDATE declarations SET status = 'rejected' WHERE id = ?", d.id);
+  eq((await machine.get(q, auth)).data.eligible, false, 'rejected elsewhere: not eligible at once');
+});
+
 // 2026-12-02: in the certificate dialog the exact major was not first. The
 // server answers exact name matches first, then names that begin with the term,
 // then names that contain it.
