@@ -24,7 +24,7 @@ struct db_conn {
   sqlite3 *db; /* owned */
   int control; /* transaction control allowed now (db_conn_control) */
   struct {
-    uint32_t hash;      /* FNV-1a of the SQL text */
+    uint32_t hash;      /* util_text_key32 of the SQL text */
     sqlite3_stmt *stmt; /* owned, reset when idle */
   } cache[DB_CACHE_SLOTS];
   unsigned next_victim; /* round-robin eviction */
@@ -258,7 +258,7 @@ int db_migrate_at(const char *path, const char *dir, int *applied, char *err,
 /* ---- statement cache ------------------------------------------------ */
 
 int db_conn_stmt(db_conn *c, const char *sql, size_t len, sqlite3_stmt **out) {
-  uint32_t h = util_fnv1a32(sql, len);
+  uint32_t h = util_text_key32(sql, len);
   unsigned i, slot;
   sqlite3_stmt *st = NULL;
   const char *tail = NULL;

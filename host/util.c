@@ -63,3 +63,19 @@ uint32_t util_fnv1a32(const void *p, size_t n) {
     h = (h ^ c[i]) * 16777619u;
   return h;
 }
+
+uint32_t util_text_key32(const void *p, size_t n) {
+  const unsigned char *c = p;
+  uint32_t h = util_fnv1a32(&n, sizeof n);
+  size_t i;
+  if (n <= 2 * UTIL_TEXT_KEY_ENDS) {
+    for (i = 0; i < n; i++)
+      h = (h ^ c[i]) * 16777619u;
+    return h;
+  }
+  for (i = 0; i < UTIL_TEXT_KEY_ENDS; i++)
+    h = (h ^ c[i]) * 16777619u;
+  for (i = n - UTIL_TEXT_KEY_ENDS; i < n; i++)
+    h = (h ^ c[i]) * 16777619u;
+  return h;
+}

@@ -32,5 +32,11 @@ int util_cmp_strp(const void *a, const void *b);
 uint64_t util_fnv1a64(uint64_t h, const void *p, size_t n);
 /* FNV-1a 32 of n bytes at p. */
 uint32_t util_fnv1a32(const void *p, size_t n);
+/* A cache slot's key of a long text (an SQL statement) in a few dozen
+ * steps whatever its length: FNV-1a 32 of its length and of its first and
+ * last UTIL_TEXT_KEY_ENDS bytes. Texts differing only in between share a
+ * key: a cache compares equal keys' texts in full. */
+#define UTIL_TEXT_KEY_ENDS 48
+uint32_t util_text_key32(const void *p, size_t n);
 
 #endif
