@@ -56,6 +56,14 @@ elig=$(q "SELECT 'school=' || s.code || '&certificate=' || d.certificate_id || '
           JOIN certificate_majors cm ON cm.certificate_id = d.certificate_id
           WHERE d.status = 'approved' ORDER BY d.id LIMIT 1")
 stats_plan=$(q "SELECT min(id) FROM plans WHERE title LIKE '压测计划 %'")
+# 5,000 distinct questions (approved and pending declarations, each of
+# their certificate's majors), for eligibility with every answer computed
+q "SELECT 'school=' || s.code || '&certificate=' || d.certificate_id || '&year=' || p.year
+          || '&major=' || cm.major_code
+   FROM declarations d JOIN schools s ON s.id = d.school_id JOIN plans p ON p.id = d.plan_id
+   JOIN certificate_majors cm ON cm.certificate_id = d.certificate_id
+   WHERE d.status IN ('approved', 'pending') ORDER BY d.id % 7, d.id, cm.major_code
+   LIMIT 5000" >"$dir/questions"
 if [ "$pg" != 0 ]; then
   # the same data on PostgreSQL: the demo seeded there (the same ids: the
   # seed inserts in one order), then the generated plans and declarations
@@ -200,7 +208,20 @@ get() { # name path who(token|school|province|-) anchor anchor_name
   pg_row "$pr" "$pp" "$r" "$pn"
 }
 get "GET /healthz" /healthz - "$hello" hello
-get "GET /api/eligibility (token)" "/api/eligibility?$elig" token "$hello" hello
+# one question asked again and again (exam registration asks the same for
+# every candidate of a school, certificate and major): answered again while
+# nothing commits (host/http_reuse.h); then distinct questions, each computed
+get "GET /api/eligibility (token, one question)" "/api/eligibility?$elig" token "$hello" hello
+echo "== GET /api/eligibility, 5,000 questions in turn" >&2
+read -r r p n <<<"$(BENCH_QUESTIONS=$dir/questions BENCH_TOKEN=$token \
+  measure http://127.0.0.1:18999 -s tests/bench/questions.lua)"
+row "GET /api/eligibility (5,000 questions)" "$r" "$p" "$hello" hello "$n"
+if [ "$pg" != 0 ]; then
+  echo "== GET /api/eligibility, 5,000 questions in turn, on PostgreSQL" >&2
+  read -r pr pp pn <<<"$(BENCH_QUESTIONS=$dir/questions BENCH_TOKEN=$pg_token \
+    measure http://127.0.0.1:18996 -s tests/bench/questions.lua)"
+  pg_row "$pr" "$pp" "$r" "$pn"
+fi
 get "GET /api/plans (school)" /api/plans school "$hello" hello
 echo "== PUT /api/declarations/$draft (draft save)" >&2
 read -r r p n <<<"$(BENCH_COOKIE=$school_cookie BENCH_CSRF=$school_csrf BENCH_BODY=$body \
@@ -222,6 +243,9 @@ get "GET admin list pending, c=$list_conns" "/api/admin/declarations?status=pend
 get "GET plan statistics, c=$list_conns" "/api/admin/plans/$stats_plan/stats" province "$hello" hello
 get "GET statistics by year, c=$list_conns" /api/admin/stats/years province "$hello" hello
 unset WRK_C
+echo "answers reused: $(curl -s localhost:18999/metrics | sed -n 's/^http_answers_reused_total //p')" \
+  "(SQLite), $( [ "$pg" = 0 ] || curl -s localhost:18996/metrics |
+  sed -n 's/^http_answers_reused_total //p') (PostgreSQL)"
 kill "${pids[@]}" 2>/dev/null || true
 wait "$server" 2>/dev/null || true
 [ "$pg" = 0 ] || wait "$server_pg" 2>/dev/null || true
