@@ -2,9 +2,9 @@
  * http: civetweb server, routing and the access log; the bodies are read
  * by http_body.c, the metrics kept by http_metrics.c, answers reused by
  * http_reuse.c.
- * Each worker thread makes its trusted Lua state on its first request and
- * keeps it until the thread exits.
- * Uses: civetweb, peer, vm, db, assets, http_body, http_metrics,
+ * A worker thread takes a trusted Lua state from the pool (vm_pool.h) for
+ * each /api/ request and gives it back when the answer is sent.
+ * Uses: civetweb, peer, vm, vm_pool, db, assets, http_body, http_metrics,
  * http_reply, http_reuse, pthreads.
  */
 #include "http.h"
@@ -30,6 +30,7 @@
 #include "http_reuse.h"
 #include "peer.h"
 #include "vm.h"
+#include "vm_pool.h"
 
 static struct mg_context *g_ctx;
 static atomic_int g_inflight; /* requests between begin and end */
@@ -37,7 +38,6 @@ static atomic_int g_draining; /* stopping: new requests get 503 */
 static long g_body_ms = HTTP_BODY_TIMEOUT_MS; /* a whole body arrives within */
 
 /* Per worker thread. */
-static __thread lua_State *t_L; /* owned by the thread */
 static __thread struct timespec t_start;
 static __thread char t_route[96];
 static __thread char t_client[PEER_ADDR_LEN]; /* of the request */
@@ -80,8 +80,8 @@ static void send_error(struct mg_connection *conn, int status, const char *code,
  * in key and the data version it is answered under in *version (the
  * request's read transaction begins here). Returns the key's length, or 0:
  * the answer is not looked up nor kept. */
-static size_t reusable(const struct mg_request_info *ri, size_t body_len,
-                       int uploading, char *key, size_t size,
+static size_t reusable(lua_State *L, const struct mg_request_info *ri,
+                       size_t body_len, int uploading, char *key, size_t size,
                        long long *version) {
   const char *auth = NULL;
   int i;
@@ -93,7 +93,7 @@ static size_t reusable(const struct mg_request_info *ri, size_t body_len,
       auth = ri->http_headers[i].value;
     }
   if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
-  if (db_request_version(t_L, version) != 0) return 0;
+  if (db_request_version(L, version) != 0) return 0;
   return http_reuse_key(key, size, ri->local_uri, ri->query_string, auth);
 }
 
@@ -103,6 +103,7 @@ static int handle_api(struct mg_connection *conn,
   size_t body_len = 0;
   vm_request req;
   vm_response resp;
+  lua_State *L;
   const char *names[64], *values[64];
   char err[1024], key[HTTP_REUSE_MAX_KEY + 1];
   long long version = 0;
@@ -139,7 +140,7 @@ static int handle_api(struct mg_connection *conn,
       mg_close_connection(conn);
     return status;
   }
-  if (!t_L && !(t_L = vm_new(1, err, sizeof err))) {
+  if (!(L = vm_pool_take(err, sizeof err))) {
     fprintf(stderr, "worker: %s\n", err);
     free(body);
     send_error(conn, 500, "internal", "服务器内部错误");
@@ -160,11 +161,12 @@ static int handle_api(struct mg_connection *conn,
   req.nheaders = i;
   req.header_names = names;
   req.header_values = values;
-  reuse_len = reusable(ri, body_len, uploading, key, sizeof key, &version);
+  reuse_len = reusable(L, ri, body_len, uploading, key, sizeof key, &version);
   if (reuse_len) {
     const http_reused *a = http_reuse_get(key, reuse_len, version);
     if (a) {
-      db_request_end(t_L); /* the read transaction the version began */
+      db_request_end(L); /* the read transaction the version began */
+      vm_pool_give(L);
       free(body);
       snprintf(t_route, sizeof t_route, "%s", a->route);
       send_body(conn, a->status, a->content_type, a->body, a->body_len, 0,
@@ -172,7 +174,7 @@ static int handle_api(struct mg_connection *conn,
       return a->status;
     }
   }
-  vm_handle(t_L, &req, &resp);
+  vm_handle(L, &req, &resp);
   free(body);
   if (reuse_len && resp.reuse && resp.nheaders == 0)
     http_reuse_put(key, reuse_len, version,
@@ -182,7 +184,8 @@ static int handle_api(struct mg_connection *conn,
   send_body(conn, resp.status, resp.content_type, resp.body, resp.body_len,
             resp.nheaders, resp.header_names, resp.header_values, 0);
   status = resp.status;
-  vm_request_done(t_L);
+  vm_request_done(L);
+  vm_pool_give(L);
   return status;
 }
 
@@ -274,8 +277,6 @@ static void on_exit_thread(const struct mg_context *ctx, int type, void *user) {
   (void)type;
   (void)user;
   http_reuse_clear();
-  if (t_L) lua_close(t_L);
-  t_L = NULL;
 }
 
 /* Releases the connection's count. civetweb may report a close twice
@@ -322,9 +323,20 @@ static long env_long(const char *name, long def, long lo, long hi) {
   return *end || n < lo || n > hi ? -1 : n;
 }
 
+/* The trusted states there may be by default: 16 per core (a request
+ * waits for its commit's fsync, a rule evaluator or PostgreSQL with its
+ * state held, so some more than cores), at least 8, at most one per
+ * worker. */
+static long default_states(int nthreads) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN), n;
+  n = 16 * (cores < 1 ? 1 : cores);
+  if (n < 8) n = 8;
+  return n > nthreads ? nthreads : n;
+}
+
 int http_start(int port, int nthreads, char *err, size_t errlen) {
   char portstr[16], threads[16], timeout[16];
-  long cap, timeout_ms, body_ms;
+  long cap, timeout_ms, body_ms, states;
   struct mg_callbacks cb;
   struct stat st;
   const char *opts[32];
@@ -339,14 +351,19 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
                  1000000);
   body_ms =
       env_long("HOST_BODY_TIMEOUT_MS", HTTP_BODY_TIMEOUT_MS, 100, 3600000);
-  if (timeout_ms < 0 || cap < 0 || body_ms < 0) {
+  states = env_long("HOST_LUA_STATES", default_states(nthreads), 1,
+                    VM_POOL_MAX);
+  if (timeout_ms < 0 || cap < 0 || body_ms < 0 || states < 0) {
     snprintf(err, errlen, "%s",
              timeout_ms < 0
                  ? "HOST_REQUEST_TIMEOUT_MS: not a number in 100..600000"
              : cap < 0 ? "HOST_CONNECTIONS_PER_CLIENT: not a number >= 0"
-                       : "HOST_BODY_TIMEOUT_MS: not a number in 100..3600000");
+             : body_ms < 0
+                 ? "HOST_BODY_TIMEOUT_MS: not a number in 100..3600000"
+                 : "HOST_LUA_STATES: not a number in 1..256");
     return HTTP_ERR_START;
   }
+  vm_pool_init((int)states);
   g_body_ms = body_ms;
   if (peer_configure((int)cap, getenv("HOST_TRUSTED_PROXY"), err, errlen) !=
       PEER_OK)
@@ -415,5 +432,6 @@ void http_stop(void) {
     nanosleep(&pause, NULL);
   mg_stop(g_ctx);
   g_ctx = NULL;
+  vm_pool_close(); /* every worker has stopped: no state is taken */
   mg_exit_library();
 }

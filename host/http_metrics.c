@@ -1,8 +1,8 @@
 /*
  * http_metrics: request counts, latencies and the /metrics answer; see
  * http_metrics.h.
- * Uses: civetweb, sqlite3, rules, peer, http_reply, http_reuse, util,
- * pthreads.
+ * Uses: civetweb, sqlite3, rules, peer, http_reply, http_reuse, vm_pool,
+ * util, pthreads.
  */
 #include "http_metrics.h"
 
@@ -22,6 +22,7 @@
 #include "rules.h"
 #include "util.h"
 #include "vm.h"
+#include "vm_pool.h"
 
 #define HTTP_ROUTES HTTP_METRICS_ROUTES
 
@@ -111,6 +112,22 @@ void http_metrics_send(struct mg_connection *conn) {
   OUT("# TYPE http_connections_refused_total counter\n"
       "http_connections_refused_total %lu\n",
       peer_refused());
+  {
+    int made, max;
+    unsigned long waits;
+    vm_pool_stats(&made, &max, &waits);
+    OUT("# HELP host_lua_states Trusted Lua states made (each serves one "
+        "request at a time).\n");
+    OUT("# TYPE host_lua_states gauge\nhost_lua_states %d\n", made);
+    OUT("# HELP host_lua_states_max The most there may be "
+        "(HOST_LUA_STATES).\n");
+    OUT("# TYPE host_lua_states_max gauge\nhost_lua_states_max %d\n", max);
+    OUT("# HELP host_lua_state_waits_total Requests that waited for a state "
+        "given back.\n");
+    OUT("# TYPE host_lua_state_waits_total counter\n"
+        "host_lua_state_waits_total %lu\n",
+        waits);
+  }
   OUT("# HELP http_answers_reused_total Answers given again without "
       "running the handler (the same request, the same data).\n");
   OUT("# TYPE http_answers_reused_total counter\n"

@@ -1,0 +1,41 @@
+/*
+ * vm_pool: the trusted Lua states the HTTP workers share. A worker takes a
+ * state for one request and gives it back after; states are made on
+ * demand, up to a maximum, and a worker waits while every one is taken.
+ * Taken states are used by one thread at a time, the pool's mutex
+ * ordering each handoff, so a state's SQLite connection (opened NOMUTEX)
+ * and its libpq connection are too. Fewer states than workers bound the
+ * memory (a state holds its modules, its connection's schema and prepared
+ * statements: about 1.5 MB) and the database connections, while a worker
+ * per connection still reads and writes sockets (and answers /healthz,
+ * static files and reused answers) without one.
+ * Uses: vm, pthreads.
+ */
+#ifndef HOST_VM_POOL_H
+#define HOST_VM_POOL_H
+
+#include <stddef.h>
+#include <lua.h>
+
+/* Sets the most states there will be (1..VM_POOL_MAX). Before the
+ * first take. */
+#define VM_POOL_MAX 256
+void vm_pool_init(int max);
+
+/* A state for this thread's request: an idle one (the last given back
+ * first: its caches are warm), a new one while fewer than the maximum
+ * exist, or the next one given back. NULL with a message in err when a
+ * new state cannot be made. */
+lua_State *vm_pool_take(char *err, size_t errlen);
+
+/* Gives L back (taken by this thread). */
+void vm_pool_give(lua_State *L);
+
+/* Closes every state (none may be taken: the workers have stopped). */
+void vm_pool_close(void);
+
+/* The states made, the most allowed, and how many takes have waited for
+ * a state given back. */
+void vm_pool_stats(int *made, int *max, unsigned long *waits);
+
+#endif
