@@ -1,0 +1,65 @@
+/*
+ * db_pg_int: the PostgreSQL driver as its own files see it (db_pg*.c; no
+ * other file includes it). Provides a Lua state's connection and its
+ * statement cache (pg_conn, pg_stmt), and what one file of the driver
+ * calls in another, by the file that defines it.
+ * Uses: libpq, Lua 5.4.
+ */
+#ifndef HOST_DB_PG_INT_H
+#define HOST_DB_PG_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+#include <lua.h>
+
+#define PG_CACHE_SLOTS 128
+
+/* One statement text: its translation, and whether it is prepared on the
+ * connection now (a reconnect forgets every prepared statement). */
+typedef struct pg_stmt {
+  uint32_t hash; /* FNV-1a of sql */
+  char *sql;     /* owned: the script's text, the key */
+  char *text;    /* owned: the translation, $n parameters */
+  char name[24]; /* the server-side prepared statement */
+  int prepared;  /* prepared on the connection as name */
+  int style;     /* 0 no parameters, 'p' ?, 'n' :name */
+  int nparams;   /* $1..$nparams */
+  char **names;  /* owned, each owned: names[k] is $k+1's :name ('n') */
+  Oid *types;    /* owned: the server's type of each parameter */
+  int write;     /* not a plain read: alone, it is a transaction */
+} pg_stmt;
+
+typedef struct pg_conn {
+  PGconn *pg; /* owned; NULL until first use */
+  char *uri;  /* owned */
+  pg_stmt cache[PG_CACHE_SLOTS];
+  unsigned next_victim; /* round-robin eviction */
+  unsigned serial;      /* names prepared statements */
+  struct {
+    Oid oid, base; /* a domain's base type (schema/pg: blob over bytea) */
+  } domains[16];
+  int ndomains;
+  int depth;        /* > 0: inside db.transaction (BEGIN sent) */
+  int locked;       /* holds the writer lock (PG_WRITER_KEY) */
+  int aborted;      /* a statement failed: the transaction is dead */
+  char sqlstate[6]; /* the first failure's SQLSTATE in the transaction */
+} pg_conn;
+
+/* A byte of an identifier (SQL's, unquoted; UTF-8 included). */
+static inline int ident_char(int ch) {
+  return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+         (ch >= '0' && ch <= '9') || ch >= 0x80;
+}
+
+/* ---- db_pg_sql.c: the translation ---- */
+
+/* Translates sql (len bytes) into st; DB_OK or an error with why in err. */
+int db_pg_translate(const char *sql, size_t len, pg_stmt *st, char *err,
+                    size_t errlen);
+
+/* Frees what st owns and clears it. */
+void db_pg_stmt_free(pg_stmt *st);
+
+#endif
