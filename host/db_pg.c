@@ -27,7 +27,6 @@
 #include "db.h"
 
 #include <assert.h>
-#include <dirent.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,7 +34,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <lauxlib.h>
 #include <libpq-fe.h>
@@ -78,7 +76,7 @@ static void quiet(void *arg, const char *msg) {
 
 /* Connects to uri with the platform's settings. Returns the connection
  * (caller PQfinish-es) or NULL with a message in err. */
-static PGconn *pg_connect(const char *uri, char *err, size_t errlen) {
+PGconn *db_pg_connect(const char *uri, char *err, size_t errlen) {
   PGconn *pg = PQconnectdb(uri);
   PGresult *r = NULL;
   if (!pg || PQstatus(pg) != CONNECTION_OK) {
@@ -107,8 +105,7 @@ fail:
 
 /* The message of a failed result, worded as SQLite words it for the
  * constraint failures the scripts may meet. */
-static void error_text(const PGresult *r, PGconn *pg, char *out,
-                       size_t outlen) {
+void db_pg_error_text(const PGresult *r, PGconn *pg, char *out, size_t outlen) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   const char *primary =
       r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -218,7 +215,7 @@ static PGconn *live(lua_State *L, pg_conn *c) {
   c->locked = 0; /* a session lock goes with its connection */
   for (i = 0; i < PG_CACHE_SLOTS; i++)
     c->cache[i].prepared = 0;
-  if (!(c->pg = pg_connect(c->uri, err, sizeof err))) {
+  if (!(c->pg = db_pg_connect(c->uri, err, sizeof err))) {
     lua_pushfstring(L, "db: %s", err);
     lua_error(L);
   }
@@ -423,7 +420,7 @@ static pg_stmt *get_stmt(lua_State *L, pg_conn *c, const char *sql,
   return st;
 failed:
   note_failure(c, r);
-  error_text(r, pg, err, sizeof err);
+  db_pg_error_text(r, pg, err, sizeof err);
   PQclear(r);
   lua_pushfstring(L, "db: %s (in: %s)", err, sql);
   lua_error(L);
@@ -664,7 +661,7 @@ static int run(lua_State *L, int mode) {
     /* a plan cached by the server went stale (a migration changed a
      * table): prepare again next time */
     if (state && strcmp(state, "0A000") == 0) st->prepared = 0;
-    error_text(r, c->pg, err, sizeof err);
+    db_pg_error_text(r, c->pg, err, sizeof err);
     PQclear(r);
     lua_pushfstring(L, "db: %s (in: %s)", err, sql);
     return lua_error(L);
@@ -700,7 +697,7 @@ static int control(pg_conn *c, const char *sql, char *err, size_t errlen) {
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     if (!c->aborted || !c->sqlstate[0])
       snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state ? state : "");
-    if (err) error_text(r, c->pg, err, errlen);
+    if (err) db_pg_error_text(r, c->pg, err, errlen);
   }
   PQclear(r);
   return ok;
@@ -740,7 +737,7 @@ static int script_protected(lua_State *L) {
       PQresultStatus(r) != PGRES_TUPLES_OK &&
       PQresultStatus(r) != PGRES_EMPTY_QUERY) {
     note_failure(c, r);
-    error_text(r, c->pg, err, sizeof err);
+    db_pg_error_text(r, c->pg, err, sizeof err);
     PQclear(r);
     lua_pushfstring(L, "db: %s", err);
     return lua_error(L);
@@ -779,7 +776,7 @@ static int writer_lock(pg_conn *c, int take, char *err, size_t errlen) {
   r = PQexec(c->pg, take ? "SELECT pg_advisory_lock(" PG_WRITER_KEY ")"
                          : "SELECT pg_advisory_unlock(" PG_WRITER_KEY ")");
   ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-  if (!ok && err) error_text(r, c->pg, err, errlen);
+  if (!ok && err) db_pg_error_text(r, c->pg, err, errlen);
   PQclear(r);
   c->locked = take && ok;
   return ok || !take;
@@ -933,123 +930,4 @@ int db_pg_rollback_open(lua_State *L) {
   }
   writer_lock(c, 0, NULL, 0); /* a raise between the lock and BEGIN */
   return 0;
-}
-
-/* ---- migrations ---------------------------------------------------- */
-
-/* Runs sql (no parameters, several statements) on pg. Returns 1 if it
- * succeeded, else 0 with the message in err. */
-static int pg_exec_ok(PGconn *pg, const char *sql, char *err, size_t errlen) {
-  PGresult *r = PQexec(pg, sql);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
-           PQresultStatus(r) == PGRES_TUPLES_OK ||
-           PQresultStatus(r) == PGRES_EMPTY_QUERY;
-  if (!ok) error_text(r, pg, err, errlen);
-  PQclear(r);
-  return ok;
-}
-
-int db_pg_migrate(const char *uri, const char *dir, int *applied, char *err,
-                  size_t errlen) {
-  PGconn *pg = NULL;
-  DIR *d = NULL;
-  struct dirent *e;
-  char **names = NULL; /* owned, each owned */
-  size_t n = 0, cap = 0, i;
-  char *sql = NULL; /* owned, one file at a time */
-  PGresult *r = NULL;
-  char msg[512];
-  int rc = DB_ERR_SQL, count = 0;
-
-  if (applied) *applied = 0;
-  if (!(pg = pg_connect(uri, err, errlen))) return DB_ERR_OPEN;
-  /* one migrator at a time (serve and seed may start together): a
-   * session lock, released when the connection closes */
-  if (!pg_exec_ok(pg, "SELECT pg_advisory_lock(1210001)", msg, sizeof msg) ||
-      !pg_exec_ok(pg,
-                  "CREATE TABLE IF NOT EXISTS schema_migrations("
-                  "version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-                  msg, sizeof msg)) {
-    snprintf(err, errlen, "migrations table: %s", msg);
-    goto done;
-  }
-  if (!(d = opendir(dir))) {
-    snprintf(err, errlen, "cannot open schema directory %s", dir);
-    rc = DB_ERR_IO;
-    goto done;
-  }
-  while ((e = readdir(d))) {
-    size_t len = strlen(e->d_name);
-    if (len < 5 || strcmp(e->d_name + len - 4, ".sql") != 0 ||
-        e->d_name[0] < '0' || e->d_name[0] > '9')
-      continue;
-    if (n == cap) {
-      char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof *names);
-      if (!grown) goto oom;
-      names = grown;
-    }
-    if (!(names[n] = strdup(e->d_name))) goto oom;
-    n++;
-  }
-  qsort(names, n, sizeof *names, util_cmp_strp);
-  for (i = 0; i < n; i++) {
-    char path[4096];
-    const char *param[1];
-    param[0] = names[i];
-    PQclear(r);
-    r = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1",
-                     1, NULL, param, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      error_text(r, pg, msg, sizeof msg);
-      snprintf(err, errlen, "migrations: %s", msg);
-      goto done;
-    }
-    if (PQntuples(r) > 0) continue;
-    /* the PostgreSQL dialect of a migration, where it needs one */
-    snprintf(path, sizeof path, "%s/pg/%s", dir, names[i]);
-    free(sql);
-    if (access(path, F_OK) != 0)
-      snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    {
-      if (!(sql = util_read_file(path, 0, NULL))) {
-        snprintf(err, errlen, "cannot read %s", path);
-        rc = DB_ERR_IO;
-        goto done;
-      }
-    }
-    if (!pg_exec_ok(pg, "BEGIN", msg, sizeof msg) ||
-        !pg_exec_ok(pg, sql, msg, sizeof msg)) {
-      snprintf(err, errlen, "%s: %s", path, msg);
-      pg_exec_ok(pg, "ROLLBACK", msg, sizeof msg);
-      goto done;
-    }
-    PQclear(r);
-    r = PQexecParams(pg,
-                     "INSERT INTO schema_migrations(version, applied_at) "
-                     "VALUES ($1, extract(epoch FROM now())::bigint)",
-                     1, NULL, param, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK ||
-        !pg_exec_ok(pg, "COMMIT", msg, sizeof msg)) {
-      if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        error_text(r, pg, msg, sizeof msg);
-      snprintf(err, errlen, "%s: %s", path, msg);
-      pg_exec_ok(pg, "ROLLBACK", msg, sizeof msg);
-      goto done;
-    }
-    count++;
-  }
-  if (applied) *applied = count;
-  rc = DB_OK;
-  goto done;
-oom:
-  snprintf(err, errlen, "out of memory");
-done:
-  PQclear(r);
-  free(sql);
-  for (i = 0; i < n; i++)
-    free(names[i]);
-  free(names);
-  if (d) closedir(d);
-  PQfinish(pg);
-  return rc;
 }

@@ -53,6 +53,15 @@ static inline int ident_char(int ch) {
          (ch >= '0' && ch <= '9') || ch >= 0x80;
 }
 
+/* ---- db_pg.c: the connection, errors ---- */
+
+/* Connects to uri with the platform's settings. Returns the connection
+ * (caller PQfinish-es) or NULL with a message in err. */
+PGconn *db_pg_connect(const char *uri, char *err, size_t errlen);
+
+/* The message of a failed result r (may be NULL) on pg, into out. */
+void db_pg_error_text(const PGresult *r, PGconn *pg, char *out, size_t outlen);
+
 /* ---- db_pg_sql.c: the translation ---- */
 
 /* Translates sql (len bytes) into st; DB_OK or an error with why in err. */
