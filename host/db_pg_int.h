@@ -62,6 +62,13 @@ PGconn *db_pg_connect(const char *uri, char *err, size_t errlen);
 /* The message of a failed result r (may be NULL) on pg, into out. */
 void db_pg_error_text(const PGresult *r, PGconn *pg, char *out, size_t outlen);
 
+/* Records a failed statement (r may be NULL) of c's open transaction. */
+void db_pg_note_failure(pg_conn *c, const PGresult *r);
+
+/* The live connection of c (borrowed): opened on first use, reopened when
+ * the server dropped it outside a transaction. Raises. */
+PGconn *db_pg_live(lua_State *L, pg_conn *c);
+
 /* ---- db_pg_sql.c: the translation ---- */
 
 /* Translates sql (len bytes) into st; DB_OK or an error with why in err. */
@@ -70,5 +77,11 @@ int db_pg_translate(const char *sql, size_t len, pg_stmt *st, char *err,
 
 /* Frees what st owns and clears it. */
 void db_pg_stmt_free(pg_stmt *st);
+
+/* ---- db_pg_stmt.c: the statement cache ---- */
+
+/* The statement for sql on c, translated and prepared on first use.
+ * Borrowed (the cache's). Raises. */
+pg_stmt *db_pg_get_stmt(lua_State *L, pg_conn *c, const char *sql, size_t len);
 
 #endif
