@@ -46,19 +46,6 @@
  * serialization failure. */
 #define PG_WRITER_KEY "1752134516"
 
-/* Type OIDs of pg_type.h (a server header), for the types we convert. */
-enum {
-  OID_BOOL = 16,
-  OID_BYTEA = 17,
-  OID_INT8 = 20,
-  OID_INT2 = 21,
-  OID_INT4 = 23,
-  OID_OID = 26,
-  OID_FLOAT4 = 700,
-  OID_FLOAT8 = 701,
-  OID_NUMERIC = 1700,
-};
-
 static const char *const PG_STATE_MT = "host.db.pg";
 static const char PG_STATE_KEY = 'p'; /* registry key: the pg_conn box */
 
@@ -219,150 +206,6 @@ PGconn *db_pg_live(lua_State *L, pg_conn *c) {
   return c->pg;
 }
 
-/* ---- binding values -------------------------------------------------- */
-
-static int int_type(Oid t) {
-  return t == OID_INT8 || t == OID_INT4 || t == OID_INT2 || t == OID_OID;
-}
-
-/* The text of the Lua value at idx for parameter k of st, pushed onto
- * the stack (a string, or nil for NULL) with its format (1: binary).
- * Raises on an unsupported type. */
-static int push_param(lua_State *L, const pg_stmt *st, int k, int idx,
-                      int *binary) {
-  Oid t = st->types ? st->types[k] : 0;
-  *binary = 0;
-  switch (lua_type(L, idx)) {
-  case LUA_TNIL:
-  case LUA_TNONE:
-    lua_pushnil(L);
-    break;
-  case LUA_TBOOLEAN:
-    if (t == OID_BOOL)
-      lua_pushstring(L, lua_toboolean(L, idx) ? "t" : "f");
-    else
-      lua_pushstring(L, lua_toboolean(L, idx) ? "1" : "0");
-    break;
-  case LUA_TNUMBER: {
-    char num[64];
-    lua_Integer n;
-    if (lua_isinteger(L, idx))
-      snprintf(num, sizeof num, LUA_INTEGER_FMT, lua_tointeger(L, idx));
-    else if (int_type(t) && lua_numbertointeger(lua_tonumber(L, idx), &n) &&
-             (lua_Number)n == lua_tonumber(L, idx))
-      snprintf(num, sizeof num, LUA_INTEGER_FMT, n);
-    else
-      snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, idx));
-    lua_pushstring(L, num);
-    break;
-  }
-  case LUA_TSTRING: {
-    size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    if (t == OID_BYTEA)
-      *binary = 1;
-    else if (memchr(s, '\0', len))
-      goto bad_text;
-    lua_pushvalue(L, idx);
-    break;
-  }
-  default:
-    if (st->style == 'n')
-      return luaL_error(L, "db: parameter :%s has unsupported type %s",
-                        st->names[k], luaL_typename(L, idx));
-    return luaL_error(L, "db: parameter %d has unsupported type %s", k + 1,
-                      luaL_typename(L, idx));
-  }
-  return 1;
-bad_text:
-  if (st->style == 'n')
-    return luaL_error(L, "db: parameter :%s: text with a NUL byte",
-                      st->names[k]);
-  return luaL_error(L, "db: parameter %d: text with a NUL byte", k + 1);
-}
-
-/* ---- results ------------------------------------------------------- */
-
-/* Pushes the value of row i, column j of r as SQLite's driver would. */
-static void push_value(lua_State *L, const PGresult *r, int i, int j) {
-  const char *v = PQgetvalue(r, i, j);
-  int len = PQgetlength(r, i, j);
-  switch (PQftype(r, j)) {
-  case OID_BOOL:
-    lua_pushinteger(L, v[0] == 't');
-    return;
-  case OID_INT2:
-  case OID_INT4:
-  case OID_INT8:
-  case OID_OID:
-    lua_pushinteger(L, (lua_Integer)strtoll(v, NULL, 10));
-    return;
-  case OID_NUMERIC:
-  case OID_FLOAT4:
-  case OID_FLOAT8:
-    /* sum() of integers is numeric: an integer when it is one */
-    if (!lua_stringtonumber(L, v)) lua_pushlstring(L, v, (size_t)len);
-    return;
-  case OID_BYTEA:
-    if (len >= 2 && v[0] == '\\' && v[1] == 'x') {
-      luaL_Buffer b;
-      int k;
-      luaL_buffinit(L, &b);
-      for (k = 2; k + 1 < len; k += 2) {
-        int hi = v[k] <= '9' ? v[k] - '0' : (v[k] | 0x20) - 'a' + 10;
-        int lo =
-            v[k + 1] <= '9' ? v[k + 1] - '0' : (v[k + 1] | 0x20) - 'a' + 10;
-        luaL_addchar(&b, (char)(hi << 4 | lo));
-      }
-      luaL_pushresult(&b);
-      return;
-    }
-    /* not hex (bytea_output=escape): as given */
-    /* FALLTHROUGH */
-  default:
-    lua_pushlstring(L, v, (size_t)len);
-  }
-}
-
-/* Protected: builds what mode asks of the result at 1 (lightuserdata).
- * 'a' every row (an array), 'o' the first row or nil, 'x' changes and the
- * first row's first column (INSERT ... RETURNING id: SQLite's driver gives
- * last_insert_rowid, the same id), nil without rows. */
-static int rows_protected(lua_State *L) {
-  const PGresult *r = lua_touserdata(L, 1);
-  int mode = (int)lua_tointeger(L, 2);
-  int n = PQntuples(r), ncol = PQnfields(r), i, j;
-  if (mode == 'x') {
-    const char *changes = PQcmdTuples((PGresult *)r);
-    lua_pushinteger(L, changes && *changes ? strtoll(changes, NULL, 10) : 0);
-    if (ncol > 0 && n > 0 && !PQgetisnull(r, 0, 0))
-      push_value(L, r, 0, 0);
-    else
-      lua_pushnil(L);
-    return 2;
-  }
-  if (mode == 'o' && n == 0) {
-    lua_pushnil(L);
-    return 1;
-  }
-  if (mode == 'a') {
-    lua_createtable(L, n, 0);
-    db_push_array_mt(L);
-    lua_setmetatable(L, -2); /* rows: a JSON array even if empty */
-  }
-  for (i = 0; i < (mode == 'o' ? 1 : n); i++) {
-    lua_createtable(L, 0, ncol); /* rows? row */
-    for (j = 0; j < ncol; j++) {
-      if (PQgetisnull(r, i, j)) continue;
-      push_value(L, r, i, j);
-      lua_setfield(L, -2, PQfname(r, j));
-    }
-    if (mode == 'o') return 1;
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
-}
-
 static int transact(lua_State *L);
 static int l_pg_query(lua_State *L);
 static int l_pg_one(lua_State *L);
@@ -429,10 +272,10 @@ static int run(lua_State *L, int mode) {
     int binary;
     if (st->style == 'n') {
       lua_getfield(L, 2, st->names[k]);
-      push_param(L, st, k, -1, &binary);
+      db_pg_push_param(L, st, k, -1, &binary);
       lua_remove(L, -2);
     } else {
-      push_param(L, st, k, k + 2, &binary);
+      db_pg_push_param(L, st, k, k + 2, &binary);
     }
   }
   for (k = 0; k < st->nparams; k++) {
@@ -459,7 +302,7 @@ static int run(lua_State *L, int mode) {
     return lua_error(L);
   }
   base = lua_gettop(L);
-  lua_pushcfunction(L, rows_protected);
+  lua_pushcfunction(L, db_pg_rows_protected);
   lua_pushlightuserdata(L, r);
   lua_pushinteger(L, mode);
   rc = lua_pcall(L, 2, LUA_MULTRET, 0);

@@ -16,6 +16,19 @@
 
 #define PG_CACHE_SLOTS 128
 
+/* Type OIDs of pg_type.h (a server header), for the types we convert. */
+enum {
+  OID_BOOL = 16,
+  OID_BYTEA = 17,
+  OID_INT8 = 20,
+  OID_INT2 = 21,
+  OID_INT4 = 23,
+  OID_OID = 26,
+  OID_FLOAT4 = 700,
+  OID_FLOAT8 = 701,
+  OID_NUMERIC = 1700,
+};
+
 /* One statement text: its translation, and whether it is prepared on the
  * connection now (a reconnect forgets every prepared statement). */
 typedef struct pg_stmt {
@@ -83,5 +96,16 @@ void db_pg_stmt_free(pg_stmt *st);
 /* The statement for sql on c, translated and prepared on first use.
  * Borrowed (the cache's). Raises. */
 pg_stmt *db_pg_get_stmt(lua_State *L, pg_conn *c, const char *sql, size_t len);
+
+/* ---- db_pg_value.c: values both ways ---- */
+
+/* Pushes the text of the Lua value at idx for parameter k of st (a
+ * string, or nil for NULL), *binary its format. Raises. */
+int db_pg_push_param(lua_State *L, const pg_stmt *st, int k, int idx,
+                     int *binary);
+
+/* Protected (lua_CFunction): what mode ('a', 'o', 'x') asks of the result
+ * at 1 (lightuserdata, borrowed), mode at 2. */
+int db_pg_rows_protected(lua_State *L);
 
 #endif
