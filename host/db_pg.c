@@ -31,20 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <lauxlib.h>
 #include <libpq-fe.h>
 
 #include "db_pg_int.h"
-
-#define PG_ATTEMPTS 8 /* a transaction's runs at most, on 40001/40P01 */
-/* The writer lock's advisory key (per database): "host" in ASCII. Taken
- * before BEGIN, so that the transaction's snapshot follows the previous
- * writer's commit: under SERIALIZABLE a lock taken inside the transaction
- * would come after its snapshot, and every wait would end in a
- * serialization failure. */
-#define PG_WRITER_KEY "1752134516"
 
 static const char *const PG_STATE_MT = "host.db.pg";
 static const char PG_STATE_KEY = 'p'; /* registry key: the pg_conn box */
@@ -137,10 +128,6 @@ void db_pg_error_text(const PGresult *r, PGconn *pg, char *out, size_t outlen) {
   }
 }
 
-static int retryable(const char *state) {
-  return strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0;
-}
-
 /* Records a failed statement of the open transaction: it is dead now, and
  * its first failure's SQLSTATE decides whether to run it again. */
 void db_pg_note_failure(pg_conn *c, const PGresult *r) {
@@ -153,7 +140,7 @@ void db_pg_note_failure(pg_conn *c, const PGresult *r) {
 
 /* ---- the connection ------------------------------------------------ */
 
-static pg_conn *get_conn(lua_State *L) {
+pg_conn *db_pg_get_conn(lua_State *L) {
   pg_conn **box;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &PG_STATE_KEY);
   box = luaL_checkudata(L, -1, PG_STATE_MT);
@@ -206,7 +193,6 @@ PGconn *db_pg_live(lua_State *L, pg_conn *c) {
   return c->pg;
 }
 
-static int transact(lua_State *L);
 static int l_pg_query(lua_State *L);
 static int l_pg_one(lua_State *L);
 static int l_pg_exec(lua_State *L);
@@ -215,7 +201,7 @@ static int l_pg_exec(lua_State *L);
  * executed; rows built in a protected call so that the result is always
  * freed. A write outside a transaction is a transaction of its own. */
 static int run(lua_State *L, int mode) {
-  pg_conn *c = get_conn(L);
+  pg_conn *c = db_pg_get_conn(L);
   size_t len;
   const char *sql = luaL_checklstring(L, 1, &len);
   int nargs = lua_gettop(L) - 1, k, base, rc;
@@ -234,7 +220,7 @@ static int run(lua_State *L, int mode) {
                          : mode == 'o' ? l_pg_one
                                        : l_pg_exec);
     lua_insert(L, 1); /* fn sql params... */
-    return transact(L);
+    return db_pg_transact(L);
   }
   if (st->style == 'n') {
     if (nargs != 1 || lua_type(L, 2) != LUA_TTABLE)
@@ -323,24 +309,9 @@ static int l_pg_exec(lua_State *L) {
   return run(L, 'x');
 }
 
-/* Runs a transaction-control statement on c (ours, never a script's).
- * Returns the result's status; err gets the message on failure. */
-static int control(pg_conn *c, const char *sql, char *err, size_t errlen) {
-  PGresult *r = PQexec(c->pg, sql);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok) {
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (!c->aborted || !c->sqlstate[0])
-      snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state ? state : "");
-    if (err) db_pg_error_text(r, c->pg, err, errlen);
-  }
-  PQclear(r);
-  return ok;
-}
-
 /* Protected part of db.script: several statements without parameters. */
 static int script_protected(lua_State *L) {
-  pg_conn *c = get_conn(L);
+  pg_conn *c = db_pg_get_conn(L);
   const char *sql = luaL_checkstring(L, 1);
   PGresult *r;
   char err[512];
@@ -386,110 +357,22 @@ static int l_pg_script(lua_State *L) {
   lua_settop(L, 1);
   lua_pushcfunction(L, script_protected);
   lua_insert(L, 1);
-  return transact(L);
-}
-
-/* A short random pause before running a transaction again, growing with
- * the attempt, so that two that conflicted do not meet again at once. */
-static void backoff(int attempt) {
-  struct timespec ts;
-  long us = (long)(rand() % 1000 + 1) * (attempt < 6 ? 1L << attempt : 64);
-  ts.tv_sec = 0;
-  ts.tv_nsec = us * 1000 < 200000000 ? us * 1000 : 200000000;
-  nanosleep(&ts, NULL);
-}
-
-/* Takes (waiting for it) or lets go of the writer lock on c. Returns 1,
- * or 0 with the message in err (taking only). */
-static int writer_lock(pg_conn *c, int take, char *err, size_t errlen) {
-  PGresult *r;
-  int ok;
-  if (!take && (!c->locked || PQstatus(c->pg) != CONNECTION_OK)) {
-    c->locked = 0;
-    return 1;
-  }
-  r = PQexec(c->pg, take ? "SELECT pg_advisory_lock(" PG_WRITER_KEY ")"
-                         : "SELECT pg_advisory_unlock(" PG_WRITER_KEY ")");
-  ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-  if (!ok && err) db_pg_error_text(r, c->pg, err, errlen);
-  PQclear(r);
-  c->locked = take && ok;
-  return ok || !take;
-}
-
-/* Runs the function at 1 with the arguments above it as one transaction
- * on the state's connection, or, nested, as part of the open one. Runs it
- * again from the start on a serialization failure or deadlock, at most
- * PG_ATTEMPTS times. Returns fn's results once COMMIT succeeded; raises
- * fn's error (its work rolled back) or the COMMIT's. */
-static int transact(lua_State *L) {
-  pg_conn *c = get_conn(L);
-  int n = lua_gettop(L), attempt, rc, i;
-  char err[512];
-
-  if (c->depth > 0) {
-    lua_call(L, n - 1, LUA_MULTRET);
-    return lua_gettop(L);
-  }
-  for (attempt = 1;; attempt++) {
-    lua_settop(L, n);
-    db_pg_live(L, c);
-    c->aborted = 0;
-    c->sqlstate[0] = '\0';
-    if ((!c->locked && !writer_lock(c, 1, err, sizeof err)) ||
-        !control(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", err, sizeof err)) {
-      writer_lock(c, 0, NULL, 0);
-      lua_pushfstring(L, "db: begin: %s", err);
-      return lua_error(L);
-    }
-    luaL_checkstack(L, n, "db: too many arguments");
-    for (i = 1; i <= n; i++)
-      lua_pushvalue(L, i);
-    c->depth = 1;
-    rc = lua_pcall(L, n - 1, LUA_MULTRET, 0);
-    c->depth = 0;
-    if (rc == LUA_OK && !c->aborted) {
-      if (control(c, "COMMIT", err, sizeof err) &&
-          PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
-        writer_lock(c, 0, NULL, 0);
-        return lua_gettop(L) - n;
-      }
-      if (!c->sqlstate[0] || !retryable(c->sqlstate)) {
-        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-          control(c, "ROLLBACK", NULL, 0);
-        writer_lock(c, 0, NULL, 0);
-        lua_pushfstring(L, "db: commit: %s", err);
-        return lua_error(L);
-      }
-    } else if (PQstatus(c->pg) == CONNECTION_OK &&
-               PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-      control(c, "ROLLBACK", NULL, 0);
-    }
-    if (!retryable(c->sqlstate) || attempt >= PG_ATTEMPTS) break;
-    backoff(attempt); /* holding the lock: the other writer is not ours */
-  }
-  writer_lock(c, 0, NULL, 0);
-  c->aborted = 0;
-  if (rc != LUA_OK) return lua_error(L); /* fn's own error */
-  /* fn caught a failed statement's error and returned: the transaction
-   * was rolled back all the same */
-  return luaL_error(L, "db: the transaction was rolled back (SQLSTATE %s)",
-                    c->sqlstate);
+  return db_pg_transact(L);
 }
 
 static int l_pg_transaction(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  return transact(L);
+  return db_pg_transact(L);
 }
 
 static int l_pg_in_transaction(lua_State *L) {
-  lua_pushboolean(L, get_conn(L)->depth > 0);
+  lua_pushboolean(L, db_pg_get_conn(L)->depth > 0);
   return 1;
 }
 
 /* Results are read whole: no statement is ever left mid-step. */
 static int l_pg_active_statements(lua_State *L) {
-  get_conn(L);
+  db_pg_get_conn(L);
   lua_pushinteger(L, 0);
   return 1;
 }
@@ -560,9 +443,9 @@ int db_pg_rollback_open(lua_State *L) {
   if (PQstatus(c->pg) == CONNECTION_OK &&
       PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
     PQclear(PQexec(c->pg, "ROLLBACK"));
-    writer_lock(c, 0, NULL, 0);
+    db_pg_writer_lock(c, 0, NULL, 0);
     return 1;
   }
-  writer_lock(c, 0, NULL, 0); /* a raise between the lock and BEGIN */
+  db_pg_writer_lock(c, 0, NULL, 0); /* a raise between the lock and BEGIN */
   return 0;
 }

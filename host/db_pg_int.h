@@ -68,6 +68,9 @@ static inline int ident_char(int ch) {
 
 /* ---- db_pg.c: the connection, errors ---- */
 
+/* The state's connection (borrowed). Raises if it is closed. */
+pg_conn *db_pg_get_conn(lua_State *L);
+
 /* Connects to uri with the platform's settings. Returns the connection
  * (caller PQfinish-es) or NULL with a message in err. */
 PGconn *db_pg_connect(const char *uri, char *err, size_t errlen);
@@ -107,5 +110,16 @@ int db_pg_push_param(lua_State *L, const pg_stmt *st, int k, int idx,
 /* Protected (lua_CFunction): what mode ('a', 'o', 'x') asks of the result
  * at 1 (lightuserdata, borrowed), mode at 2. */
 int db_pg_rows_protected(lua_State *L);
+
+/* ---- db_pg_tx.c: transactions, the writer lock ---- */
+
+/* Runs the function at 1 with the arguments above it as one transaction
+ * on the state's connection (nested: part of the open one). Returns its
+ * results once COMMIT succeeded; raises. */
+int db_pg_transact(lua_State *L);
+
+/* Takes (waiting for it) or lets go of the writer lock on c. Returns 1,
+ * or 0 with the message in err (taking only). */
+int db_pg_writer_lock(pg_conn *c, int take, char *err, size_t errlen);
 
 #endif
