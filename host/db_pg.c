@@ -22,7 +22,12 @@
  * itself; synchronous_commit is on, so a COMMIT that returned is durable.
  * Errors read as the SQLite driver's: "db: UNIQUE constraint failed:
  * t.col (in: sql)", and so on.
- * Uses: libpq, Lua 5.4, util, db (the rows' array metatable).
+ * This file: the connection, the errors' wording, running a statement,
+ * the Lua functions. The translation is db_pg_sql.c, the statement cache
+ * db_pg_stmt.c, values both ways db_pg_value.c, transactions and the
+ * writer lock db_pg_tx.c, migrations db_pg_migrate.c; db_pg_int.h is
+ * what they share.
+ * Uses: libpq, Lua 5.4, db, db_pg_int.
  */
 #include "db.h"
 
