@@ -1,7 +1,7 @@
 /*
  * db: SQLite connections with the platform's pragmas, the binding's
  * connections (an authorizer, a statement cache) and migrations. The Lua
- * binding itself is db_lua.c, its PostgreSQL driver db_pg.c.
+ * binding itself is db_lua.c, its PostgreSQL driver db_pg*.c.
  * Uses: sqlite3, util, POSIX dirent.
  */
 #include "db.h"

@@ -14,7 +14,7 @@
  * binds t.name to each :name, an absent key as NULL, and refuses a key that
  * names no parameter); one statement never mixes the two.
  * A path that is a PostgreSQL URI (postgresql://, postgres://) selects the
- * libpq driver (db_pg.c) behind the same Lua interface: no writer queue,
+ * libpq driver (db_pg*.c) behind the same Lua interface: no writer queue,
  * each state's own connection, db.transaction a SERIALIZABLE transaction
  * run again on a serialization failure; db.driver says which.
  * Uses: sqlite3, libpq, Lua 5.4, dbq.
@@ -109,7 +109,7 @@ int db_request_end(lua_State *L);
  * even when empty). */
 void db_push_array_mt(lua_State *L);
 
-/* ---- PostgreSQL (db_pg.c) ---- */
+/* ---- PostgreSQL (db_pg*.c) ---- */
 
 /* Whether path is a PostgreSQL URI (postgresql://... or postgres://...). */
 int db_is_pg(const char *path);

@@ -22,78 +22,25 @@
  * itself; synchronous_commit is on, so a COMMIT that returned is durable.
  * Errors read as the SQLite driver's: "db: UNIQUE constraint failed:
  * t.col (in: sql)", and so on.
- * Uses: libpq, Lua 5.4, util, db (the rows' array metatable).
+ * This file: the connection, the errors' wording, running a statement,
+ * the Lua functions. The translation is db_pg_sql.c, the statement cache
+ * db_pg_stmt.c, values both ways db_pg_value.c, transactions and the
+ * writer lock db_pg_tx.c, migrations db_pg_migrate.c; db_pg_int.h is
+ * what they share.
+ * Uses: libpq, Lua 5.4, db, db_pg_int.
  */
 #include "db.h"
 
 #include <assert.h>
-#include <dirent.h>
 #include <poll.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <lauxlib.h>
 #include <libpq-fe.h>
 
-#include "util.h"
-
-#define PG_CACHE_SLOTS 128
-#define PG_ATTEMPTS 8 /* a transaction's runs at most, on 40001/40P01 */
-/* The writer lock's advisory key (per database): "host" in ASCII. Taken
- * before BEGIN, so that the transaction's snapshot follows the previous
- * writer's commit: under SERIALIZABLE a lock taken inside the transaction
- * would come after its snapshot, and every wait would end in a
- * serialization failure. */
-#define PG_WRITER_KEY "1752134516"
-
-/* Type OIDs of pg_type.h (a server header), for the types we convert. */
-enum {
-  OID_BOOL = 16,
-  OID_BYTEA = 17,
-  OID_INT8 = 20,
-  OID_INT2 = 21,
-  OID_INT4 = 23,
-  OID_OID = 26,
-  OID_FLOAT4 = 700,
-  OID_FLOAT8 = 701,
-  OID_NUMERIC = 1700,
-};
-
-/* One statement text: its translation, and whether it is prepared on the
- * connection now (a reconnect forgets every prepared statement). */
-typedef struct pg_stmt {
-  uint32_t hash; /* FNV-1a of sql */
-  char *sql;     /* owned: the script's text, the key */
-  char *text;    /* owned: the translation, $n parameters */
-  char name[24]; /* the server-side prepared statement */
-  int prepared;  /* prepared on the connection as name */
-  int style;     /* 0 no parameters, 'p' ?, 'n' :name */
-  int nparams;   /* $1..$nparams */
-  char **names;  /* owned, each owned: names[k] is $k+1's :name ('n') */
-  Oid *types;    /* owned: the server's type of each parameter */
-  int write;     /* not a plain read: alone, it is a transaction */
-} pg_stmt;
-
-typedef struct pg_conn {
-  PGconn *pg; /* owned; NULL until first use */
-  char *uri;  /* owned */
-  pg_stmt cache[PG_CACHE_SLOTS];
-  unsigned next_victim; /* round-robin eviction */
-  unsigned serial;      /* names prepared statements */
-  struct {
-    Oid oid, base; /* a domain's base type (schema/pg: blob over bytea) */
-  } domains[16];
-  int ndomains;
-  int depth;        /* > 0: inside db.transaction (BEGIN sent) */
-  int locked;       /* holds the writer lock (PG_WRITER_KEY) */
-  int aborted;      /* a statement failed: the transaction is dead */
-  char sqlstate[6]; /* the first failure's SQLSTATE in the transaction */
-} pg_conn;
+#include "db_pg_int.h"
 
 static const char *const PG_STATE_MT = "host.db.pg";
 static const char PG_STATE_KEY = 'p'; /* registry key: the pg_conn box */
@@ -109,7 +56,7 @@ static void quiet(void *arg, const char *msg) {
 
 /* Connects to uri with the platform's settings. Returns the connection
  * (caller PQfinish-es) or NULL with a message in err. */
-static PGconn *pg_connect(const char *uri, char *err, size_t errlen) {
+PGconn *db_pg_connect(const char *uri, char *err, size_t errlen) {
   PGconn *pg = PQconnectdb(uri);
   PGresult *r = NULL;
   if (!pg || PQstatus(pg) != CONNECTION_OK) {
@@ -134,235 +81,11 @@ fail:
   return NULL;
 }
 
-/* ---- translation --------------------------------------------------- */
-
-static int name_start(char ch) {
-  return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-         (unsigned char)ch >= 0x80;
-}
-
-static int ident_char(int ch) {
-  return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-         (ch >= '0' && ch <= '9') || ch >= 0x80;
-}
-
-/* Whether the word at p (n bytes) is kw, case-insensitively. */
-static int word_is(const char *p, size_t n, const char *kw) {
-  return strlen(kw) == n && strncasecmp(p, kw, n) == 0;
-}
-
-static void stmt_free(pg_stmt *st) {
-  int k;
-  free(st->sql);
-  free(st->text);
-  if (st->names)
-    for (k = 0; k < st->nparams; k++)
-      free(st->names[k]);
-  free(st->names);
-  free(st->types);
-  memset(st, 0, sizeof *st);
-}
-
-/* Translates sql (len bytes) into st (text, style, nparams, names, write):
- * :name and ? become $n outside strings, quoted names, comments and
- * dollar quotes (a :: cast stays). Returns DB_OK, DB_ERR_EMPTY,
- * DB_ERR_MULTI, DB_ERR_DENIED (transaction control) or DB_ERR_SQL with
- * why in err. On error st holds nothing. */
-static int translate(const char *sql, size_t len, pg_stmt *st, char *err,
-                     size_t errlen) {
-  char *out = malloc(len * 4 + 16); /* "$12345" per 1-byte "?" at most */
-  size_t i = 0, o = 0, words = 0;
-  int rc = DB_ERR_SQL, nnames = 0, npos = 0, dml = 0, cap = 0, k;
-  const char *first = NULL;
-  size_t first_len = 0;
-
-  memset(st, 0, sizeof *st);
-  if (!out) goto oom;
-  while (i < len) {
-    char ch = sql[i];
-    if (ch == '\'' || ch == '"') { /* string, quoted name: '' "" escape */
-      size_t j = i + 1;
-      int backslash = ch == '\'' && i > 0 &&
-                      (sql[i - 1] == 'E' || sql[i - 1] == 'e') &&
-                      (i < 2 || !ident_char((unsigned char)sql[i - 2]));
-      for (; j < len; j++) {
-        if (backslash && sql[j] == '\\' && j + 1 < len) {
-          j++;
-          continue;
-        }
-        if (sql[j] == ch) {
-          if (j + 1 < len && sql[j + 1] == ch) {
-            j++;
-            continue;
-          }
-          break;
-        }
-      }
-      if (j >= len) {
-        snprintf(err, errlen, "unterminated quote");
-        goto fail;
-      }
-      memcpy(out + o, sql + i, j + 1 - i);
-      o += j + 1 - i;
-      i = j + 1;
-      words++;
-    } else if (ch == '-' && i + 1 < len && sql[i + 1] == '-') {
-      while (i < len && sql[i] != '\n')
-        out[o++] = sql[i++];
-    } else if (ch == '/' && i + 1 < len && sql[i + 1] == '*') {
-      const char *end = strstr(sql + i + 2, "*/");
-      size_t j = end ? (size_t)(end - sql) + 2 : len;
-      memcpy(out + o, sql + i, j - i);
-      o += j - i;
-      i = j;
-    } else if (ch == '$' &&
-               (i == 0 || !ident_char((unsigned char)sql[i - 1]))) {
-      size_t j = i + 1;
-      if (j < len && sql[j] >= '0' && sql[j] <= '9') {
-        snprintf(err, errlen, "parameter $%c: write named parameters as :name",
-                 sql[j]);
-        goto fail;
-      }
-      while (j < len && ident_char((unsigned char)sql[j]))
-        j++;
-      if (j < len && sql[j] == '$') { /* $tag$ ... $tag$ */
-        size_t taglen = j + 1 - i, t;
-        const char *end = NULL;
-        for (t = j + 1; t + taglen <= len; t++)
-          if (memcmp(sql + t, sql + i, taglen) == 0) {
-            end = sql + t;
-            break;
-          }
-        t = end ? (size_t)(end - sql) + taglen : len;
-        memcpy(out + o, sql + i, t - i);
-        o += t - i;
-        i = t;
-        words++;
-      } else {
-        out[o++] = sql[i++];
-      }
-    } else if (ch == ':' && i + 1 < len && sql[i + 1] == ':') {
-      out[o++] = ':', out[o++] = ':';
-      i += 2;
-    } else if (ch == ':' && i + 1 < len && name_start(sql[i + 1])) {
-      size_t j = i + 1, n;
-      while (j < len && ident_char((unsigned char)sql[j]))
-        j++;
-      n = j - i - 1;
-      for (k = 0; k < nnames; k++)
-        if (strlen(st->names[k]) == n &&
-            memcmp(st->names[k], sql + i + 1, n) == 0)
-          break;
-      if (k == nnames) {
-        if (nnames == cap) {
-          char **grown = realloc(st->names, (size_t)(cap = cap ? cap * 2 : 8) *
-                                                sizeof *grown);
-          if (!grown) goto oom;
-          st->names = grown;
-        }
-        if (!(st->names[k] = strndup(sql + i + 1, n))) goto oom;
-        nnames++;
-      }
-      o += (size_t)sprintf(out + o, "$%d", k + 1);
-      i = j;
-      words++;
-    } else if (ch == '?') {
-      if (i + 1 < len && sql[i + 1] >= '0' && sql[i + 1] <= '9') {
-        snprintf(err, errlen,
-                 "parameter ?%c: numbered ? parameters are not "
-                 "supported",
-                 sql[i + 1]);
-        goto fail;
-      }
-      o += (size_t)sprintf(out + o, "$%d", ++npos);
-      i++;
-      words++;
-    } else if (ch == ';') {
-      size_t j = i + 1;
-      while (j < len && (sql[j] == ' ' || sql[j] == '\n' || sql[j] == '\t' ||
-                         sql[j] == '\r' || sql[j] == ';'))
-        j++;
-      if (j < len) {
-        rc = DB_ERR_MULTI;
-        goto fail;
-      }
-      i = len; /* a trailing ; is dropped */
-    } else if (ident_char((unsigned char)ch) && !(ch >= '0' && ch <= '9')) {
-      size_t j = i;
-      while (j < len && ident_char((unsigned char)sql[j]))
-        j++;
-      if (!first) first = sql + i, first_len = j - i;
-      if (word_is(sql + i, j - i, "INSERT") ||
-          word_is(sql + i, j - i, "UPDATE") ||
-          word_is(sql + i, j - i, "DELETE") || word_is(sql + i, j - i, "MERGE"))
-        dml = 1;
-      memcpy(out + o, sql + i, j - i);
-      o += j - i;
-      i = j;
-      words++;
-    } else {
-      if (ch != ' ' && ch != '\n' && ch != '\t' && ch != '\r') words++;
-      out[o++] = sql[i++];
-    }
-  }
-  out[o] = '\0';
-  if (!words) {
-    rc = DB_ERR_EMPTY;
-    goto fail;
-  }
-  if (nnames && npos) {
-    snprintf(err, errlen, "statement mixes ? and :name parameters");
-    goto fail;
-  }
-  if (first && (word_is(first, first_len, "BEGIN") ||
-                word_is(first, first_len, "START") ||
-                word_is(first, first_len, "COMMIT") ||
-                word_is(first, first_len, "END") ||
-                word_is(first, first_len, "ROLLBACK") ||
-                word_is(first, first_len, "ABORT") ||
-                word_is(first, first_len, "SAVEPOINT") ||
-                word_is(first, first_len, "RELEASE") ||
-                word_is(first, first_len, "PREPARE"))) {
-    rc = DB_ERR_DENIED;
-    goto fail;
-  }
-  st->write = !first || !(word_is(first, first_len, "SELECT") ||
-                          word_is(first, first_len, "VALUES") ||
-                          word_is(first, first_len, "TABLE") ||
-                          word_is(first, first_len, "SHOW") ||
-                          word_is(first, first_len, "EXPLAIN") ||
-                          (word_is(first, first_len, "WITH") && !dml));
-  st->style = nnames ? 'n' : npos ? 'p' : 0;
-  st->nparams = nnames ? nnames : npos;
-  if (!nnames) { /* positional: no names kept */
-    free(st->names);
-    st->names = NULL;
-  }
-  if (!(st->sql = malloc(len + 1))) goto oom;
-  memcpy(st->sql, sql, len);
-  st->sql[len] = '\0';
-  st->text = out;
-  st->hash = util_fnv1a32(sql, len);
-  return DB_OK;
-oom:
-  snprintf(err, errlen, "out of memory");
-  rc = DB_ERR_SQL;
-fail:
-  free(out);
-  for (k = 0; k < nnames; k++)
-    free(st->names[k]);
-  free(st->names);
-  free(st->sql);
-  memset(st, 0, sizeof *st);
-  return rc;
-}
-
 /* ---- errors -------------------------------------------------------- */
 
 /* The message of a failed result, worded as SQLite words it for the
  * constraint failures the scripts may meet. */
-static void error_text(const PGresult *r, PGconn *pg, char *out,
-                       size_t outlen) {
+void db_pg_error_text(const PGresult *r, PGconn *pg, char *out, size_t outlen) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   const char *primary =
       r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -410,13 +133,9 @@ static void error_text(const PGresult *r, PGconn *pg, char *out,
   }
 }
 
-static int retryable(const char *state) {
-  return strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0;
-}
-
 /* Records a failed statement of the open transaction: it is dead now, and
  * its first failure's SQLSTATE decides whether to run it again. */
-static void note_failure(pg_conn *c, const PGresult *r) {
+void db_pg_note_failure(pg_conn *c, const PGresult *r) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   if (!c->depth) return;
   if (!c->aborted)
@@ -426,7 +145,7 @@ static void note_failure(pg_conn *c, const PGresult *r) {
 
 /* ---- the connection ------------------------------------------------ */
 
-static pg_conn *get_conn(lua_State *L) {
+pg_conn *db_pg_get_conn(lua_State *L) {
   pg_conn **box;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &PG_STATE_KEY);
   box = luaL_checkudata(L, -1, PG_STATE_MT);
@@ -460,7 +179,7 @@ static int dropped(PGconn *pg) {
  * lost and the statement fails). Outside a transaction a connection the
  * server ended while idle is found before it is used, so the first
  * request of each worker after a PostgreSQL restart does not fail. Raises. */
-static PGconn *live(lua_State *L, pg_conn *c) {
+PGconn *db_pg_live(lua_State *L, pg_conn *c) {
   char err[512];
   unsigned i;
   if (c->pg && PQstatus(c->pg) == CONNECTION_OK &&
@@ -472,363 +191,13 @@ static PGconn *live(lua_State *L, pg_conn *c) {
   c->locked = 0; /* a session lock goes with its connection */
   for (i = 0; i < PG_CACHE_SLOTS; i++)
     c->cache[i].prepared = 0;
-  if (!(c->pg = pg_connect(c->uri, err, sizeof err))) {
+  if (!(c->pg = db_pg_connect(c->uri, err, sizeof err))) {
     lua_pushfstring(L, "db: %s", err);
     lua_error(L);
   }
   return c->pg;
 }
 
-/* The base type of a parameter's type t: t itself, or the type a domain
- * is over (CAST(:data AS BLOB) is a blob, the domain over bytea), looked
- * up once per connection. */
-static Oid base_type(pg_conn *c, Oid t) {
-  char oid[16];
-  const char *param[1] = {oid};
-  PGresult *r;
-  Oid base = t;
-  int i;
-  if (t < 10000) return t; /* the built-in types: no domains */
-  for (i = 0; i < c->ndomains; i++)
-    if (c->domains[i].oid == t) return c->domains[i].base;
-  snprintf(oid, sizeof oid, "%u", t);
-  r = PQexecParams(c->pg,
-                   "SELECT typbasetype FROM pg_type WHERE oid = $1 "
-                   "AND typtype = 'd'",
-                   1, NULL, param, NULL, NULL, 0);
-  if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-    base = (Oid)strtoul(PQgetvalue(r, 0, 0), NULL, 10);
-  PQclear(r);
-  if (c->ndomains < (int)(sizeof c->domains / sizeof *c->domains)) {
-    c->domains[c->ndomains].oid = t;
-    c->domains[c->ndomains++].base = base;
-  }
-  return base;
-}
-
-/* Whether text has $k (k 1-based) outside of what translate copied. */
-static int has_param(const char *text, int k) {
-  const char *p = text;
-  char tag[16];
-  size_t n = (size_t)snprintf(tag, sizeof tag, "$%d", k);
-  while ((p = strstr(p, tag))) {
-    if (p[n] < '0' || p[n] > '9') return 1;
-    p += n;
-  }
-  return 0;
-}
-
-/* The types of st's parameters where a parameter first appears as
- * "$k IS [NOT] NULL": the statement with each such test replaced by TRUE
- * is described (unnamed), and a parameter that then appears nowhere is
- * text (any type answers IS NULL). Returns the types (caller frees), or
- * NULL: no such test (*replaced 0, nothing sent), or the probe failed. */
-static Oid *probe_types(PGconn *pg, const pg_stmt *st, int *replaced) {
-  size_t len = strlen(st->text), i = 0, o = 0;
-  char *probe = malloc(len + 1);
-  Oid *types = calloc((size_t)st->nparams, sizeof *types);
-  PGresult *r = NULL;
-  int k, ok = 0;
-
-  *replaced = 0;
-  if (!probe || !types || !st->nparams) goto done;
-  while (i < len) {
-    /* translate's output: $n here is always one of ours (strings and
-     * quotes were copied whole, and ' and " never hold "$1 IS NULL"
-     * that matters: a false match only loses a type hint) */
-    if (st->text[i] == '$' && st->text[i + 1] >= '0' &&
-        st->text[i + 1] <= '9') {
-      size_t j = i + 1, m;
-      while (st->text[j] >= '0' && st->text[j] <= '9')
-        j++;
-      m = j;
-      while (st->text[m] == ' ' || st->text[m] == '\n' || st->text[m] == '\t')
-        m++;
-      if (strncasecmp(st->text + m, "IS", 2) == 0 &&
-          (st->text[m + 2] == ' ' || st->text[m + 2] == '\n')) {
-        size_t q = m + 2;
-        while (st->text[q] == ' ' || st->text[q] == '\n' || st->text[q] == '\t')
-          q++;
-        if (strncasecmp(st->text + q, "NOT", 3) == 0 &&
-            !ident_char((unsigned char)st->text[q + 3])) {
-          q += 3;
-          while (st->text[q] == ' ' || st->text[q] == '\n' ||
-                 st->text[q] == '\t')
-            q++;
-        }
-        if (strncasecmp(st->text + q, "NULL", 4) == 0 &&
-            !ident_char((unsigned char)st->text[q + 4])) {
-          memcpy(probe + o, "TRUE", 4);
-          o += 4;
-          *replaced = 1;
-          i = q + 4;
-          continue;
-        }
-      }
-      memcpy(probe + o, st->text + i, j - i);
-      o += j - i;
-      i = j;
-      continue;
-    }
-    probe[o++] = st->text[i++];
-  }
-  probe[o] = '\0';
-  if (!*replaced) goto done;
-  for (k = 0; k < st->nparams; k++)
-    types[k] = has_param(probe, k + 1) ? 0 : 25; /* text */
-  r = PQprepare(pg, "", probe, st->nparams, types);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) goto done;
-  PQclear(r);
-  r = PQdescribePrepared(pg, "");
-  if (PQresultStatus(r) != PGRES_COMMAND_OK || PQnparams(r) != st->nparams)
-    goto done;
-  for (k = 0; k < st->nparams; k++)
-    types[k] = PQparamtype(r, k);
-  ok = 1;
-done:
-  PQclear(r);
-  free(probe);
-  if (!ok) {
-    free(types);
-    types = NULL;
-  }
-  return types;
-}
-
-/* The statement for sql on c, translated and prepared on first use.
- * Borrowed (the cache's). Raises. */
-static pg_stmt *get_stmt(lua_State *L, pg_conn *c, const char *sql,
-                         size_t len) {
-  uint32_t h = util_fnv1a32(sql, len);
-  PGconn *pg = live(L, c);
-  pg_stmt *st = NULL;
-  PGresult *r = NULL;
-  char err[512];
-  unsigned i, slot;
-  int rc, k;
-
-  for (i = 0; i < PG_CACHE_SLOTS; i++)
-    if (c->cache[i].sql && c->cache[i].hash == h &&
-        strcmp(c->cache[i].sql, sql) == 0) {
-      st = &c->cache[i];
-      break;
-    }
-  if (!st) {
-    pg_stmt fresh;
-    err[0] = '\0';
-    rc = translate(sql, len, &fresh, err, sizeof err);
-    switch (rc) {
-    case DB_OK:
-      break;
-    case DB_ERR_DENIED:
-      luaL_error(L, "db: transactions are db.transaction's (in: %s)", sql);
-      break;
-    case DB_ERR_EMPTY:
-      luaL_error(L, "db: empty statement");
-      break;
-    case DB_ERR_MULTI:
-      luaL_error(L, "db: one statement per call (use db.script for several)");
-      break;
-    default:
-      luaL_error(L, "db: %s (in: %s)", err, sql);
-    }
-    for (slot = 0; slot < PG_CACHE_SLOTS && c->cache[slot].sql; slot++)
-      ;
-    if (slot == PG_CACHE_SLOTS) {
-      char dealloc[64];
-      slot = c->next_victim++ % PG_CACHE_SLOTS;
-      if (c->cache[slot].prepared) {
-        snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", c->cache[slot].name);
-        PQclear(PQexec(pg, dealloc));
-      }
-      stmt_free(&c->cache[slot]);
-    }
-    c->cache[slot] = fresh;
-    st = &c->cache[slot];
-  }
-  if (st->prepared) return st;
-  snprintf(st->name, sizeof st->name, "h%u", ++c->serial);
-  {
-    /* (:status IS NULL OR d.status = :status): PostgreSQL types a
-     * parameter where it first meets it, and IS NULL gives no type; such
-     * a statement is prepared with the types a probe found */
-    int replaced = 0;
-    Oid *types = probe_types(pg, st, &replaced);
-    r = PQprepare(pg, st->name, st->text, types ? st->nparams : 0, types);
-    free(types);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) goto failed;
-  }
-  PQclear(r);
-  r = PQdescribePrepared(pg, st->name);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) goto failed;
-  free(st->types);
-  st->types = NULL;
-  if (PQnparams(r) > 0 &&
-      !(st->types = calloc((size_t)PQnparams(r), sizeof(Oid)))) {
-    PQclear(r);
-    luaL_error(L, "db: out of memory");
-  }
-  for (k = 0; k < PQnparams(r) && k < st->nparams; k++)
-    st->types[k] = PQparamtype(r, k);
-  PQclear(r);
-  for (k = 0; st->types && k < st->nparams; k++)
-    st->types[k] = base_type(c, st->types[k]);
-  st->prepared = 1;
-  return st;
-failed:
-  note_failure(c, r);
-  error_text(r, pg, err, sizeof err);
-  PQclear(r);
-  lua_pushfstring(L, "db: %s (in: %s)", err, sql);
-  lua_error(L);
-  return NULL;
-}
-
-/* ---- binding values -------------------------------------------------- */
-
-static int int_type(Oid t) {
-  return t == OID_INT8 || t == OID_INT4 || t == OID_INT2 || t == OID_OID;
-}
-
-/* The text of the Lua value at idx for parameter k of st, pushed onto
- * the stack (a string, or nil for NULL) with its format (1: binary).
- * Raises on an unsupported type. */
-static int push_param(lua_State *L, const pg_stmt *st, int k, int idx,
-                      int *binary) {
-  Oid t = st->types ? st->types[k] : 0;
-  *binary = 0;
-  switch (lua_type(L, idx)) {
-  case LUA_TNIL:
-  case LUA_TNONE:
-    lua_pushnil(L);
-    break;
-  case LUA_TBOOLEAN:
-    if (t == OID_BOOL)
-      lua_pushstring(L, lua_toboolean(L, idx) ? "t" : "f");
-    else
-      lua_pushstring(L, lua_toboolean(L, idx) ? "1" : "0");
-    break;
-  case LUA_TNUMBER: {
-    char num[64];
-    lua_Integer n;
-    if (lua_isinteger(L, idx))
-      snprintf(num, sizeof num, LUA_INTEGER_FMT, lua_tointeger(L, idx));
-    else if (int_type(t) && lua_numbertointeger(lua_tonumber(L, idx), &n) &&
-             (lua_Number)n == lua_tonumber(L, idx))
-      snprintf(num, sizeof num, LUA_INTEGER_FMT, n);
-    else
-      snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, idx));
-    lua_pushstring(L, num);
-    break;
-  }
-  case LUA_TSTRING: {
-    size_t len;
-    const char *s = lua_tolstring(L, idx, &len);
-    if (t == OID_BYTEA)
-      *binary = 1;
-    else if (memchr(s, '\0', len))
-      goto bad_text;
-    lua_pushvalue(L, idx);
-    break;
-  }
-  default:
-    if (st->style == 'n')
-      return luaL_error(L, "db: parameter :%s has unsupported type %s",
-                        st->names[k], luaL_typename(L, idx));
-    return luaL_error(L, "db: parameter %d has unsupported type %s", k + 1,
-                      luaL_typename(L, idx));
-  }
-  return 1;
-bad_text:
-  if (st->style == 'n')
-    return luaL_error(L, "db: parameter :%s: text with a NUL byte",
-                      st->names[k]);
-  return luaL_error(L, "db: parameter %d: text with a NUL byte", k + 1);
-}
-
-/* ---- results ------------------------------------------------------- */
-
-/* Pushes the value of row i, column j of r as SQLite's driver would. */
-static void push_value(lua_State *L, const PGresult *r, int i, int j) {
-  const char *v = PQgetvalue(r, i, j);
-  int len = PQgetlength(r, i, j);
-  switch (PQftype(r, j)) {
-  case OID_BOOL:
-    lua_pushinteger(L, v[0] == 't');
-    return;
-  case OID_INT2:
-  case OID_INT4:
-  case OID_INT8:
-  case OID_OID:
-    lua_pushinteger(L, (lua_Integer)strtoll(v, NULL, 10));
-    return;
-  case OID_NUMERIC:
-  case OID_FLOAT4:
-  case OID_FLOAT8:
-    /* sum() of integers is numeric: an integer when it is one */
-    if (!lua_stringtonumber(L, v)) lua_pushlstring(L, v, (size_t)len);
-    return;
-  case OID_BYTEA:
-    if (len >= 2 && v[0] == '\\' && v[1] == 'x') {
-      luaL_Buffer b;
-      int k;
-      luaL_buffinit(L, &b);
-      for (k = 2; k + 1 < len; k += 2) {
-        int hi = v[k] <= '9' ? v[k] - '0' : (v[k] | 0x20) - 'a' + 10;
-        int lo =
-            v[k + 1] <= '9' ? v[k + 1] - '0' : (v[k + 1] | 0x20) - 'a' + 10;
-        luaL_addchar(&b, (char)(hi << 4 | lo));
-      }
-      luaL_pushresult(&b);
-      return;
-    }
-    /* not hex (bytea_output=escape): as given */
-    /* FALLTHROUGH */
-  default:
-    lua_pushlstring(L, v, (size_t)len);
-  }
-}
-
-/* Protected: builds what mode asks of the result at 1 (lightuserdata).
- * 'a' every row (an array), 'o' the first row or nil, 'x' changes and the
- * first row's first column (INSERT ... RETURNING id: SQLite's driver gives
- * last_insert_rowid, the same id), nil without rows. */
-static int rows_protected(lua_State *L) {
-  const PGresult *r = lua_touserdata(L, 1);
-  int mode = (int)lua_tointeger(L, 2);
-  int n = PQntuples(r), ncol = PQnfields(r), i, j;
-  if (mode == 'x') {
-    const char *changes = PQcmdTuples((PGresult *)r);
-    lua_pushinteger(L, changes && *changes ? strtoll(changes, NULL, 10) : 0);
-    if (ncol > 0 && n > 0 && !PQgetisnull(r, 0, 0))
-      push_value(L, r, 0, 0);
-    else
-      lua_pushnil(L);
-    return 2;
-  }
-  if (mode == 'o' && n == 0) {
-    lua_pushnil(L);
-    return 1;
-  }
-  if (mode == 'a') {
-    lua_createtable(L, n, 0);
-    db_push_array_mt(L);
-    lua_setmetatable(L, -2); /* rows: a JSON array even if empty */
-  }
-  for (i = 0; i < (mode == 'o' ? 1 : n); i++) {
-    lua_createtable(L, 0, ncol); /* rows? row */
-    for (j = 0; j < ncol; j++) {
-      if (PQgetisnull(r, i, j)) continue;
-      push_value(L, r, i, j);
-      lua_setfield(L, -2, PQfname(r, j));
-    }
-    if (mode == 'o') return 1;
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
-}
-
-static int transact(lua_State *L);
 static int l_pg_query(lua_State *L);
 static int l_pg_one(lua_State *L);
 static int l_pg_exec(lua_State *L);
@@ -837,7 +206,7 @@ static int l_pg_exec(lua_State *L);
  * executed; rows built in a protected call so that the result is always
  * freed. A write outside a transaction is a transaction of its own. */
 static int run(lua_State *L, int mode) {
-  pg_conn *c = get_conn(L);
+  pg_conn *c = db_pg_get_conn(L);
   size_t len;
   const char *sql = luaL_checklstring(L, 1, &len);
   int nargs = lua_gettop(L) - 1, k, base, rc;
@@ -850,13 +219,13 @@ static int run(lua_State *L, int mode) {
   if (c->depth && c->aborted)
     return luaL_error(L, "db: the transaction was rolled back; nothing more "
                          "runs in it");
-  st = get_stmt(L, c, sql, len);
+  st = db_pg_get_stmt(L, c, sql, len);
   if (!c->depth && st->write) {
     lua_pushcfunction(L, mode == 'a'   ? l_pg_query
                          : mode == 'o' ? l_pg_one
                                        : l_pg_exec);
     lua_insert(L, 1); /* fn sql params... */
-    return transact(L);
+    return db_pg_transact(L);
   }
   if (st->style == 'n') {
     if (nargs != 1 || lua_type(L, 2) != LUA_TTABLE)
@@ -894,10 +263,10 @@ static int run(lua_State *L, int mode) {
     int binary;
     if (st->style == 'n') {
       lua_getfield(L, 2, st->names[k]);
-      push_param(L, st, k, -1, &binary);
+      db_pg_push_param(L, st, k, -1, &binary);
       lua_remove(L, -2);
     } else {
-      push_param(L, st, k, k + 2, &binary);
+      db_pg_push_param(L, st, k, k + 2, &binary);
     }
   }
   for (k = 0; k < st->nparams; k++) {
@@ -907,24 +276,24 @@ static int run(lua_State *L, int mode) {
     formats[k] = 0;
     if (values[k] && st->types && st->types[k] == OID_BYTEA) formats[k] = 1;
   }
-  /* the connection get_stmt prepared st on (live() here could open
-   * another, where st is not prepared) */
+  /* the connection db_pg_get_stmt prepared st on (db_pg_live() here
+   * could open another, where st is not prepared) */
   r = PQexecPrepared(c->pg, st->name, st->nparams, values, lengths, formats, 0);
   lua_settop(L, base - 1); /* drop the values: r holds its own copy */
   if (PQresultStatus(r) != PGRES_TUPLES_OK &&
       PQresultStatus(r) != PGRES_COMMAND_OK) {
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    note_failure(c, r);
+    db_pg_note_failure(c, r);
     /* a plan cached by the server went stale (a migration changed a
      * table): prepare again next time */
     if (state && strcmp(state, "0A000") == 0) st->prepared = 0;
-    error_text(r, c->pg, err, sizeof err);
+    db_pg_error_text(r, c->pg, err, sizeof err);
     PQclear(r);
     lua_pushfstring(L, "db: %s (in: %s)", err, sql);
     return lua_error(L);
   }
   base = lua_gettop(L);
-  lua_pushcfunction(L, rows_protected);
+  lua_pushcfunction(L, db_pg_rows_protected);
   lua_pushlightuserdata(L, r);
   lua_pushinteger(L, mode);
   rc = lua_pcall(L, 2, LUA_MULTRET, 0);
@@ -945,24 +314,9 @@ static int l_pg_exec(lua_State *L) {
   return run(L, 'x');
 }
 
-/* Runs a transaction-control statement on c (ours, never a script's).
- * Returns the result's status; err gets the message on failure. */
-static int control(pg_conn *c, const char *sql, char *err, size_t errlen) {
-  PGresult *r = PQexec(c->pg, sql);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok) {
-    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (!c->aborted || !c->sqlstate[0])
-      snprintf(c->sqlstate, sizeof c->sqlstate, "%s", state ? state : "");
-    if (err) error_text(r, c->pg, err, errlen);
-  }
-  PQclear(r);
-  return ok;
-}
-
 /* Protected part of db.script: several statements without parameters. */
 static int script_protected(lua_State *L) {
-  pg_conn *c = get_conn(L);
+  pg_conn *c = db_pg_get_conn(L);
   const char *sql = luaL_checkstring(L, 1);
   PGresult *r;
   char err[512];
@@ -978,23 +332,23 @@ static int script_protected(lua_State *L) {
       pg_stmt probe;
       int rc;
       char e2[256];
-      /* up to the next ; outside quotes: translate's own scan finds it */
+      /* up to the next ; outside quotes: db_pg_translate's own scan finds it */
       while (*semi && *semi != ';')
         semi++;
-      rc = translate(p, (size_t)(semi - p), &probe, e2, sizeof e2);
+      rc = db_pg_translate(p, (size_t)(semi - p), &probe, e2, sizeof e2);
       if (rc == DB_ERR_DENIED)
         return luaL_error(L, "db: transactions are db.transaction's (in: %s)",
                           sql);
-      if (rc == DB_OK) stmt_free(&probe);
+      if (rc == DB_OK) db_pg_stmt_free(&probe);
       p = *semi ? semi + 1 : semi;
     }
   }
-  r = PQexec(live(L, c), sql);
+  r = PQexec(db_pg_live(L, c), sql);
   if (PQresultStatus(r) != PGRES_COMMAND_OK &&
       PQresultStatus(r) != PGRES_TUPLES_OK &&
       PQresultStatus(r) != PGRES_EMPTY_QUERY) {
-    note_failure(c, r);
-    error_text(r, c->pg, err, sizeof err);
+    db_pg_note_failure(c, r);
+    db_pg_error_text(r, c->pg, err, sizeof err);
     PQclear(r);
     lua_pushfstring(L, "db: %s", err);
     return lua_error(L);
@@ -1008,110 +362,22 @@ static int l_pg_script(lua_State *L) {
   lua_settop(L, 1);
   lua_pushcfunction(L, script_protected);
   lua_insert(L, 1);
-  return transact(L);
-}
-
-/* A short random pause before running a transaction again, growing with
- * the attempt, so that two that conflicted do not meet again at once. */
-static void backoff(int attempt) {
-  struct timespec ts;
-  long us = (long)(rand() % 1000 + 1) * (attempt < 6 ? 1L << attempt : 64);
-  ts.tv_sec = 0;
-  ts.tv_nsec = us * 1000 < 200000000 ? us * 1000 : 200000000;
-  nanosleep(&ts, NULL);
-}
-
-/* Takes (waiting for it) or lets go of the writer lock on c. Returns 1,
- * or 0 with the message in err (taking only). */
-static int writer_lock(pg_conn *c, int take, char *err, size_t errlen) {
-  PGresult *r;
-  int ok;
-  if (!take && (!c->locked || PQstatus(c->pg) != CONNECTION_OK)) {
-    c->locked = 0;
-    return 1;
-  }
-  r = PQexec(c->pg, take ? "SELECT pg_advisory_lock(" PG_WRITER_KEY ")"
-                         : "SELECT pg_advisory_unlock(" PG_WRITER_KEY ")");
-  ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-  if (!ok && err) error_text(r, c->pg, err, errlen);
-  PQclear(r);
-  c->locked = take && ok;
-  return ok || !take;
-}
-
-/* Runs the function at 1 with the arguments above it as one transaction
- * on the state's connection, or, nested, as part of the open one. Runs it
- * again from the start on a serialization failure or deadlock, at most
- * PG_ATTEMPTS times. Returns fn's results once COMMIT succeeded; raises
- * fn's error (its work rolled back) or the COMMIT's. */
-static int transact(lua_State *L) {
-  pg_conn *c = get_conn(L);
-  int n = lua_gettop(L), attempt, rc, i;
-  char err[512];
-
-  if (c->depth > 0) {
-    lua_call(L, n - 1, LUA_MULTRET);
-    return lua_gettop(L);
-  }
-  for (attempt = 1;; attempt++) {
-    lua_settop(L, n);
-    live(L, c);
-    c->aborted = 0;
-    c->sqlstate[0] = '\0';
-    if ((!c->locked && !writer_lock(c, 1, err, sizeof err)) ||
-        !control(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", err, sizeof err)) {
-      writer_lock(c, 0, NULL, 0);
-      lua_pushfstring(L, "db: begin: %s", err);
-      return lua_error(L);
-    }
-    luaL_checkstack(L, n, "db: too many arguments");
-    for (i = 1; i <= n; i++)
-      lua_pushvalue(L, i);
-    c->depth = 1;
-    rc = lua_pcall(L, n - 1, LUA_MULTRET, 0);
-    c->depth = 0;
-    if (rc == LUA_OK && !c->aborted) {
-      if (control(c, "COMMIT", err, sizeof err) &&
-          PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
-        writer_lock(c, 0, NULL, 0);
-        return lua_gettop(L) - n;
-      }
-      if (!c->sqlstate[0] || !retryable(c->sqlstate)) {
-        if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-          control(c, "ROLLBACK", NULL, 0);
-        writer_lock(c, 0, NULL, 0);
-        lua_pushfstring(L, "db: commit: %s", err);
-        return lua_error(L);
-      }
-    } else if (PQstatus(c->pg) == CONNECTION_OK &&
-               PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-      control(c, "ROLLBACK", NULL, 0);
-    }
-    if (!retryable(c->sqlstate) || attempt >= PG_ATTEMPTS) break;
-    backoff(attempt); /* holding the lock: the other writer is not ours */
-  }
-  writer_lock(c, 0, NULL, 0);
-  c->aborted = 0;
-  if (rc != LUA_OK) return lua_error(L); /* fn's own error */
-  /* fn caught a failed statement's error and returned: the transaction
-   * was rolled back all the same */
-  return luaL_error(L, "db: the transaction was rolled back (SQLSTATE %s)",
-                    c->sqlstate);
+  return db_pg_transact(L);
 }
 
 static int l_pg_transaction(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  return transact(L);
+  return db_pg_transact(L);
 }
 
 static int l_pg_in_transaction(lua_State *L) {
-  lua_pushboolean(L, get_conn(L)->depth > 0);
+  lua_pushboolean(L, db_pg_get_conn(L)->depth > 0);
   return 1;
 }
 
 /* Results are read whole: no statement is ever left mid-step. */
 static int l_pg_active_statements(lua_State *L) {
-  get_conn(L);
+  db_pg_get_conn(L);
   lua_pushinteger(L, 0);
   return 1;
 }
@@ -1137,7 +403,7 @@ static int l_box_gc(lua_State *L) {
   if (!c) return 0;
   assert(c->depth == 0);
   for (i = 0; i < PG_CACHE_SLOTS; i++)
-    stmt_free(&c->cache[i]);
+    db_pg_stmt_free(&c->cache[i]);
   if (c->pg) PQfinish(c->pg);
   free(c->uri);
   free(c);
@@ -1182,128 +448,9 @@ int db_pg_rollback_open(lua_State *L) {
   if (PQstatus(c->pg) == CONNECTION_OK &&
       PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
     PQclear(PQexec(c->pg, "ROLLBACK"));
-    writer_lock(c, 0, NULL, 0);
+    db_pg_writer_lock(c, 0, NULL, 0);
     return 1;
   }
-  writer_lock(c, 0, NULL, 0); /* a raise between the lock and BEGIN */
+  db_pg_writer_lock(c, 0, NULL, 0); /* a raise between the lock and BEGIN */
   return 0;
-}
-
-/* ---- migrations ---------------------------------------------------- */
-
-/* Runs sql (no parameters, several statements) on pg. Returns 1 if it
- * succeeded, else 0 with the message in err. */
-static int pg_exec_ok(PGconn *pg, const char *sql, char *err, size_t errlen) {
-  PGresult *r = PQexec(pg, sql);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
-           PQresultStatus(r) == PGRES_TUPLES_OK ||
-           PQresultStatus(r) == PGRES_EMPTY_QUERY;
-  if (!ok) error_text(r, pg, err, errlen);
-  PQclear(r);
-  return ok;
-}
-
-int db_pg_migrate(const char *uri, const char *dir, int *applied, char *err,
-                  size_t errlen) {
-  PGconn *pg = NULL;
-  DIR *d = NULL;
-  struct dirent *e;
-  char **names = NULL; /* owned, each owned */
-  size_t n = 0, cap = 0, i;
-  char *sql = NULL; /* owned, one file at a time */
-  PGresult *r = NULL;
-  char msg[512];
-  int rc = DB_ERR_SQL, count = 0;
-
-  if (applied) *applied = 0;
-  if (!(pg = pg_connect(uri, err, errlen))) return DB_ERR_OPEN;
-  /* one migrator at a time (serve and seed may start together): a
-   * session lock, released when the connection closes */
-  if (!pg_exec_ok(pg, "SELECT pg_advisory_lock(1210001)", msg, sizeof msg) ||
-      !pg_exec_ok(pg,
-                  "CREATE TABLE IF NOT EXISTS schema_migrations("
-                  "version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-                  msg, sizeof msg)) {
-    snprintf(err, errlen, "migrations table: %s", msg);
-    goto done;
-  }
-  if (!(d = opendir(dir))) {
-    snprintf(err, errlen, "cannot open schema directory %s", dir);
-    rc = DB_ERR_IO;
-    goto done;
-  }
-  while ((e = readdir(d))) {
-    size_t len = strlen(e->d_name);
-    if (len < 5 || strcmp(e->d_name + len - 4, ".sql") != 0 ||
-        e->d_name[0] < '0' || e->d_name[0] > '9')
-      continue;
-    if (n == cap) {
-      char **grown = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof *names);
-      if (!grown) goto oom;
-      names = grown;
-    }
-    if (!(names[n] = strdup(e->d_name))) goto oom;
-    n++;
-  }
-  qsort(names, n, sizeof *names, util_cmp_strp);
-  for (i = 0; i < n; i++) {
-    char path[4096];
-    const char *param[1];
-    param[0] = names[i];
-    PQclear(r);
-    r = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1",
-                     1, NULL, param, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-      error_text(r, pg, msg, sizeof msg);
-      snprintf(err, errlen, "migrations: %s", msg);
-      goto done;
-    }
-    if (PQntuples(r) > 0) continue;
-    /* the PostgreSQL dialect of a migration, where it needs one */
-    snprintf(path, sizeof path, "%s/pg/%s", dir, names[i]);
-    free(sql);
-    if (access(path, F_OK) != 0)
-      snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    {
-      if (!(sql = util_read_file(path, 0, NULL))) {
-        snprintf(err, errlen, "cannot read %s", path);
-        rc = DB_ERR_IO;
-        goto done;
-      }
-    }
-    if (!pg_exec_ok(pg, "BEGIN", msg, sizeof msg) ||
-        !pg_exec_ok(pg, sql, msg, sizeof msg)) {
-      snprintf(err, errlen, "%s: %s", path, msg);
-      pg_exec_ok(pg, "ROLLBACK", msg, sizeof msg);
-      goto done;
-    }
-    PQclear(r);
-    r = PQexecParams(pg,
-                     "INSERT INTO schema_migrations(version, applied_at) "
-                     "VALUES ($1, extract(epoch FROM now())::bigint)",
-                     1, NULL, param, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK ||
-        !pg_exec_ok(pg, "COMMIT", msg, sizeof msg)) {
-      if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        error_text(r, pg, msg, sizeof msg);
-      snprintf(err, errlen, "%s: %s", path, msg);
-      pg_exec_ok(pg, "ROLLBACK", msg, sizeof msg);
-      goto done;
-    }
-    count++;
-  }
-  if (applied) *applied = count;
-  rc = DB_OK;
-  goto done;
-oom:
-  snprintf(err, errlen, "out of memory");
-done:
-  PQclear(r);
-  free(sql);
-  for (i = 0; i < n; i++)
-    free(names[i]);
-  free(names);
-  if (d) closedir(d);
-  PQfinish(pg);
-  return rc;
 }
