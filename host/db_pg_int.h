@@ -32,7 +32,7 @@ enum {
 /* One statement text: its translation, and whether it is prepared on the
  * connection now (a reconnect forgets every prepared statement). */
 typedef struct pg_stmt {
-  uint32_t hash; /* FNV-1a of sql */
+  uint32_t hash; /* util_text_key32 of sql */
   char *sql;     /* owned: the script's text, the key */
   char *text;    /* owned: the translation, $n parameters */
   char name[24]; /* the server-side prepared statement */

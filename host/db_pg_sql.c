@@ -3,7 +3,7 @@
  * (db_pg.c): :name and ? become $n (one $n per distinct name) outside
  * strings, quoted names, comments and dollar quotes; one statement per
  * text, no transaction control; whether it writes.
- * Uses: db (the error codes), db_pg_int, util (FNV-1a).
+ * Uses: db (the error codes), db_pg_int, util (util_text_key32).
  */
 #include "db_pg_int.h"
 
@@ -216,7 +216,7 @@ int db_pg_translate(const char *sql, size_t len, pg_stmt *st, char *err,
   memcpy(st->sql, sql, len);
   st->sql[len] = '\0';
   st->text = out;
-  st->hash = util_fnv1a32(sql, len);
+  st->hash = util_text_key32(sql, len);
   return DB_OK;
 oom:
   snprintf(err, errlen, "out of memory");

@@ -5,7 +5,7 @@
  * by the text; the types of its parameters as the server describes them
  * (a domain's as its base type, one first met in "IS NULL" through a
  * probe).
- * Uses: libpq, Lua 5.4, db (the error codes), db_pg_int, util (FNV-1a).
+ * Uses: libpq, Lua 5.4, db (the error codes), db_pg_int, util (util_text_key32).
  */
 #include "db_pg_int.h"
 
@@ -138,7 +138,7 @@ done:
 /* The statement for sql on c, translated and prepared on first use.
  * Borrowed (the cache's). Raises. */
 pg_stmt *db_pg_get_stmt(lua_State *L, pg_conn *c, const char *sql, size_t len) {
-  uint32_t h = util_fnv1a32(sql, len);
+  uint32_t h = util_text_key32(sql, len);
   PGconn *pg = db_pg_live(L, c);
   pg_stmt *st = NULL;
   PGresult *r = NULL;
