@@ -3,7 +3,7 @@
  * the traceback message handler of every protected call (trusted states
  * and the sandbox), reading a file whole, the qsort comparator of an
  * array of strings, and FNV-1a hashing (64 bits for keys that name
- * content, 32 bits for cache slots).
+ * content, 32 bits for cache slots, a long text's key from its ends).
  * Uses: Lua 5.4 (lauxlib), stdio.
  */
 #ifndef HOST_UTIL_H
