@@ -9,6 +9,7 @@
  */
 #include "http.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,6 +37,8 @@ static struct mg_context *g_ctx;
 static atomic_int g_inflight; /* requests between begin and end */
 static atomic_int g_draining; /* stopping: new requests get 503 */
 static long g_body_ms = HTTP_BODY_TIMEOUT_MS; /* a whole body arrives within */
+/* how long a request waits for a trusted state before 503 */
+static long g_state_wait_ms = HTTP_REQUEST_TIMEOUT_MS;
 
 /* Per worker thread. */
 static __thread struct timespec t_start;
@@ -76,6 +79,37 @@ static void send_error(struct mg_connection *conn, int status, const char *code,
 
 /* ---- handlers ------------------------------------------------------- */
 
+/* Copies r's strings (borrowed from a state's stack) into one allocation
+ * and points r at it. Returns it (the caller frees it after r's last
+ * use), or NULL with r unchanged when there is no memory. */
+static char *own_response(vm_response *r) {
+  size_t need = r->body_len + strlen(r->content_type) + strlen(r->route) + 2;
+  char *mem, *p;
+  int i;
+  for (i = 0; i < r->nheaders; i++)
+    need += strlen(r->header_names[i]) + strlen(r->header_values[i]) + 2;
+  if (!(p = mem = malloc(need))) return NULL;
+  memcpy(p, r->body, r->body_len);
+  r->body = p;
+  p += r->body_len;
+#define OWN(field)                                                           \
+  do {                                                                       \
+    size_t n_ = strlen(field) + 1;                                           \
+    memcpy(p, field, n_);                                                    \
+    (field) = p;                                                             \
+    p += n_;                                                                 \
+  } while (0)
+  OWN(r->content_type);
+  OWN(r->route);
+  for (i = 0; i < r->nheaders; i++) {
+    OWN(r->header_names[i]);
+    OWN(r->header_values[i]);
+  }
+#undef OWN
+  assert((size_t)(p - mem) == need);
+  return mem;
+}
+
 /* For a bearer token's GET without a body: its reuse key (http_reuse.h)
  * in key and the data version it is answered under in *version (the
  * request's read transaction begins here). Returns the key's length, or 0:
@@ -104,6 +138,7 @@ static int handle_api(struct mg_connection *conn,
   vm_request req;
   vm_response resp;
   lua_State *L;
+  char *owned;
   const char *names[64], *values[64];
   char err[1024], key[HTTP_REUSE_MAX_KEY + 1];
   long long version = 0;
@@ -140,9 +175,14 @@ static int handle_api(struct mg_connection *conn,
       mg_close_connection(conn);
     return status;
   }
-  if (!(L = vm_pool_take(err, sizeof err))) {
-    fprintf(stderr, "worker: %s\n", err);
+  if (!(L = vm_pool_take(g_state_wait_ms, err, sizeof err))) {
     free(body);
+    if (!err[0]) { /* every state stayed taken */
+      snprintf(t_route, sizeof t_route, "%s", "busy");
+      send_error(conn, 503, "unavailable", "服务繁忙，请稍后再试");
+      return 503;
+    }
+    fprintf(stderr, "worker: %s\n", err);
     send_error(conn, 500, "internal", "服务器内部错误");
     return 500;
   }
@@ -163,29 +203,44 @@ static int handle_api(struct mg_connection *conn,
   req.header_values = values;
   reuse_len = reusable(L, ri, body_len, uploading, key, sizeof key, &version);
   if (reuse_len) {
-    const http_reused *a = http_reuse_get(key, reuse_len, version);
+    const http_reused *a = http_reuse_get(L, key, reuse_len, version);
     if (a) {
+      /* copied out: the state goes back before a slow client is written */
+      char kept[HTTP_REUSE_MAX_BODY], ctype[HTTP_REUSE_MAX_NAME + 1];
+      size_t len = a->body_len;
+      status = a->status;
+      memcpy(kept, a->body, len);
+      snprintf(ctype, sizeof ctype, "%s", a->content_type);
+      snprintf(t_route, sizeof t_route, "%s", a->route);
       db_request_end(L); /* the read transaction the version began */
       vm_pool_give(L);
       free(body);
-      snprintf(t_route, sizeof t_route, "%s", a->route);
-      send_body(conn, a->status, a->content_type, a->body, a->body_len, 0,
-                NULL, NULL, 0);
-      return a->status;
+      send_body(conn, status, ctype, kept, len, 0, NULL, NULL, 0);
+      return status;
     }
   }
   vm_handle(L, &req, &resp);
   free(body);
   if (reuse_len && resp.reuse && resp.nheaders == 0)
-    http_reuse_put(key, reuse_len, version,
+    http_reuse_put(L, key, reuse_len, version,
                    &(http_reused){resp.status, resp.body, resp.body_len,
                                   resp.content_type, resp.route});
   snprintf(t_route, sizeof t_route, "%s", resp.route);
+  status = resp.status;
+  /* the answer copied out of the state, which goes back before a slow
+   * client is written (without memory for the copy: written first) */
+  if ((owned = own_response(&resp)) != NULL) {
+    vm_request_done(L);
+    vm_pool_give(L);
+    L = NULL;
+  }
   send_body(conn, resp.status, resp.content_type, resp.body, resp.body_len,
             resp.nheaders, resp.header_names, resp.header_values, 0);
-  status = resp.status;
-  vm_request_done(L);
-  vm_pool_give(L);
+  free(owned);
+  if (L) {
+    vm_request_done(L);
+    vm_pool_give(L);
+  }
   return status;
 }
 
@@ -276,7 +331,6 @@ static void on_exit_thread(const struct mg_context *ctx, int type, void *user) {
   (void)ctx;
   (void)type;
   (void)user;
-  http_reuse_clear();
 }
 
 /* Releases the connection's count. civetweb may report a close twice
@@ -365,6 +419,7 @@ int http_start(int port, int nthreads, char *err, size_t errlen) {
   }
   vm_pool_init((int)states);
   g_body_ms = body_ms;
+  g_state_wait_ms = timeout_ms;
   if (peer_configure((int)cap, getenv("HOST_TRUSTED_PROXY"), err, errlen) !=
       PEER_OK)
     return HTTP_ERR_START;

@@ -114,8 +114,8 @@ void http_metrics_send(struct mg_connection *conn) {
       peer_refused());
   {
     int made, max;
-    unsigned long waits;
-    vm_pool_stats(&made, &max, &waits);
+    unsigned long waits, timeouts;
+    vm_pool_stats(&made, &max, &waits, &timeouts);
     OUT("# HELP host_lua_states Trusted Lua states made (each serves one "
         "request at a time).\n");
     OUT("# TYPE host_lua_states gauge\nhost_lua_states %d\n", made);
@@ -127,6 +127,11 @@ void http_metrics_send(struct mg_connection *conn) {
     OUT("# TYPE host_lua_state_waits_total counter\n"
         "host_lua_state_waits_total %lu\n",
         waits);
+    OUT("# HELP host_lua_state_timeouts_total Requests answered 503: no "
+        "state came back within HOST_REQUEST_TIMEOUT_MS.\n");
+    OUT("# TYPE host_lua_state_timeouts_total counter\n"
+        "host_lua_state_timeouts_total %lu\n",
+        timeouts);
   }
   OUT("# HELP http_answers_reused_total Answers given again without "
       "running the handler (the same request, the same data).\n");

@@ -7,8 +7,9 @@
  * and its libpq connection are too. Fewer states than workers bound the
  * memory (a state holds its modules, its connection's schema and prepared
  * statements: about 1.5 MB) and the database connections, while a worker
- * per connection still reads and writes sockets (and answers /healthz,
- * static files and reused answers) without one.
+ * per connection still reads and writes sockets without one: a worker
+ * copies its answer out and gives the state back before writing it, and
+ * /healthz and static files need none.
  * Uses: vm, pthreads.
  */
 #ifndef HOST_VM_POOL_H
@@ -24,9 +25,10 @@ void vm_pool_init(int max);
 
 /* A state for this thread's request: an idle one (the last given back
  * first: its caches are warm), a new one while fewer than the maximum
- * exist, or the next one given back. NULL with a message in err when a
- * new state cannot be made. */
-lua_State *vm_pool_take(char *err, size_t errlen);
+ * exist, or the next one given back within wait_ms. NULL with err "" when
+ * none came back in time (the server is overloaded), or with a message in
+ * err when a new state cannot be made. */
+lua_State *vm_pool_take(long wait_ms, char *err, size_t errlen);
 
 /* Gives L back (taken by this thread). */
 void vm_pool_give(lua_State *L);
@@ -34,8 +36,9 @@ void vm_pool_give(lua_State *L);
 /* Closes every state (none may be taken: the workers have stopped). */
 void vm_pool_close(void);
 
-/* The states made, the most allowed, and how many takes have waited for
- * a state given back. */
-void vm_pool_stats(int *made, int *max, unsigned long *waits);
+/* The states made, the most allowed, how many takes have waited for a
+ * state given back, and how many of them gave up (503). */
+void vm_pool_stats(int *made, int *max, unsigned long *waits,
+                   unsigned long *timeouts);
 
 #endif

@@ -398,3 +398,37 @@ test('host: acknowledged writes survive a SIGKILL in the middle of concurrent wr
     await srv.stop();
   }
 });
+
+// 2026-12-02 (attack on the state pool): the answer was written while its
+// Lua state was held, so two clients that never read their answers held
+// both states of HOST_LUA_STATES=2 and every other /api/ request waited.
+// A worker now copies the answer out and gives the state back first.
+test('host: clients that do not read their answers hold no Lua state (HOST_LUA_STATES=2)', async () => {
+  const srv = await startServer({ env: { HOST_LUA_STATES: '2', HOST_CONNECTIONS_PER_CLIENT: '0' } });
+  const one = srv.instances[0];
+  const stuck = [];
+  try {
+    const size = (await (await fetch(`${one.base}/api/majors`)).arrayBuffer()).byteLength;
+    assert(size > 50000, `the majors list is large (${size} bytes)`);
+    // each socket asks for ~30 MB of answers and reads none of them
+    const ask = 'GET /api/majors HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(Math.ceil(30e6 / size));
+    for (let i = 0; i < 2; i++) {
+      const sock = net.connect(one.port, '127.0.0.1');
+      sock.on('error', () => {});
+      sock.on('connect', () => { sock.pause(); sock.write(ask); });
+      stuck.push(sock);
+    }
+    await sleep(1500); // both workers are now blocked writing to them
+    const c = new Client(one.base);
+    for (let i = 0; i < 6; i++) {
+      const r = await c.get('/api/regions/provinces');
+      eq(r.status, 200, `a request beside the slow clients (${i}): ${JSON.stringify(r.data).slice(0, 80)}`);
+    }
+    const m = await (await fetch(`${one.base}/metrics`)).text();
+    eq(/^host_lua_states_max (\d+)$/m.exec(m)?.[1], '2', 'two states at most');
+    eq(/^host_lua_state_timeouts_total (\d+)$/m.exec(m)?.[1], '0', 'no request gave up waiting for a state');
+  } finally {
+    for (const s of stuck) s.destroy();
+    await srv.stop();
+  }
+});

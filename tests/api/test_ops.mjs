@@ -366,6 +366,12 @@ test('ops: a reused eligibility answer never outlives a commit (a review here, a
   let a = (await machine.get(q, auth)).data;
   eq([a.eligible, a.declaration_id], [true, d.id], 'approved: eligible at once');
   eq((await machine.get(q, auth)).data.eligible, true, 'and again');
+  // the key is not fooled by a path holding an encoded '?' (2026-12-02):
+  // "/api/eligibility" + "q&z=1?x" is not "/api/eligibility?q&z=1" + "x"
+  const odd = `${q}&z=1?x`;
+  eq((await machine.get(odd, auth)).status, 200, 'an extra parameter is ignored');
+  eq((await machine.get(odd, auth)).status, 200, 'and again (reused)');
+  fails(await machine.get(odd.replace('/api/eligibility?', '/api/eligibility%3F'), auth), 404, 'not_found');
   // a different token asking the same question is not another's answer
   fails(await machine.get(q, { authorization: 'Bearer tok_not_a_token' }), 401, 'unauthenticated');
   eq((await machine.get(q, auth)).data.eligible, true, 'the real token still');
