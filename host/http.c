@@ -37,6 +37,8 @@ static struct mg_context *g_ctx;
 static atomic_int g_inflight; /* requests between begin and end */
 static atomic_int g_draining; /* stopping: new requests get 503 */
 static long g_body_ms = HTTP_BODY_TIMEOUT_MS; /* a whole body arrives within */
+/* answers up to this size are copied out of their state before written */
+#define HTTP_OWN_MAX (256 * 1024)
 /* how long a request waits for a trusted state before 503 */
 static long g_state_wait_ms = HTTP_REQUEST_TIMEOUT_MS;
 
@@ -228,8 +230,11 @@ static int handle_api(struct mg_connection *conn,
   snprintf(t_route, sizeof t_route, "%s", resp.route);
   status = resp.status;
   /* the answer copied out of the state, which goes back before a slow
-   * client is written (without memory for the copy: written first) */
-  if ((owned = own_response(&resp)) != NULL) {
+   * client is written; a large one (an export, an attachment) is written
+   * first, so that copies held by slow clients stay bounded by the states
+   * too (and without memory for the copy) */
+  owned = resp.body_len <= HTTP_OWN_MAX ? own_response(&resp) : NULL;
+  if (owned) {
     vm_request_done(L);
     vm_pool_give(L);
     L = NULL;

@@ -173,6 +173,7 @@ int vm_handle(lua_State *L, const vm_request *req, vm_response *resp) {
     lua_pop(L, 1);
     lua_pushcfunction(L, load_handler);
     if (lua_pcall(L, 0, 0, 1) != LUA_OK) {
+      db_request_end(L); /* a read the host began (db_request_version) */
       fail_500(L, resp);
       return 0;
     }

@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "vm.h"
@@ -66,6 +67,7 @@ lua_State *vm_pool_take(long wait_ms, char *err, size_t errlen) {
   g_made++; /* this thread's new state, made outside the lock */
   pthread_mutex_unlock(&g_lock);
   if ((L = vm_new(1, err, errlen)) != NULL) return L;
+  if (!err[0]) snprintf(err, errlen, "cannot make a Lua state"); /* not "" */
   pthread_mutex_lock(&g_lock);
   g_made--; /* its place is free again: a waiter may try */
   pthread_cond_signal(&g_given);

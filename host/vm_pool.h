@@ -8,8 +8,10 @@
  * memory (a state holds its modules, its connection's schema and prepared
  * statements: about 1.5 MB) and the database connections, while a worker
  * per connection still reads and writes sockets without one: a worker
- * copies its answer out and gives the state back before writing it, and
- * /healthz and static files need none.
+ * copies its answer out (up to 256 KiB: larger ones, exports and
+ * attachments, are written with the state held, so copies stay bounded)
+ * and gives the state back before writing it; /healthz and static files
+ * need none.
  * Uses: vm, pthreads.
  */
 #ifndef HOST_VM_POOL_H
