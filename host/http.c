@@ -3,7 +3,8 @@
  * by http_body.c, the metrics kept by http_metrics.c, answers reused by
  * http_reuse.c.
  * A worker thread takes a trusted Lua state from the pool (vm_pool.h) for
- * each /api/ request and gives it back when the answer is sent.
+ * each /api/ request and gives it back once the answer is copied out of it
+ * (a large one: once it is sent).
  * Uses: civetweb, peer, vm, vm_pool, db, assets, http_body, http_metrics,
  * http_reply, http_reuse, pthreads.
  */
