@@ -97,6 +97,13 @@ if [ "$pg" != 0 ]; then
   fi
 fi
 
+# a server left on one of our ports would be measured instead of ours
+for port in 18996 18998 18999; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "bench: port $port is taken (a server left running?): stop it first" >&2
+    exit 1
+  fi
+done
 bin/bench-hello 127.0.0.1:18998 "$threads" & pids+=($!)
 # wrk's 64 connections come from one address: no per-address cap here
 HOST_CONNECTIONS_PER_CLIENT=0 HOST_DB_STATS=1 "$host" serve --port 18999 --threads "$threads" \
