@@ -77,6 +77,17 @@ static db_state *get_state(lua_State *L) {
   return s;
 }
 
+/* Begins the request's read transaction on own, unless one is open.
+ * Returns whether one is open now. */
+static int begin_read(db_state *s) {
+  if (s->reading) return 1;
+  if (!sqlite3_get_autocommit(db_conn_handle(s->own)) ||
+      db_conn_control(s->own, "BEGIN", NULL, 0) != DB_OK)
+    return 0;
+  s->reading = 1;
+  return 1;
+}
+
 /* Ends the request's read transaction on own, if one is open. */
 static void end_read(db_state *s) {
   if (!s->reading) return;
@@ -269,10 +280,8 @@ static int run(lua_State *L, const char *mode) {
     lua_insert(L, 1); /* fn sql params... */
     return transact(L);
   }
-  if (!s->depth && s->request && !s->reading &&
-      sqlite3_get_autocommit(db_conn_handle(s->own)) &&
-      db_conn_control(s->own, "BEGIN", NULL, 0) == DB_OK)
-    s->reading = 1; /* else each statement reads on its own, as outside */
+  if (!s->depth && s->request)
+    begin_read(s); /* when it cannot, each statement reads on its own */
   base = lua_gettop(L);
   luaL_checkstack(L, nargs + 3, "db: too many parameters");
   lua_pushcfunction(L, run_protected);
@@ -509,12 +518,7 @@ int db_request_version(lua_State *L, long long *out) {
   lua_pop(L, 1);
   if (!s || !s->own || s->depth) return -1; /* PostgreSQL, or closed */
   s->request = 1;
-  if (!s->reading) {
-    if (!sqlite3_get_autocommit(db_conn_handle(s->own)) ||
-        db_conn_control(s->own, "BEGIN", NULL, 0) != DB_OK)
-      return -1;
-    s->reading = 1; /* the request's snapshot: begun by the pragma's read */
-  }
+  if (!begin_read(s)) return -1; /* the snapshot: begun by the pragma's read */
   if (db_conn_stmt(s->own, "PRAGMA data_version", 19, &st) != DB_OK) return -1;
   rc = sqlite3_step(st);
   *out = sqlite3_column_int64(st, 0);
